@@ -1,0 +1,102 @@
+"""The interface every framework adapter implements (framework-free: imports numpy only).
+
+A backend turns a `ModelSpec` into native G and D, two Adam optimisers and one training iteration
+that does exactly what `spec.recipe` says. State crosses frameworks only in the canonical layout
+of common/state.py.
+
+Two ways to feed an iteration:
+- native: `step(real, None)` — the backend draws the noise itself, on its device (for speed);
+- parity: `step(real, noise)` — common code supplies every noise array (common.feed.StepNoise),
+  so every framework sees identical inputs and losses compare step by step.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from common.feed import StepNoise
+from common.spec import ModelSpec
+
+
+class BackendUnavailable(RuntimeError):
+    """The framework is not importable here, or cannot use the requested device or mode."""
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """Host values of one iteration, read after the timed region."""
+
+    d_loss: float  # loss_real + loss_fake (the sum of both D updates' losses when they are separate)
+    g_loss: float  # the last G update's loss
+    d_x: float  # mean D(x) on the real batch
+    d_g_z1: float  # mean D(G(z)) in the D step
+    d_g_z2: float  # mean D(G(z)) in the (last) G step
+    g_losses: tuple[float, ...] = ()  # every G update's loss when there are several
+
+    def as_dict(self) -> dict:
+        return {"d": self.d_loss, "g": self.g_loss, "d_x": self.d_x, "d_g_z1": self.d_g_z1,
+                "d_g_z2": self.d_g_z2, "g_all": list(self.g_losses) or [self.g_loss]}
+
+
+class Backend(abc.ABC):
+    name: ClassVar[str]  # backend id used in results: torch, mxnet, paddle, mindspore, jax
+    modes: ClassVar[tuple[str, ...]]  # execution modes, the first is the default
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
+                 threads: int | None = None):
+        mode = mode or self.modes[0]
+        if mode not in self.modes:
+            raise BackendUnavailable(f"{self.name}: unknown mode {mode!r} (modes: {', '.join(self.modes)})")
+        if device not in self.devices:
+            raise BackendUnavailable(f"{self.name}: unknown device {device!r} (devices: {', '.join(self.devices)})")
+        self.spec, self.device, self.mode, self.seed, self.threads = spec, device, mode, seed, threads
+
+    # --- environment ---------------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def device_available(cls, device: str) -> bool:
+        """Whether `device` ("cpu", "cuda") can be used by this framework here."""
+
+    @abc.abstractmethod
+    def info(self) -> dict:
+        """framework, framework_version, device_name, cuda, driver, threads."""
+
+    # --- state ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Set weights, BatchNorm statistics and optimiser moments from the canonical layout."""
+
+    @abc.abstractmethod
+    def export_state(self) -> dict[str, np.ndarray]:
+        """The full state in the canonical layout."""
+
+    # --- training ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def step(self, real: np.ndarray, noise: StepNoise | None = None) -> Any:
+        """One training iteration. Returns a handle to device-side values; nothing is copied to
+        the host here, so timing loops read it with `read` after the clock stops."""
+
+    @abc.abstractmethod
+    def read(self, handle: Any) -> StepStats:
+        """Copy one iteration's losses and D outputs to the host."""
+
+    @abc.abstractmethod
+    def sync(self) -> None:
+        """Block until all queued device work is done (a no-op where execution is synchronous)."""
+
+    @abc.abstractmethod
+    def generate(self, noise: np.ndarray) -> np.ndarray:
+        """G(noise) in inference mode (BatchNorm running statistics), as float32 numpy, NCHW
+        (or flat, as the spec's data feeds D); changes no state."""
+
+    # --- memory --------------------------------------------------------------------------------
+    def reset_peak_memory(self) -> None:
+        """Start a new peak-memory window (device memory); CPU memory is measured by the harness."""
+
+    def peak_memory(self) -> tuple[int | None, str | None]:
+        """(bytes, kind) of device memory since the last reset, or (None, None) if not tracked."""
+        return None, None

@@ -1,0 +1,239 @@
+"""PyTorch adapter: any spec as nn.Sequential modules, and the recipe's iteration in eager mode.
+
+The iteration follows the tutorials' own loops (pytorch/examples dcgan/main.py style): D's
+gradients from the real and the fake pass accumulate before one `optimizerD.step()`, the G step
+re-scores the same fake (or a recomputed / fresh one, as the recipe says), and nothing is copied
+to the host inside the step.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from backends.base import Backend, BackendUnavailable, StepStats
+from common.analysis import infer_shapes
+from common.env import cpu_model
+from common.feed import StepNoise
+from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
+from common.state import NETS, check_state, net_of, param_keys
+
+
+class _Reshape(nn.Module):
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
+def build_net(net_spec) -> nn.Sequential:
+    """One torch module per spec layer, so `module[i]` holds the canonical `{net}.{i}.*` arrays."""
+    shapes = infer_shapes(net_spec)
+    mods = []
+    for i, layer in enumerate(net_spec.layers):
+        c_in = shapes[i][0]
+        if isinstance(layer, Dense):
+            m = nn.Linear(c_in, layer.out_features, bias=layer.bias)
+        elif isinstance(layer, Conv2d):
+            m = nn.Conv2d(c_in, layer.out_channels, layer.kernel, layer.stride, layer.padding, bias=layer.bias)
+        elif isinstance(layer, ConvTranspose2d):
+            m = nn.ConvTranspose2d(c_in, layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                                   output_padding=layer.output_padding, bias=layer.bias)
+        elif isinstance(layer, MaxPool2d):
+            m = nn.MaxPool2d(layer.kernel, layer.stride)
+        elif isinstance(layer, BatchNorm):
+            bn = nn.BatchNorm1d if layer.dim == 1 else nn.BatchNorm2d
+            # torch's momentum is the weight of the new batch statistic; the spec's is the kept fraction.
+            m = bn(c_in, eps=layer.eps, momentum=1.0 - layer.momentum)
+            if layer.gamma == "fixed":
+                m.weight.requires_grad_(False)
+        elif isinstance(layer, Act):
+            m = {"relu": lambda: nn.ReLU(inplace=True), "leaky_relu": lambda: nn.LeakyReLU(layer.slope, inplace=True),
+                 "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[layer.fn]()
+        elif isinstance(layer, Reshape):
+            m = _Reshape(layer.shape)
+        elif isinstance(layer, Flatten):
+            m = nn.Flatten()
+        else:  # validated specs never get here
+            raise TypeError(f"unsupported layer {layer!r}")
+        mods.append(m)
+    return nn.Sequential(*mods)
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    modes = ("eager",)
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
+                 threads: int | None = None):
+        super().__init__(spec, device, mode, seed, threads)
+        if not self.device_available(device):
+            raise BackendUnavailable(f"torch: device {device!r} is not available here")
+        if threads:
+            torch.set_num_threads(threads)
+        self.dev = torch.device(device)
+        if device == "cuda":
+            torch.backends.cudnn.benchmark = True  # the autotuner: off would be an unfair default
+        self.nets = {"G": build_net(spec.generator).to(self.dev), "D": build_net(spec.discriminator).to(self.dev)}
+        self.G, self.D = self.nets["G"], self.nets["D"]
+        self.G.train()
+        self.D.train()
+        self.params = {n: [self._tensor(k) for k in param_keys(spec, n, trainable_only=True)] for n in NETS}
+        r = spec.recipe
+        self.opts = {n: torch.optim.Adam(self.params[n], lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+                     for n, o in (("G", r.opt_g), ("D", r.opt_d))}
+        self.gen = torch.Generator(device=self.dev).manual_seed(seed)
+        self._labels: dict[tuple[int, float], torch.Tensor] = {}
+        self._loss = {"bce_prob": F.binary_cross_entropy,
+                      "bce_logits": F.binary_cross_entropy_with_logits,
+                      # the Paddle book applies BCE-with-logits to D's sigmoid output: kept as written
+                      "bce_logits_on_prob": F.binary_cross_entropy_with_logits}[r.loss]
+
+    # --- environment ---------------------------------------------------------------------------
+    @classmethod
+    def device_available(cls, device: str) -> bool:
+        return device == "cpu" or (device == "cuda" and torch.cuda.is_available())
+
+    def info(self) -> dict:
+        cuda = self.device == "cuda"
+        return {"framework": "torch", "framework_version": torch.__version__,
+                "device_name": torch.cuda.get_device_name(self.dev) if cuda else cpu_model(),
+                "cuda": torch.version.cuda if cuda else None,
+                "cudnn": torch.backends.cudnn.version() if cuda else None,
+                "threads": torch.get_num_threads(), "mode": self.mode}
+
+    # --- state ---------------------------------------------------------------------------------
+    def _tensor(self, key: str) -> torch.Tensor:
+        net, i, name = key.split(".")
+        return getattr(self.nets[net][int(i)], name)
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        check_state(self.spec, state)
+        with torch.no_grad():
+            for net in NETS:
+                for key in param_keys(self.spec, net):
+                    self._tensor(key).copy_(torch.from_numpy(np.asarray(state[key])))
+        for net in NETS:
+            opt = self.opts[net]
+            step = int(state[f"opt.{net}.step"])
+            sd = opt.state_dict()
+            sd["state"] = {} if step == 0 else {
+                j: {"step": torch.tensor(float(step)),
+                    "exp_avg": torch.from_numpy(np.array(state[f"opt.{key}.m"])),
+                    "exp_avg_sq": torch.from_numpy(np.array(state[f"opt.{key}.v"]))}
+                for j, key in enumerate(param_keys(self.spec, net, trainable_only=True))}
+            opt.load_state_dict(sd)
+
+    def export_state(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for net in NETS:
+            for key in param_keys(self.spec, net):
+                out[key] = self._tensor(key).detach().cpu().numpy().astype(np.float32, copy=True)
+        for net in NETS:
+            opt, step = self.opts[net], 0
+            for key, p in zip(param_keys(self.spec, net, trainable_only=True), self.params[net]):
+                st = opt.state.get(p, {})
+                if st:
+                    step = int(st["step"])
+                    out[f"opt.{key}.m"] = st["exp_avg"].detach().cpu().numpy().astype(np.float32)
+                    out[f"opt.{key}.v"] = st["exp_avg_sq"].detach().cpu().numpy().astype(np.float32)
+                else:
+                    out[f"opt.{key}.m"] = np.zeros(tuple(p.shape), np.float32)
+                    out[f"opt.{key}.v"] = np.zeros(tuple(p.shape), np.float32)
+            out[f"opt.{net}.step"] = np.asarray(step, np.int64)
+        return out
+
+    # --- training ------------------------------------------------------------------------------
+    def _label(self, n: int, value: float) -> torch.Tensor:
+        key = (n, value)
+        if key not in self._labels:
+            self._labels[key] = torch.full((n,), value, dtype=torch.float32, device=self.dev)
+        return self._labels[key]
+
+    def _noise(self, n: int) -> torch.Tensor:
+        nz = self.spec.recipe.noise
+        shape = (n, *nz.shape)
+        if nz.dist == "uniform":
+            return torch.rand(shape, generator=self.gen, device=self.dev) * (nz.high - nz.low) + nz.low
+        return torch.randn(shape, generator=self.gen, device=self.dev) * nz.std + nz.mean
+
+    def _to_dev(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).to(self.dev, non_blocking=True)
+
+    def _score(self, x: torch.Tensor, label: float):
+        """D's loss on x against `label`, and D's mean probability (no host copy)."""
+        out = self.D(x).view(-1)
+        loss = self._loss(out, self._label(out.shape[0], label))
+        prob = torch.sigmoid(out) if self.spec.recipe.loss == "bce_logits" else out
+        return loss, prob.detach().mean()
+
+    def step(self, real: np.ndarray, noise: StepNoise | None = None):
+        r = self.spec.recipe
+        x = self._to_dev(real)
+        n = x.shape[0]
+        z = self._to_dev(noise.d) if noise is not None else self._noise(n)
+        opt_d, opt_g = self.opts["D"], self.opts["G"]
+
+        fake = self.G(z)
+        real_first = r.d_pass_order == "real_first"
+        passes = [("real", x, r.real_label), ("fake", fake.detach(), r.fake_label)]
+        if not real_first:
+            passes.reverse()
+        stats = {}
+        opt_d.zero_grad(set_to_none=True)
+        for tag, inp, label in passes:
+            if r.d_update == "separate_fake_then_real":
+                opt_d.zero_grad(set_to_none=True)
+            loss, prob = self._score(inp, label)
+            loss.backward()
+            if r.d_update == "separate_fake_then_real":
+                opt_d.step()
+            stats[tag] = (loss.detach(), prob)
+        if r.d_update == "summed":
+            opt_d.step()
+
+        g_losses = []
+        for k in range(r.g_updates):
+            if r.g_input == "same_fake":
+                f = fake
+            elif r.g_input == "recompute_same_z":
+                f = self.G(z)
+            else:
+                f = self.G(self._to_dev(noise.g[k]) if noise is not None else self._noise(n))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g, prob_g = self._score(f, r.real_label)
+            loss_g.backward()
+            opt_g.step()
+            g_losses.append(loss_g.detach())
+        (lr_, px), (lf, pz1) = stats["real"], stats["fake"]
+        return torch.stack([lr_ + lf, g_losses[-1], px, pz1, prob_g.detach(), *g_losses])
+
+    def read(self, handle) -> StepStats:
+        v = handle.cpu().tolist()
+        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+
+    def sync(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize(self.dev)
+
+    def generate(self, noise: np.ndarray) -> np.ndarray:
+        was = self.G.training
+        self.G.eval()
+        try:
+            with torch.no_grad():
+                return self.G(self._to_dev(np.ascontiguousarray(noise, np.float32))).cpu().numpy()
+        finally:
+            self.G.train(was)
+
+    # --- memory --------------------------------------------------------------------------------
+    def reset_peak_memory(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.dev)
+
+    def peak_memory(self):
+        if self.device == "cuda":
+            return int(torch.cuda.max_memory_allocated(self.dev)), "cuda_max_allocated"
+        return None, None

@@ -1,0 +1,341 @@
+"""Finding, parsing and checking the result files and parity traces under a results folder.
+
+Every JSON file under the folder (any depth) is read. A file that cannot be used is never
+dropped silently: it produces one warning that names the file (relative to the folder) and
+what is wrong, and the report is built from whatever is valid. The messages are:
+
+    FILE: not valid JSON: MSG (line L, column C)                                   -> skipped
+    FILE: cannot read: MSG                                                          -> skipped
+    FILE: top level is a list, not an object                                        -> skipped
+    FILE: missing required key 'KEY'                                                -> skipped
+    FILE: key 'KEY' must be KIND, got VALUE                                         -> skipped
+    FILE: schema_version V is not supported (this report reads ganbench-result version 1)
+                                                                                    -> skipped
+    FILE: not a ganbench result (schema 'S'); skipped
+    FILE: optional key 'KEY' missing; shown as n/a                                  -> run kept
+    FILE: optional key 'KEY' must be KIND, got VALUE; shown as n/a                  -> run kept
+    FILE: failed run records no error; shown as 'no error recorded'                 -> run kept
+    FILE: samples_png 'P' ...: not found / not an image / outside the results folder -> run kept
+    FILE: same (backend, model, device, mode) on HARDWARE as OTHER; kept the one finished later
+
+Files of another known ganbench schema (the parity traces, "ganbench-trace") are read as
+traces, not reported as problems. Keys this version does not know are ignored, since later
+schema versions add keys.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+RESULT_SCHEMA = "ganbench-result"
+TRACE_SCHEMA = "ganbench-trace"
+SUPPORTED_VERSION = 1
+# Other schemas the suite writes next to results; they are not problems, and not results.
+OTHER_KNOWN_SCHEMAS = frozenset({TRACE_SCHEMA})
+
+# (kind, nullable). A kind is a type name checked by _conforms, or a tuple of allowed values.
+REQUIRED: dict[str, tuple[Any, bool]] = {
+    "schema_version": ("int", False),
+    "backend": ("str", False),
+    "model": ("str", False),
+    "device": ("str", False),
+    "mode": ("str", False),
+    "status": (("ok", "failed"), False),
+    "data_source": (("real", "synthetic"), False),
+}
+# A successful run without a throughput is not a measurement, so these are required for it.
+REQUIRED_OK: dict[str, tuple[Any, bool]] = {
+    "images_per_s": ("positive", False),
+    "batch_size": ("int", False),
+}
+OPTIONAL: dict[str, tuple[Any, bool]] = {
+    "error": ("object", True),
+    "data_detail": ("str", True),
+    "batch_size": ("int", True),
+    "warmup_steps": ("int", True),
+    "measured_steps": ("int", True),
+    "seed": ("int", True),
+    "images_per_s": ("positive", True),
+    "throughput": ("object", True),
+    "step_times_s": ("numbers", True),
+    "first_step_s": ("number", True),
+    "setup_s": ("number", True),
+    "losses": ("object", True),
+    "d_x": ("numbers", True),
+    "d_g_z": ("numbers", True),
+    "peak_memory_bytes": ("number", True),
+    "memory_kind": ("str", True),
+    "flops_per_iteration": ("number", True),
+    "params": ("object", True),
+    "samples_png": ("str", True),
+    "env": ("object", True),
+    "spec_hash": ("str", True),
+    "started_at": ("str", True),
+    "finished_at": ("str", True),
+}
+# A failed run never measured anything, so the absence of these keys is expected there.
+MEASUREMENT_KEYS = frozenset(OPTIONAL) - {"error", "env", "data_detail", "batch_size", "seed",
+                                          "started_at", "finished_at", "spec_hash"}
+
+KIND_WORDS = {
+    "int": "an integer", "str": "a string", "number": "a number", "positive": "a positive number",
+    "numbers": "a list of numbers", "object": "an object",
+}
+
+
+@dataclass
+class Run:
+    """One valid result file; `doc` holds every v1 key (None where the file had none)."""
+
+    file: str
+    doc: dict[str, Any]
+    samples: Path | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.doc[key]
+
+    @property
+    def env(self) -> dict[str, Any]:
+        return self.doc["env"] or {}
+
+    @property
+    def hardware(self) -> str:
+        return hardware_of(self.doc["device"], self.env)
+
+
+@dataclass
+class Trace:
+    file: str
+    backend: str
+    model: str
+    device: str
+    mode: str
+    d: list[float]
+    g: list[float]
+    env: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Loaded:
+    runs: list[Run]
+    traces: list[Trace]
+    warnings: list[str]
+    files_seen: int
+
+
+class Rejected(Exception):
+    """A file that cannot be used at all; the message is the warning shown to the user."""
+
+
+def hardware_of(device: str, env: dict[str, Any]) -> str:
+    """What a number was measured on: the GPU's name, or for the CPU the processor's name,
+    because "cpu" alone would put two different machines' CPUs into one comparison."""
+    if device == "cpu":
+        return str(env.get("cpu") or "unknown CPU")
+    return str(env.get("device_name") or device)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _conforms(value: Any, kind: Any) -> bool:
+    if isinstance(kind, tuple):
+        return value in kind
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "number":
+        return _is_number(value)
+    if kind == "positive":
+        return _is_number(value) and math.isfinite(value) and value > 0
+    if kind == "numbers":
+        # null stands for a NaN, which strict JSON writers cannot write.
+        return isinstance(value, list) and all(v is None or _is_number(v) for v in value)
+    if kind == "object":
+        return isinstance(value, dict)
+    raise AssertionError(kind)
+
+
+def _kind_word(kind: Any, nullable: bool) -> str:
+    word = ("one of " + ", ".join(map(repr, kind))) if isinstance(kind, tuple) else KIND_WORDS[kind]
+    return word + (" or null" if nullable else "")
+
+
+def _floats(values: list | None) -> list[float]:
+    return [math.nan if v is None else float(v) for v in values or []]
+
+
+def read_json(path: Path, rel: str) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Rejected(f"{rel}: cannot read: {exc}") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Rejected(f"{rel}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+    if not isinstance(doc, dict):
+        raise Rejected(f"{rel}: top level is a {type(doc).__name__}, not an object")
+    return doc
+
+
+def _check_version(doc: dict[str, Any], rel: str, schema: str) -> None:
+    if "schema_version" not in doc:
+        raise Rejected(f"{rel}: missing required key 'schema_version'")
+    version = doc["schema_version"]
+    if version != SUPPORTED_VERSION or isinstance(version, bool):
+        raise Rejected(f"{rel}: schema_version {_short(version)} is not supported "
+                       f"(this report reads {schema} version {SUPPORTED_VERSION})")
+
+
+def parse_result(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str, Any]:
+    """The checked, normalised document of a result file, or Rejected."""
+    _check_version(doc, rel, RESULT_SCHEMA)
+    required = dict(REQUIRED)
+    if doc.get("status") == "ok":
+        required.update(REQUIRED_OK)
+    out = dict(doc)
+    for key, (kind, nullable) in required.items():
+        if key not in doc:
+            raise Rejected(f"{rel}: missing required key '{key}'")
+        value = doc[key]
+        if not (value is None and nullable) and not _conforms(value, kind):
+            raise Rejected(f"{rel}: key '{key}' must be {_kind_word(kind, nullable)}, got {_short(value)}")
+    failed = doc["status"] == "failed"
+    for key, (kind, nullable) in OPTIONAL.items():
+        if key in required:
+            continue
+        if key not in doc:
+            if not (failed and key in MEASUREMENT_KEYS):
+                warnings.append(f"{rel}: optional key '{key}' missing; shown as n/a")
+            out[key] = None
+            continue
+        value = doc[key]
+        if not (value is None and nullable) and not _conforms(value, kind):
+            warnings.append(f"{rel}: optional key '{key}' must be {_kind_word(kind, nullable)}, "
+                            f"got {_short(value)}; shown as n/a")
+            out[key] = None
+    _normalise_nested(out, rel, warnings)
+    if failed and not out["error"]:
+        warnings.append(f"{rel}: failed run records no error; shown as 'no error recorded'")
+    return out
+
+
+def _normalise_nested(out: dict[str, Any], rel: str, warnings: list[str]) -> None:
+    losses = out.get("losses")
+    if losses is not None:
+        bad = [k for k in ("d", "g") if not _conforms(losses.get(k), "numbers")]
+        if bad:
+            warnings.append(f"{rel}: key 'losses' must hold lists 'd' and 'g' of numbers "
+                            f"(bad: {', '.join(bad)}); loss curves shown as n/a")
+            out["losses"] = None
+        else:
+            out["losses"] = {"d": _floats(losses["d"]), "g": _floats(losses["g"])}
+    for key in ("d_x", "d_g_z"):
+        out[key] = _floats(out[key]) if out[key] is not None else None
+    if out["step_times_s"] is not None:
+        times = _floats(out["step_times_s"])
+        good = [t for t in times if math.isfinite(t) and t > 0]
+        if len(good) != len(times):
+            warnings.append(f"{rel}: {len(times) - len(good)} step time(s) not positive numbers; "
+                            "left out of the step-time statistics")
+        out["step_times_s"] = good
+    tp = out.get("throughput")
+    if tp is not None:
+        out["throughput"] = {k: float(v) for k, v in tp.items() if _is_number(v)}
+    err = out.get("error")
+    if err is not None:
+        out["error"] = {k: ("" if err.get(k) is None else str(err.get(k)))
+                        for k in ("type", "message", "traceback")}
+
+
+def parse_trace(doc: dict[str, Any], rel: str) -> Trace:
+    _check_version(doc, rel, TRACE_SCHEMA)
+    for key in ("backend", "model", "device", "losses"):
+        if key not in doc:
+            raise Rejected(f"{rel}: missing required key '{key}'")
+    for key in ("backend", "model", "device"):
+        if not isinstance(doc[key], str):
+            raise Rejected(f"{rel}: key '{key}' must be a string, got {_short(doc[key])}")
+    losses = doc["losses"]
+    if not (isinstance(losses, dict) and all(_conforms(losses.get(k), "numbers") for k in ("d", "g"))):
+        raise Rejected(f"{rel}: key 'losses' must be an object with lists 'd' and 'g' of numbers")
+    env = doc.get("env") if isinstance(doc.get("env"), dict) else {}
+    return Trace(rel, doc["backend"], doc["model"], doc["device"], str(doc.get("mode") or "eager"),
+                 _floats(losses["d"]), _floats(losses["g"]), env)
+
+
+def _samples(run: Run, path: Path, root: Path, warnings: list[str]) -> Path | None:
+    name = run["samples_png"]
+    if not name:
+        return None
+    where = (path.parent / name).resolve()
+    problem = None
+    if not where.is_relative_to(root):
+        problem = "points outside the results folder"
+    elif not where.is_file():
+        problem = "not found"
+    else:
+        try:
+            with Image.open(where) as img:
+                img.verify()
+        except Exception as exc:  # Pillow raises many types for a broken file
+            problem = f"not a readable image ({type(exc).__name__}: {exc})"
+    if problem:
+        warnings.append(f"{run.file}: samples_png {_short(name)} {problem}; no samples shown")
+        return None
+    return where
+
+
+def _finished(run: Run) -> str:
+    return str(run["finished_at"] or "")
+
+
+def load_results(results_dir: Path) -> Loaded:
+    """Read every *.json under `results_dir`; never raises for a bad file, only warns."""
+    root = results_dir.resolve()
+    warnings: list[str] = []
+    runs: dict[tuple, Run] = {}
+    traces: list[Trace] = []
+    files = sorted(p for p in root.rglob("*.json") if p.is_file())
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        try:
+            doc = read_json(path, rel)
+            schema = doc.get("schema")
+            if schema == TRACE_SCHEMA:
+                traces.append(parse_trace(doc, rel))
+                continue
+            if schema != RESULT_SCHEMA:
+                if schema in OTHER_KNOWN_SCHEMAS:
+                    continue
+                what = "no 'schema' key" if "schema" not in doc else f"schema {_short(schema)}"
+                warnings.append(f"{rel}: not a ganbench result ({what}); skipped")
+                continue
+            file_warnings: list[str] = []
+            run = Run(rel, parse_result(doc, rel, file_warnings))
+            warnings.extend(file_warnings)
+        except Rejected as exc:
+            warnings.append(str(exc))
+            continue
+        run.samples = _samples(run, path, root, warnings)
+        key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware)
+        if key in runs:
+            older, newer = sorted([runs[key], run], key=_finished)
+            warnings.append(f"{older.file}: same (backend, model, device, mode) on {run.hardware} "
+                            f"as {newer.file}; kept the one finished later ({newer.file})")
+            run = newer
+        runs[key] = run
+    return Loaded(list(runs.values()), traces, warnings, len(files))
