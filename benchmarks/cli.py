@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmarks.runner import RunConfig, run_isolated, run_one
 from common.models import MODELS
+from common.results import write_json_atomic
 
 CPU_DEFAULTS = {"warmup": 3, "steps": 10}
 CUDA_DEFAULTS = {"warmup": 10, "steps": 100}
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps", type=int, default=10)
     tr.add_argument("--batch-size", type=int, default=16)
     tr.add_argument("--out", "-o", default="results/traces")
+    tr.add_argument("--golden-dir", help="also write losses only as GOLDEN_DIR/MODEL.json (the repository's "
+                                         "golden traces: tests/golden)")
 
     sub.add_parser("list", help="models (with parameters and FLOPs) and importable backends")
     one = sub.add_parser("_one", help=argparse.SUPPRESS)  # child of `run`: one run from a JSON config
@@ -149,6 +152,10 @@ def cmd_trace(a) -> int:
             for mode in _modes(b, a.mode):
                 trace, state0, inputs = run_trace(b, m, a.steps, a.batch_size, a.seed, dev, mode)
                 folder = write_trace(Path(a.out), trace, state0, inputs)
+                if a.golden_dir:
+                    golden = {k: v for k, v in trace.items() if k != "env"}
+                    golden["env"] = {k: trace["env"].get(k) for k in ("framework", "framework_version", "cpu")}
+                    write_json_atomic(Path(a.golden_dir) / f"{m}.json", golden)
                 print(f"{b} {m}: d {trace['losses']['d'][-1]:.6f} g {trace['losses']['g'][-1]:.6f} -> {folder}")
     return 0
 

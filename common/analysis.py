@@ -132,17 +132,22 @@ def param_count(net: NetSpec) -> ParamCount:
     return ParamCount(t, f, b)
 
 
-def forward_flops(net: NetSpec, batch: int = 1) -> int:
+def forward_flops(net: NetSpec, batch: int = 1, *, elementwise: bool = True, bias: bool = True) -> int:
+    """Forward FLOPs of `net` on `batch` samples; `elementwise=False, bias=False` leaves the
+    multiply-accumulates alone (what torch.utils.flop_counter counts)."""
     shapes = infer_shapes(net)
     total = 0
     for i, layer in enumerate(net.layers):
         inp, out = shapes[i], shapes[i + 1]
+        add_bias = bias and getattr(layer, "bias", False)
         if isinstance(layer, Dense):
-            f = 2 * inp[0] * layer.out_features + (layer.out_features if layer.bias else 0)
+            f = 2 * inp[0] * layer.out_features + (layer.out_features if add_bias else 0)
         elif isinstance(layer, Conv2d):
-            f = 2 * inp[0] * layer.kernel ** 2 * _prod(out) + (_prod(out) if layer.bias else 0)
+            f = 2 * inp[0] * layer.kernel ** 2 * _prod(out) + (_prod(out) if add_bias else 0)
         elif isinstance(layer, ConvTranspose2d):
-            f = 2 * _prod(inp) * layer.kernel ** 2 * layer.out_channels + (_prod(out) if layer.bias else 0)
+            f = 2 * _prod(inp) * layer.kernel ** 2 * layer.out_channels + (_prod(out) if add_bias else 0)
+        elif not elementwise:
+            f = 0
         elif isinstance(layer, BatchNorm):
             f = 6 * _prod(out)
         elif isinstance(layer, Act):
