@@ -1,0 +1,129 @@
+"""The PyTorch backend: shapes, recipe semantics (which update changes what), state, goldens."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from backends.pytorch import TorchBackend  # noqa: E402
+from benchmarks.trace import run_trace  # noqa: E402
+from common.analysis import param_count  # noqa: E402
+from common.models import MODELS, get_model  # noqa: E402
+from common.parity import compare, parity_inputs  # noqa: E402
+from common.state import initial_state, param_keys  # noqa: E402
+
+GOLDEN = Path(__file__).parent / "golden"
+BATCH = 4
+
+
+def _backend(name, seed=0):
+    spec = get_model(name)
+    be = TorchBackend(spec, "cpu", seed=seed)
+    be.load_state(initial_state(spec, seed))
+    return spec, be
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_shapes_and_parameter_counts(name):
+    spec, be = _backend(name)
+    z = torch.zeros(BATCH, *spec.noise_shape)
+    fake = be.G(z)
+    sample = (784,) if spec.data.flatten else spec.data.image_shape
+    assert tuple(fake.shape) == (BATCH, *sample)
+    assert be.D(fake).numel() == BATCH
+    trainable = {n: sum(p.numel() for p in be.nets[n].parameters() if p.requires_grad) for n in ("G", "D")}
+    assert trainable == {"G": param_count(spec.generator).trainable, "D": param_count(spec.discriminator).trainable}
+    assert be.generate(np.zeros((3, *spec.noise_shape), np.float32)).shape == (3, *sample)
+
+
+def _snapshot(be):
+    return {k: be._tensor(k).detach().clone() for n in ("G", "D") for k in param_keys(be.spec, n)}
+
+
+def _changed(before, after, prefix):
+    return {k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])}
+
+
+EXPECTED_UPDATES = {"paddle-dcgan28": ["D", "D", "G", "G"]}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_each_update_changes_only_its_own_network(name):
+    spec, be = _backend(name)
+    log = []
+    for net, opt in be.opts.items():
+        holder = {}
+        opt.register_step_pre_hook(lambda o, a, k, h=holder: h.__setitem__("before", _snapshot(be)))
+
+        def post(o, a, k, net=net, h=holder):
+            after = _snapshot(be)
+            other = "D" if net == "G" else "G"
+            log.append((net, _changed(h["before"], after, net + "."), _changed(h["before"], after, other + ".")))
+        opt.register_step_post_hook(post)
+    real, noise = parity_inputs(spec, 1, BATCH)[0]
+    be.read(be.step(real, noise))
+    assert [u[0] for u in log] == EXPECTED_UPDATES.get(name, ["D", "G"])
+    for net, own, other in log:
+        assert not other, f"a {net} update changed {sorted(other)[:3]}"
+        # every trainable weight of the updated net moves; running statistics are not the optimiser's
+        assert {k for k in own if k.endswith("weight")} == \
+            {k for k in param_keys(spec, net, trainable_only=True) if k.endswith("weight")}
+    if spec.name == "mxnet-dcgan64":  # fix_gamma: γ stays exactly 1
+        assert torch.all(be._tensor("G.1.weight") == 1) and torch.all(be._tensor("D.3.weight") == 1)
+
+
+@pytest.mark.parametrize("name, g_forwards, first_d_input", [
+    ("paddle-dcgan28", 3, "fake"),          # fakes for D, then one fresh G(z) per G update
+    ("mindspore-mlp-gan", 2, "fake"),       # G(z) recomputed after D's update
+    ("mxnet-dcgan64", 1, "fake"),           # the same fake re-scored
+    ("gluon-lfw-dcgan", 2, "real"),
+    ("pytorch-celeba-dcgan", 1, "real"),
+])
+def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
+    spec, be = _backend(name)
+    calls = {"G": 0, "D": []}
+    be.G.register_forward_hook(lambda m, i, o: calls.__setitem__("G", calls["G"] + 1))
+    be.D.register_forward_pre_hook(lambda m, i: calls["D"].append(i[0].detach().clone()))
+    real, noise = parity_inputs(spec, 1, BATCH)[0]
+    be.step(real, noise)
+    assert calls["G"] == g_forwards
+    assert len(calls["D"]) == 2 + spec.recipe.g_updates  # real and fake apart: never one concatenated batch
+    is_real = torch.equal(calls["D"][0], torch.from_numpy(real))
+    assert is_real == (first_d_input == "real")
+    if spec.recipe.g_input == "same_fake":
+        fake_in_d_step = next(x for x in calls["D"][:2] if not torch.equal(x, torch.from_numpy(real)))
+        assert torch.equal(calls["D"][2], fake_in_d_step)  # the G step re-scores the very same fake
+
+
+def test_native_and_parity_feeding_both_train():
+    spec, be = _backend("mindspore-mlp-gan")
+    real, noise = parity_inputs(spec, 1, 8)[0]
+    a = be.read(be.step(real, None))  # noise drawn by torch on the device
+    b = be.read(be.step(real, noise))
+    assert np.isfinite([a.d_loss, a.g_loss, b.d_loss, b.g_loss]).all()
+    st = be.export_state()
+    assert int(st["opt.D.step"]) == 2 and int(st["opt.G.step"]) == 2
+
+
+@pytest.mark.parametrize("name", ["pytorch-celeba-dcgan", "paddle-dcgan28"])
+def test_state_round_trip_continues_training_identically(name):
+    spec, a = _backend(name)
+    inputs = parity_inputs(spec, 3, BATCH)
+    a.read(a.step(*inputs[0]))
+    saved = a.export_state()
+    b = TorchBackend(spec, "cpu")
+    b.load_state(saved)
+    assert all(np.array_equal(saved[k], v) for k, v in b.export_state().items())
+    sa, sb = a.read(a.step(*inputs[1])), b.read(b.step(*inputs[1]))
+    assert sa == sb  # optimiser moments and step counts carried over exactly
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_matches_golden_trace(name):
+    golden = json.loads((GOLDEN / f"{name}.json").read_text())
+    assert golden["spec_hash"] == get_model(name).spec_hash(), "spec changed: regenerate tests/golden (README)"
+    trace, _, _ = run_trace("torch", name, golden["steps"], golden["batch_size"], golden["seed"])
+    worst = compare(trace, golden)
+    assert max(worst.values()) < 1e-5, worst
