@@ -13,12 +13,20 @@ import glob
 import nox
 
 nox.options.error_on_missing_interpreters = True
+# Reusing a session's virtualenv keeps large installs (MindSpore is ~2.8 GB) between runs; pip then
+# only checks that the pinned requirements are satisfied.
+nox.options.reuse_venv = "yes"
 
 COMMON = ["numpy", "pillow", "opencv-python-headless", "tqdm"]
 REPORT = ["pandas", "matplotlib", "jinja2"]
 TEST = ["pytest", "pytest-benchmark"]
 TORCH = ["torch==2.13.0"]  # the CPU wheel; a bare `torch` would pull a multi-GB CUDA build
 JAX = ["jax", "flax", "optax"]
+# MXNet 1.9.1's wheels stop at Python 3.11 and its code at numpy 1.23; OpenCV 4.8 still supports that numpy.
+MXNET = ["mxnet==1.9.1", "numpy<1.24", "opencv-python-headless<4.9"]
+PADDLE = ["paddlepaddle==3.3.1"]
+# MindSpore's extension is built against numpy 1.x (PyNative crashes under numpy 2).
+MINDSPORE = ["mindspore==2.10.0", "numpy<2"]
 RESULTS = "results"
 
 
@@ -54,6 +62,24 @@ def bench_jax(session: nox.Session) -> None:
     _bench(session, "jax", *JAX)
 
 
+@nox.session(name="bench-mxnet", python="3.11")
+def bench_mxnet(session: nox.Session) -> None:
+    """MXNet 1.9.1 (Gluon): imperative and hybridized; needs Python 3.11."""
+    _bench(session, "mxnet", *MXNET)
+
+
+@nox.session(name="bench-paddle")
+def bench_paddle(session: nox.Session) -> None:
+    """PaddlePaddle 3.x: dynamic graph and to_static."""
+    _bench(session, "paddle", *PADDLE)
+
+
+@nox.session(name="bench-mindspore")
+def bench_mindspore(session: nox.Session) -> None:
+    """MindSpore 2.x: PyNative and graph mode."""
+    _bench(session, "mindspore", *MINDSPORE)
+
+
 @nox.session
 def report(session: nox.Session) -> None:
     """The HTML report of a results folder (default: results/)."""
@@ -68,11 +94,15 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 
 
+def _backend_tests(session: nox.Session, backend: str, *framework: str) -> None:
+    """A backend's own tests (parity against the PyTorch golden traces kept in tests/golden)."""
+    _install(session, *framework, test=True)
+    files = sorted(glob.glob(f"tests/test_{backend}_*.py"))
+    if not files:
+        session.error(f"no tests/test_{backend}_*.py found")
+    session.run("python", "-m", "pytest", "-q", *files, *session.posargs)
+
+
 @nox.session(name="tests-jax", tags=["tests"])
 def tests_jax(session: nox.Session) -> None:
-    """JAX backend tests (parity against the PyTorch golden traces kept in tests/golden)."""
-    _install(session, *JAX, test=True)
-    files = sorted(glob.glob("tests/test_jax_*.py"))
-    if not files:
-        session.error("no tests/test_jax_*.py found")
-    session.run("python", "-m", "pytest", "-q", *files, *session.posargs)
+    _backend_tests(session, "jax", *JAX)
