@@ -20,6 +20,8 @@ nox.options.reuse_venv = "yes"
 COMMON = ["numpy", "pillow", "opencv-python-headless", "tqdm"]
 REPORT = ["pandas", "matplotlib", "jinja2"]
 TEST = ["pytest", "pytest-benchmark"]
+# the report's browser tests drive Debian's /usr/bin/chromium through Playwright (no browser download)
+BROWSER_TEST = ["playwright"]
 TORCH = ["torch==2.13.0"]  # the CPU wheel; a bare `torch` would pull a multi-GB CUDA build
 JAX = ["jax", "flax", "optax"]
 # MXNet 1.9.1's wheels stop at Python 3.11 and its code at numpy 1.23; OpenCV 4.8 still supports that numpy.
@@ -81,6 +83,24 @@ def bench_mindspore(session: nox.Session) -> None:
 
 
 @nox.session
+def reproduce(session: nox.Session) -> None:
+    """A tutorial end to end: `nox -s reproduce -- MODEL [--backend B] [--epochs N] [--resume]`.
+
+    Installs the framework of the backend asked for (default: the tutorial's own)."""
+    if not session.posargs:
+        session.error("name a model: nox -s reproduce -- mindspore-mlp-gan --epochs 2")
+    model = session.posargs[0]
+    backend = session.posargs[session.posargs.index("--backend") + 1] if "--backend" in session.posargs else None
+    frameworks = {"torch": TORCH, "jax": JAX, "mxnet": MXNET, "paddle": PADDLE, "mindspore": MINDSPORE}
+    tutorial_framework = {"paddle-dcgan28": "paddle", "mindspore-mlp-gan": "mindspore", "mxnet-dcgan64": "mxnet",
+                          "gluon-lfw-dcgan": "mxnet", "pytorch-celeba-dcgan": "torch"}
+    backend = backend or tutorial_framework.get(model, "torch")
+    # the quality metrics' classifier is numpy-only; torch is needed only to retrain it
+    _install(session, *frameworks[backend])
+    session.run("python", "-m", "benchmarks", "reproduce", *session.posargs)
+
+
+@nox.session
 def report(session: nox.Session) -> None:
     """The HTML report of a results folder (default: results/)."""
     session.install(*REPORT, "numpy", "pillow")
@@ -89,8 +109,8 @@ def report(session: nox.Session) -> None:
 
 @nox.session(tags=["tests"])
 def tests(session: nox.Session) -> None:
-    """Spec, data, PyTorch backend, harness and report tests."""
-    _install(session, *TORCH, test=True)
+    """Spec, data, PyTorch backend, harness, reproduction and report tests."""
+    _install(session, *TORCH, *BROWSER_TEST, test=True)
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 
 

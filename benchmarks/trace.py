@@ -34,7 +34,8 @@ def run_trace(backend_name: str, model: str, steps: int = TRACE_STEPS, batch: in
     env.update(backend.info())
     trace = {"schema": TRACE_SCHEMA, "schema_version": SCHEMA_VERSION, "backend": backend_name, "model": model,
              "mode": backend.mode, "device": device, "steps": steps, "batch_size": batch, "seed": seed,
-             "spec_hash": spec.spec_hash(), "losses": losses, "env": env}
+             "spec_hash": spec.spec_hash(), "data_source": "synthetic",
+             "data_detail": "smooth synthetic parity images (common/parity.py)", "losses": losses, "env": env}
     return trace, state0, inputs
 
 

@@ -34,6 +34,9 @@ COLUMNS = [
     "first_step_s", "setup_s", "peak_memory_bytes", "memory_kind",
     "flops_per_iteration", "mfu_pct", "mfu_peak", "machine", "error_type", "error_message", "file",
 ]
+COUNTS = ["steps", "batch_size"]
+NUMERIC = ["images_per_s", "ips_p10", "ips_p90", "jitter_pct", "speedup", "speedup_lo",
+           "speedup_hi", "first_step_s", "setup_s", "peak_memory_bytes", "flops_per_iteration", "mfu_pct"]
 
 
 def _model_order(model: str) -> tuple[int, str]:
@@ -105,6 +108,11 @@ def summary_frame(runs: list[Run], baseline: str) -> pd.DataFrame:
     cols = ["speedup", "speedup_lo", "speedup_hi", "speedup_vs", "is_reference"]
     df = df.join(pd.DataFrame.from_dict(speed, orient="index", columns=cols))
     df["is_reference"] = df["is_reference"].eq(True)
+    # Missing numbers are NaN, not None, so the CSV and callers see float columns.
+    for c in NUMERIC:
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    for c in COUNTS:
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     return sort_rows(df)[COLUMNS]
 
 

@@ -101,7 +101,7 @@ def throughput_chart(block: pd.DataFrame) -> str:
                     xerr=[lo.to_numpy(float), hi.to_numpy(float)], capsize=3,
                     error_kw={"elinewidth": 1, "ecolor": "#333"})
             ax.set_yticks(y, [label(b, m) for b, m in zip(rows["backend"], rows["mode"])])
-            top = max(ips.max(initial=0), (rows["ips_p90"].where(ok).max() or 0) if ok.any() else 0)
+            top = np.nanmax(np.r_[ips, rows["ips_p90"].where(ok).to_numpy(float), 0.0])
             ax.set_xlim(0, (top or 1) * 1.35)
             for yi, (_, r) in zip(y, rows.iterrows()):
                 if r["status"] != "ok":
@@ -131,19 +131,23 @@ def step_time_chart(block: pd.DataFrame, runs: list[Run]) -> str | None:
     models = list(dict.fromkeys(block["model"]))
     with matplotlib.rc_context(RC):
         nrows, _ = _grid(len(models), 2)
-        most = max((block["model"] == m).sum() for m in models)
-        fig = Figure(figsize=(11, 1.3 + nrows * (0.6 + 0.38 * most)), layout="constrained")
+        fig = Figure(figsize=(11, 1.0 + 3.0 * nrows), layout="constrained")
         for ax, model in zip(_axes(fig, len(models), 2), models):
-            rows = block[block["model"] == model].iloc[::-1]
+            rows = block[block["model"] == model]
             data = [np.asarray(runs[i]["step_times_s"]) * 1e3 for i in rows.index]
-            parts = ax.boxplot(data, orientation="horizontal", patch_artist=True, widths=0.6,
+            # Vertical boxes: the keyword for horizontal ones differs between matplotlib 3.8
+            # (the MXNet session's pin) and 3.10+.
+            parts = ax.boxplot(data, patch_artist=True, widths=0.6,
                                medianprops={"color": "black"}, flierprops={"markersize": 3})
             for patch, backend in zip(parts["boxes"], rows["backend"]):
                 patch.set_facecolor(colour(backend))
                 patch.set_alpha(0.6)
-            ax.set_yticks(np.arange(1, len(rows) + 1), [label(b, m) for b, m in zip(rows["backend"], rows["mode"])])
+            ax.set_xticks(np.arange(1, len(rows) + 1),
+                          [plain(f"{b}\n({m})") for b, m in zip(rows["backend"], rows["mode"])])
             ax.set_title(plain(model))
-            ax.set_xlabel("step time (ms; box: quartiles, whiskers: 1.5 IQR)")
+            ax.set_ylabel("step time (ms)")
+        fig.supxlabel("box: quartiles and median; whiskers: 1.5 IQR; dots: slower or faster outlying steps",
+                      fontsize=8)
         fig.suptitle(title("Step-time distributions", device, hardware, data_source),
                      color="#b00" if data_source == "synthetic" else "black")
         return to_uri(fig)

@@ -140,12 +140,14 @@ def write_demo(folder: Path) -> None:
                          peak_memory_bytes=int(rng.uniform(0.4, 3) * 2**30), flops_per_iteration=flops,
                          samples_png=png.as_posix(), env=base_env(backend, "cuda"))
     for b_i, backend in enumerate(["torch", "jax", "paddle"]):
+        cpu_box = {"cpu": "Intel Xeon 2.2GHz", "cpu_count": 2, "threads": 2,
+                   "framework_version": BACKENDS[backend].replace("+cu130", "+cpu")}
         times = (0.21 / (1 + 0.2 * b_i) * rng.lognormal(0, 0.08, 20)).tolist()
         curves = _curves(np.random.default_rng(50 + b_i), 25)
         write_result(folder / "cpu-box", backend=backend, model="paddle-dcgan28", device="cpu",
                      batch_size=128, step_times_s=times, data_source="synthetic",
                      losses={"d": curves["d"], "g": curves["g"]}, d_x=curves["d_x"], d_g_z=curves["d_g_z"],
-                     env=base_env(backend, "cpu", host="ci-cpu-2core") | {"cpu": "Intel Xeon 2.2GHz", "cpu_count": 2})
+                     env=base_env(backend, "cpu", host="ci-cpu-2core") | cpu_box)
     for model in ("paddle-dcgan28", "pytorch-celeba-dcgan"):
         ref = _curves(np.random.default_rng(7), 10)
         for b_i, backend in enumerate(BACKENDS):

