@@ -25,6 +25,10 @@ class BackendUnavailable(RuntimeError):
     """The framework is not importable here, or cannot use the requested device or mode."""
 
 
+class ModeRefused(BackendUnavailable):
+    """The mode cannot run this model faithfully on this device; it is refused, never silently altered."""
+
+
 @dataclass(frozen=True)
 class StepStats:
     """Host values of one iteration, read after the timed region."""
@@ -45,6 +49,8 @@ class Backend(abc.ABC):
     name: ClassVar[str]  # backend id used in results: torch, mxnet, paddle, mindspore, jax
     modes: ClassVar[tuple[str, ...]]  # execution modes, the first is the default
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    # `--mode best`: the fastest faithful mode first, per device, from measurements (README, notes)
+    best_modes: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
                  threads: int | None = None):
@@ -53,7 +59,23 @@ class Backend(abc.ABC):
             raise BackendUnavailable(f"{self.name}: unknown mode {mode!r} (modes: {', '.join(self.modes)})")
         if device not in self.devices:
             raise BackendUnavailable(f"{self.name}: unknown device {device!r} (devices: {', '.join(self.devices)})")
+        why = self.refuse(spec, mode, device)
+        if why:
+            raise ModeRefused(f"{self.name} mode {mode!r} refused for {spec.name} on {device}: {why}")
         self.spec, self.device, self.mode, self.seed, self.threads = spec, device, mode, seed, threads
+
+    @classmethod
+    def refuse(cls, spec: ModelSpec, mode: str, device: str) -> str | None:
+        """Why `mode` cannot train `spec` faithfully on `device`, or None if it can."""
+        return None
+
+    @classmethod
+    def best_mode(cls, spec: ModelSpec, device: str) -> str:
+        """The first mode of `best_modes[device]` that is not refused for this model."""
+        for mode in cls.best_modes.get(device, ()) + (cls.modes[0],):
+            if mode in cls.modes and not cls.refuse(spec, mode, device):
+                return mode
+        return cls.modes[0]
 
     # --- environment ---------------------------------------------------------------------------
     @classmethod

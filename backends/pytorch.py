@@ -63,9 +63,28 @@ def build_net(net_spec) -> nn.Sequential:
     return nn.Sequential(*mods)
 
 
+PRECISION = {"bf16": "bf16"}  # every other mode trains in fp32
+
+
 class TorchBackend(Backend):
+    """Modes (issue 9): eager — the tutorial loop; compile — torch.compile of G and D (default
+    inductor mode); channels_last — NHWC memory format for conv models; bf16 — autocast of every
+    forward pass to bfloat16 (losses and optimiser in fp32; parity has its own looser tolerance);
+    cuda_graph — the whole iteration captured once in a CUDA graph (capturable Adam) and replayed."""
+
     name = "torch"
-    modes = ("eager",)
+    modes = ("eager", "compile", "channels_last", "bf16", "cuda_graph")
+    best_modes = {"cuda": ("cuda_graph", "compile", "eager"), "cpu": ("eager",)}
+    GRAPH_WARMUP = 3  # eager iterations on a side stream before capture (optimiser state, autotuning)
+
+    @classmethod
+    def refuse(cls, spec: ModelSpec, mode: str, device: str) -> str | None:
+        if mode == "cuda_graph" and device != "cuda":
+            return "a CUDA graph captures GPU work: it needs --device cuda"
+        if mode == "channels_last" and not any(isinstance(layer, (Conv2d, ConvTranspose2d))
+                                               for net in (spec.generator, spec.discriminator) for layer in net.layers):
+            return "the model has no convolution, so channels_last would measure eager under another name"
+        return None
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
                  threads: int | None = None):
@@ -81,11 +100,24 @@ class TorchBackend(Backend):
         self.G, self.D = self.nets["G"], self.nets["D"]
         self.G.train()
         self.D.train()
+        self._layout = torch.channels_last if mode == "channels_last" else torch.contiguous_format
+        if mode == "channels_last":
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        # the callables the iteration uses; self.G/self.D stay the plain modules (state, hooks)
+        self.fG, self.fD = (torch.compile(self.G), torch.compile(self.D)) if mode == "compile" else (self.G, self.D)
         self.params = {n: [self._tensor(k) for k in param_keys(spec, n, trainable_only=True)] for n in NETS}
         r = spec.recipe
-        self.opts = {n: torch.optim.Adam(self.params[n], lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+        capturable = mode == "cuda_graph"
+        self.opts = {n: torch.optim.Adam(self.params[n], lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
+                                         capturable=capturable)
                      for n, o in (("G", r.opt_g), ("D", r.opt_d))}
+        self._graph = None
+        self._graph_io: dict = {}
+        self._steps = 0
         self.gen = torch.Generator(device=self.dev).manual_seed(seed)
+        if mode == "cuda_graph":
+            torch.cuda.manual_seed(seed)
         self._labels: dict[tuple[int, float], torch.Tensor] = {}
         self._loss = {"bce_prob": F.binary_cross_entropy,
                       "bce_logits": F.binary_cross_entropy_with_logits,
@@ -103,7 +135,8 @@ class TorchBackend(Backend):
                 "device_name": torch.cuda.get_device_name(self.dev) if cuda else cpu_model(),
                 "cuda": torch.version.cuda if cuda else None,
                 "cudnn": torch.backends.cudnn.version() if cuda else None,
-                "threads": torch.get_num_threads(), "mode": self.mode}
+                "threads": torch.get_num_threads(), "mode": self.mode,
+                "precision": PRECISION.get(self.mode, "fp32")}
 
     # --- state ---------------------------------------------------------------------------------
     def _tensor(self, key: str) -> torch.Tensor:
@@ -156,31 +189,53 @@ class TorchBackend(Backend):
     def _noise(self, n: int) -> torch.Tensor:
         nz = self.spec.recipe.noise
         shape = (n, *nz.shape)
+        # a CUDA graph replays the default generator's Philox stream; a private generator it cannot
+        gen = None if self.mode == "cuda_graph" else self.gen
         if nz.dist == "uniform":
-            return torch.rand(shape, generator=self.gen, device=self.dev) * (nz.high - nz.low) + nz.low
-        return torch.randn(shape, generator=self.gen, device=self.dev) * nz.std + nz.mean
+            return torch.rand(shape, generator=gen, device=self.dev) * (nz.high - nz.low) + nz.low
+        return torch.randn(shape, generator=gen, device=self.dev) * nz.std + nz.mean
 
     def _to_dev(self, x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(x).to(self.dev, non_blocking=True)
+        t = torch.from_numpy(x).to(self.dev, non_blocking=True)
+        return t.contiguous(memory_format=self._layout) if t.dim() == 4 else t
+
+    def _autocast(self):
+        return torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.mode == "bf16")
 
     def _score(self, x: torch.Tensor, label: float):
         """D's loss on x against `label`, and D's mean probability (no host copy)."""
-        out = self.D(x).view(-1)
+        with self._autocast():
+            out = self.fD(x)
+        out = out.view(-1).float()  # losses in fp32: BCE is not autocast-safe
         loss = self._loss(out, self._label(out.shape[0], label))
         prob = torch.sigmoid(out) if self.spec.recipe.loss == "bce_logits" else out
         return loss, prob.detach().mean()
 
+    def _generate(self, z: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return self.fG(z)
+
     def step(self, real: np.ndarray, noise: StepNoise | None = None):
-        r = self.spec.recipe
         x = self._to_dev(real)
         n = x.shape[0]
-        z = self._to_dev(noise.d) if noise is not None else self._noise(n)
+        if noise is not None:
+            z, zg = self._to_dev(noise.d), [self._to_dev(g) for g in noise.g]
+        elif self._graph is not None:
+            z, zg = None, None  # the captured graph draws its own noise
+        else:
+            z, zg = self._noise(n), None
+        if self.mode == "cuda_graph":
+            return self._graph_step(x, z, zg)
+        return self._iteration(x, z, zg)
+
+    def _iteration(self, x: torch.Tensor, z: torch.Tensor, zg: list | None) -> torch.Tensor:
+        r = self.spec.recipe
+        n = x.shape[0]
         opt_d, opt_g = self.opts["D"], self.opts["G"]
 
-        fake = self.G(z)
-        real_first = r.d_pass_order == "real_first"
+        fake = self._generate(z)
         passes = [("real", x, r.real_label), ("fake", fake.detach(), r.fake_label)]
-        if not real_first:
+        if r.d_pass_order == "fake_first":
             passes.reverse()
         stats = {}
         opt_d.zero_grad(set_to_none=True)
@@ -200,9 +255,9 @@ class TorchBackend(Backend):
             if r.g_input == "same_fake":
                 f = fake
             elif r.g_input == "recompute_same_z":
-                f = self.G(z)
+                f = self._generate(z)
             else:
-                f = self.G(self._to_dev(noise.g[k]) if noise is not None else self._noise(n))
+                f = self._generate(zg[k] if zg is not None else self._noise(n))
             opt_g.zero_grad(set_to_none=True)
             loss_g, prob_g = self._score(f, r.real_label)
             loss_g.backward()
@@ -210,6 +265,37 @@ class TorchBackend(Backend):
             g_losses.append(loss_g.detach())
         (lr_, px), (lf, pz1) = stats["real"], stats["fake"]
         return torch.stack([lr_ + lf, g_losses[-1], px, pz1, prob_g.detach(), *g_losses])
+
+    def _graph_step(self, x: torch.Tensor, z: torch.Tensor, zg: list | None) -> torch.Tensor:
+        """Eager on a side stream for the first iterations, then one capture, then replays.
+
+        Every call is a real training iteration: the capturing call replays right after capture.
+        Inputs are copied into static buffers; native noise is drawn inside the graph."""
+        io = self._graph_io
+        if self._graph is None and self._steps < self.GRAPH_WARMUP:
+            self._steps += 1
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                out = self._iteration(x, z, zg)
+            torch.cuda.current_stream().wait_stream(side)
+            return out
+        if self._graph is None:
+            io.update(x=x.clone(), z=z.clone(), zg=[g.clone() for g in zg] if zg is not None else None,
+                      native=zg is None)
+            self._graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self._graph):
+                zz = self._noise(x.shape[0]) if io["native"] else io["z"]
+                io["out"] = self._iteration(io["x"], zz, io["zg"])
+        else:
+            io["x"].copy_(x, non_blocking=True)
+            if not io["native"]:
+                io["z"].copy_(z, non_blocking=True)
+                for dst, src in zip(io["zg"] or [], zg or []):
+                    dst.copy_(src, non_blocking=True)
+        self._steps += 1
+        self._graph.replay()
+        return io["out"]
 
     def read(self, handle) -> StepStats:
         v = handle.cpu().tolist()
@@ -224,7 +310,7 @@ class TorchBackend(Backend):
         self.G.eval()
         try:
             with torch.no_grad():
-                return self.G(self._to_dev(np.ascontiguousarray(noise, np.float32))).cpu().numpy()
+                return self.G(self._to_dev(np.ascontiguousarray(noise, np.float32))).float().cpu().numpy()
         finally:
             self.G.train(was)
 
@@ -237,3 +323,32 @@ class TorchBackend(Backend):
         if self.device == "cuda":
             return int(torch.cuda.max_memory_allocated(self.dev)), "cuda_max_allocated"
         return None, None
+
+
+def train_classifier(net_spec, init_state: dict[str, np.ndarray], prefix: str, images: np.ndarray,
+                     labels: np.ndarray, epochs: int = 6, batch: int = 128, lr: float = 1e-3, seed: int = 0,
+                     progress=None) -> dict[str, np.ndarray]:
+    """Train a spec network as a classifier (cross-entropy, Adam) on CPU; canonical-layout weights.
+
+    Used once to make the MNIST feature extractor of the quality metrics."""
+    torch.manual_seed(seed)
+    net = build_net(net_spec)
+    with torch.no_grad():
+        for name, t in net.state_dict().items():
+            i, p = name.split(".", 1)
+            if f"{prefix}.{i}.{p}" in init_state:
+                t.copy_(torch.from_numpy(init_state[f"{prefix}.{i}.{p}"]))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    x, y = torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+    rng = np.random.default_rng(seed)
+    net.train()
+    for epoch in range(epochs):
+        order = torch.from_numpy(rng.permutation(len(x)))
+        for k in range(0, len(x), batch):
+            idx = order[k:k + batch]
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+        if progress:
+            progress(epoch)
+    return {f"{prefix}.{name}": t.detach().numpy().copy() for name, t in net.state_dict().items()}

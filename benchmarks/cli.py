@@ -22,7 +22,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", nargs="+", choices=list(MODELS), help="models (default: all five)")
     p.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: CUDA where the backend sees a GPU, else CPU")
-    p.add_argument("--mode", nargs="+", help="execution modes, or 'all' (default: each backend's first)")
+    p.add_argument("--mode", nargs="+", help="execution modes, 'all', or 'best' (each backend's fastest faithful "
+                                            "mode for the model and device); default: each backend's first")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -42,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "~/.cache/ganbench)")
     run.add_argument("--no-download", action="store_true", help="never try the network for datasets")
     run.add_argument("--out", "-o", default="results", help="results directory (default: results)")
-    run.add_argument("--threads", type=int, help="CPU threads for the framework (default: its own)")
+    run.add_argument("--threads", type=int, help="CPU threads for the framework (default: every core); "
+                                                 "set explicitly and recorded")
     run.add_argument("--timeout", type=float, default=3600, help="seconds before a run is killed and recorded "
                                                                  "as failed")
     run.add_argument("--in-process", action="store_true", help="no child process per run (debugging)")
@@ -56,7 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--golden-dir", help="also write losses only as GOLDEN_DIR/MODEL.json (the repository's "
                                          "golden traces: tests/golden)")
 
+    rp = sub.add_parser("reproduce", help="a tutorial's full training on real data: grids, GIF, checkpoints, metrics")
+    rp.add_argument("model", choices=list(MODELS))
+    rp.add_argument("--backend", "-b", help="default: the tutorial's own framework")
+    rp.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"])
+    rp.add_argument("--epochs", type=int, help="default: the tutorial's")
+    rp.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    rp.add_argument("--out", "-o", help="default: results/reproduce/MODEL__BACKEND")
+    rp.add_argument("--data-dir")
+    rp.add_argument("--cache-dir")
+    rp.add_argument("--no-download", action="store_true")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--batch-size", type=int, help="override the tutorial's batch size")
+    rp.add_argument("--subset", type=int, help="use only the first N images (smoke runs; recorded)")
+    rp.add_argument("--metric-samples", type=int, default=1000, help="samples per quality measurement")
+    rp.add_argument("--keep", type=int, default=3, help="how many epoch checkpoints to keep")
+
     sub.add_parser("list", help="models (with parameters and FLOPs) and importable backends")
+    tc = sub.add_parser("train-classifier", help="train the MNIST feature extractor of the quality metrics (torch)")
+    tc.add_argument("--data-dir")
+    tc.add_argument("--epochs", type=int, default=6)
+    tc.add_argument("--out", default=None, help="default: common/metrics/mnist_classifier.npz")
     one = sub.add_parser("_one", help=argparse.SUPPRESS)  # child of `run`: one run from a JSON config
     one.add_argument("config")
     return ap
@@ -84,13 +106,20 @@ def _devices(backend: str, device: str) -> str:
     return device
 
 
-def _modes(backend: str, modes: list[str] | None) -> list[str | None]:
+def _modes(backend: str, modes: list[str] | None, model: str | None = None, device: str = "cpu") -> list[str | None]:
     from backends import load_backend
+    from common.models import get_model
 
+    cls = load_backend(backend)
     if not modes:
         return [None]
     if modes == ["all"]:
-        return list(load_backend(backend).modes)
+        return list(cls.modes)
+    if modes == ["best"]:
+        return [cls.best_mode(get_model(model), device)]
+    unknown = [m for m in modes if m not in cls.modes]
+    if unknown:
+        sys.exit(f"{backend} has no mode {', '.join(unknown)}; its modes: {', '.join(cls.modes)}, or all, best")
     return modes
 
 
@@ -102,13 +131,14 @@ def cmd_run(a) -> int:
         dev = _devices(b, a.device)
         defaults = CUDA_DEFAULTS if dev == "cuda" else CPU_DEFAULTS
         for m in models:
-            for mode in _modes(b, a.mode):
+            for mode in _modes(b, a.mode, m, dev):
                 plan.append(RunConfig(
                     backend=b, model=m, device=dev, mode=mode,
                     warmup=a.warmup if a.warmup is not None else defaults["warmup"],
                     steps=a.steps if a.steps is not None else defaults["steps"],
                     data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
-                    seed=a.seed, out=a.out, batch_size=a.batch_size, threads=a.threads, samples=not a.no_samples))
+                    seed=a.seed, out=a.out, batch_size=a.batch_size, threads=a.threads or os.cpu_count(),
+                    samples=not a.no_samples))
     results = []
     for k, cfg in enumerate(plan, 1):
         print(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}"
@@ -149,7 +179,7 @@ def cmd_trace(a) -> int:
     for b in _backends(a.backend):
         dev = _devices(b, a.device)
         for m in a.model or list(MODELS):
-            for mode in _modes(b, a.mode):
+            for mode in _modes(b, a.mode, m, dev):
                 trace, state0, inputs = run_trace(b, m, a.steps, a.batch_size, a.seed, dev, mode)
                 folder = write_trace(Path(a.out), trace, state0, inputs)
                 if a.golden_dir:
@@ -173,10 +203,36 @@ def cmd_list(a) -> int:
     return 0
 
 
+def cmd_reproduce(a) -> int:
+    from benchmarks.reproduce import Reproduction
+    from common.data.errors import DataUnavailable
+
+    try:
+        rep = Reproduction(a.model, a.backend, a.device, a.epochs, a.out, a.data_dir, a.cache_dir,
+                           not a.no_download, a.seed, a.subset, a.batch_size, a.metric_samples, a.keep,
+                           log=lambda m: print(m, file=sys.stderr, flush=True))
+    except DataUnavailable as e:
+        sys.exit(f"reproduce runs on real data only.\n{e}")
+    rec = rep.run(resume=a.resume)
+    print(f"{a.model} on {rec['backend']}: {rec['status']} after {rec['epochs_done']}/{rec['epochs_planned']} "
+          f"epochs -> {rep.out}")
+    if rec["error"]:
+        print(f"  {rec['error']['type']}: {rec['error']['message']}")
+    return 0 if rec["status"] == "completed" else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     if a.cmd == "_one":
         cfg = RunConfig(**json.loads(a.config))
         res = run_one(cfg)
         return 0 if res["status"] == "ok" else 1
+    if a.cmd == "reproduce":
+        return cmd_reproduce(a)
+    if a.cmd == "train-classifier":
+        from benchmarks.classifier import train_and_save
+        from common.metrics.mnist_classifier import WEIGHTS
+
+        train_and_save(Path(a.out) if a.out else WEIGHTS, a.data_dir, a.epochs)
+        return 0
     return {"run": cmd_run, "trace": cmd_trace, "list": cmd_list}[a.cmd](a)
