@@ -248,3 +248,13 @@ def get_model(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+
+# What the tutorials themselves report, shown beside a reproduction's numbers. Only the MindSpore
+# tutorial publishes a training log with losses late in the run.
+PUBLISHED: dict[str, dict] = {
+    "mindspore-mlp-gan": {
+        "source": "the tutorial's printed log (epochs 99–199)",
+        "from_epoch": 99, "loss_d": [1.17, 1.28], "loss_g": [0.90, 1.07],
+        "first_step": {"loss_d": 1.384, "loss_g": 0.693},
+    },
+}
