@@ -1,7 +1,8 @@
 """Command line: `python -m reports build RESULTS_DIR [-o report.html] [--baseline torch]`.
 
 Exit status: 0 when a page was written (warnings included), 2 when RESULTS_DIR does not exist
-(no page) or holds no valid result (a page that lists the problems is still written).
+(no page) or holds neither a valid result nor a valid reproduction (a page that lists the
+problems is still written).
 `python -m reports demo DIR` writes fake but realistic result files to preview the page.
 """
 from __future__ import annotations
@@ -39,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(terminal_table(outcome.summary))
-    if outcome.runs == 0:
+    if outcome.reproductions:
+        print(f"{outcome.reproductions} reproduction(s) shown in the page's reproduction section")
+    if outcome.runs == 0 and outcome.reproductions == 0:
         print(f"error: no valid result file in {args.results_dir}; wrote {outcome.html} listing the problems",
               file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import aggregate, charts, stats
+from . import aggregate, charts, reproduction, stats
 from .load import load_results
 from .peaks import PEAKS
 from .render import num, ratio, render_page
@@ -25,6 +25,8 @@ class ReportOutcome:
     warnings: list[str]
     # One row per run, as in the CSV; empty when no result file was valid.
     summary: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    # Valid reproduction.json files (shown in their own section, not in the CSV).
+    reproductions: int = 0
 
     @property
     def runs(self) -> int:
@@ -67,7 +69,8 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
     `out` defaults to RESULTS_DIR/report.html; the CSV goes next to it with the suffix .csv.
     Bad files never stop the build: each gives one entry in `warnings` (also shown on the
     page). A folder with no valid result still gets a page that says so and lists the
-    problems; `outcome.runs == 0` tells the caller. Raises ReportError only when
+    problems; `outcome.runs == 0` tells the caller (and `outcome.reproductions` how many
+    reproduction.json files were shown). Raises ReportError only when
     `results_dir` is not a folder.
     """
     results_dir = Path(results_dir)
@@ -90,12 +93,15 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
         "results_dir": str(results_dir), "baseline": baseline, "csv_name": csv_path.name,
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "counts": {"files": loaded.files_seen, "runs": len(runs), "traces": len(loaded.traces),
-                   "ok": int((df["status"] == "ok").sum()), "failed": int((df["status"] == "failed").sum())},
+                   "ok": int((df["status"] == "ok").sum()), "failed": int((df["status"] == "failed").sum()),
+                   "reproductions": len(loaded.reproductions)},
         "warnings": warnings,
         "headlines": aggregate.headlines(df, runs, baseline),
         "settings": _settings(df, runs, learning),
         "parity": parity_blocks, "parity_notes": parity_notes,
         "failures": aggregate.failures(df, runs),
+        "reproductions": reproduction.sections(loaded.reproductions, baseline),
+        "gif_max_mib": reproduction.GIF_MAX_BYTES / 2**20, "first_step_tol": reproduction.FIRST_STEP_TOL,
         "environments": aggregate.environments(runs),
         "peaks": [p for _, p in PEAKS], "final_window": aggregate.FINAL_WINDOW,
         "resamples": stats.RESAMPLES, "seed": stats.SEED, "min_steps": stats.MIN_STEPS,
@@ -104,7 +110,7 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_page(context), encoding="utf-8")
     df.to_csv(csv_path, index=False)
-    return ReportOutcome(out, csv_path, warnings, df)
+    return ReportOutcome(out, csv_path, warnings, df, len(loaded.reproductions))
 
 
 def terminal_table(df: pd.DataFrame) -> str:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import io
 import math
+import warnings
 from typing import Any, Iterator
 
 import matplotlib
+import matplotlib.lines
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -235,4 +238,195 @@ def parity_chart(block: dict[str, Any], baseline: str) -> str:
         data = ref.env.get("data_source") or "data source not recorded in traces"
         fig.suptitle(plain(f"Loss parity against {baseline} ({ref.mode}) — {block['model']}\n"
                              f"{block['device']} · {data}"))
+        return to_uri(fig)
+
+
+# --- reproductions ------------------------------------------------------------------------------------
+D_COLOUR, G_COLOUR = "#5b8fd6", "#f0a050"  # per step (light) ...
+D_MEAN, G_MEAN = "#0f2f6b", "#9a4300"  # ... and per-epoch means (dark), so the means stand out
+MAX_POINTS = 3000  # a longer per-step curve is drawn as bucket means with a min–max band
+LINESTYLES = ["-", "--", ":", "-."]
+
+
+def reproduction_labels(reps: list) -> list[str]:
+    """"backend (device)", with the run's folder added where that is not unique in the group."""
+    labels = [f"{r['backend']} ({r['device']})" for r in reps]
+    return [lab + (f" · {r.file.rsplit('/', 2)[-2] if '/' in r.file else r.file}" if labels.count(lab) > 1 else "")
+            for lab, r in zip(labels, reps)]
+
+
+def _styles(reps: list) -> list[tuple[str, str]]:
+    seen: dict[str, int] = {}
+    out = []
+    for r in reps:
+        n = seen.get(r["backend"], 0)
+        seen[r["backend"]] = n + 1
+        out.append((colour(r["backend"]), LINESTYLES[n % len(LINESTYLES)]))
+    return out
+
+
+def _buckets(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Centres (in steps), means, minima and maxima of equal buckets, NaNs ignored."""
+    size = math.ceil(len(values) / MAX_POINTS)
+    n = math.ceil(len(values) / size)
+    padded = np.full(n * size, np.nan)
+    padded[:len(values)] = values
+    blocks = padded.reshape(n, size)
+    with warnings.catch_warnings():  # an all-NaN bucket is drawn as a gap
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, lo, hi = np.nanmean(blocks, 1), np.nanmin(blocks, 1), np.nanmax(blocks, 1)
+    centres = np.arange(n) * size + (size - 1) / 2
+    return centres, mean, lo, hi
+
+
+def _per_step(ax, values: list[float], scale: float, col: str) -> None:
+    v = np.asarray(values, dtype=float)
+    if len(v) > MAX_POINTS:
+        x, mean, lo, hi = _buckets(v)
+        ax.fill_between(x / scale, lo, hi, color=col, alpha=0.15, lw=0)
+        ax.plot(x / scale, mean, color=col, lw=0.7, alpha=0.7)
+    else:
+        ax.plot(np.arange(len(v)) / scale, v, color=col, lw=0.6, alpha=0.45)
+
+
+def _published_bands(ax, pub: dict[str, Any] | None, end: float, keys=(("loss_d", D_COLOUR), ("loss_g", G_COLOUR))):
+    if not pub:
+        return
+    start = pub["from_epoch"]
+    end = max(end, start + 1)
+    for key, col in keys:
+        lo, hi = pub[key]
+        ax.fill_between([start, end], [lo, lo], [hi, hi], color=col, alpha=0.18, lw=0.8, ls="--",
+                        edgecolor=col, label=f"published {key} range")
+
+
+def reproduction_loss_chart(reps: list, labels: list[str]) -> str | None:
+    """Per run: per-step D and G losses, with the per-epoch means and the published ranges over them."""
+    items = [(r, lab) for r, lab in zip(reps, labels) if (r["losses"] or {}).get("d") or r["epoch_losses"]]
+    if not items:
+        return None
+    model = reps[0]["model"]
+    steps = np.concatenate([np.asarray((r["losses"] or {}).get(k) or [], dtype=float)
+                            for r, _ in items for k in ("d", "g")])
+    steps = steps[np.isfinite(steps)]
+    means = [v for r, _ in items for e in r["epoch_losses"] or [] for v in (e["d"], e["g"]) if math.isfinite(v)]
+    pubs = [v for r, _ in items if r["published"] for k in ("loss_d", "loss_g") for v in r["published"][k]]
+    top = max([float(np.percentile(steps, 99.5)) if len(steps) else 0.0] + means + pubs) * 1.08 or 1.0
+    bottom = min([0.0] + ([float(np.percentile(steps, 0.5))] if len(steps) else []) + means)
+    clipped = bool(len(steps)) and float(steps.max()) > top
+    with matplotlib.rc_context(RC):
+        nrows, ncols = _grid(len(items), 3)
+        fig = Figure(figsize=(11, 1.1 + 3.1 * nrows), layout="constrained")
+        axes = list(_axes(fig, len(items), ncols))
+        for ax, (r, lab) in zip(axes, items):
+            ipe = r["iterations_per_epoch"]
+            scale = float(ipe) if ipe else 1.0
+            losses = r["losses"] or {}
+            for key, col in (("d", D_COLOUR), ("g", G_COLOUR)):
+                if losses.get(key):
+                    _per_step(ax, losses[key], scale, col)
+            epochs = r["epoch_losses"] or []
+            if epochs and ipe:
+                x = [e["epoch"] + 0.5 for e in epochs]
+                marker = "o" if len(epochs) <= 40 else None
+                ax.plot(x, [e["d"] for e in epochs], color=D_MEAN, lw=1.5, marker=marker, ms=3, label="D, epoch mean")
+                ax.plot(x, [e["g"] for e in epochs], color=G_MEAN, lw=1.5, marker=marker, ms=3, label="G, epoch mean")
+            end = len(losses.get("d") or []) / scale if losses.get("d") else len(epochs)
+            if ipe:
+                _published_bands(ax, r["published"], max(end, r["epochs_planned"]))
+            ax.set_ylim(bottom, top)
+            if r["status"] in ("diverged", "collapsed", "failed"):
+                ax.axvline(end, color="#b00", lw=1.2, ls=":")
+                ax.text(end, top, f" {r['status'].upper()}", color="#b00", fontweight="bold", va="top",
+                        ha="right" if end > 0.6 * max(r["epochs_planned"], 1) else "left")
+            head = f"{lab}\n{r['status']}, {r['epochs_done']}/{r['epochs_planned']} epochs"
+            if r["subset"]:
+                head += f" — SUBSET: first {r['subset']} images"
+            ax.set_title(plain(head), color="#b00" if r["status"] in ("diverged", "collapsed", "failed")
+                         or r["subset"] else "black")
+            ax.set_xlabel("epoch" if ipe else "iteration (iterations per epoch not recorded)")
+            ax.set_ylabel("loss")
+        handles, names = [], []
+        for ax in axes:
+            for h, n in zip(*ax.get_legend_handles_labels()):
+                if n not in names:
+                    handles.append(h)
+                    names.append(n)
+        handles = [matplotlib.lines.Line2D([], [], color=D_COLOUR, lw=0.6, alpha=0.6),
+                   matplotlib.lines.Line2D([], [], color=G_COLOUR, lw=0.6, alpha=0.6)] + handles
+        names = ["D, per step", "G, per step"] + names
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 6), frameon=False)
+        note = "long runs: per-step curves drawn as bucket means with a min–max band"
+        if clipped:
+            note += "; y axis cut at the 99.5th percentile of the per-step losses"
+        fig.suptitle(plain(f"Reproduction losses — {model}\n{note}"))
+        return to_uri(fig)
+
+
+def reproduction_compare_chart(reps: list, labels: list[str]) -> str | None:
+    """Every run of one model overlaid: per-epoch mean losses, SWD, Fréchet(MNIST) and the last
+    epoch's predicted-digit histogram, so whether the backends learned the same thing shows."""
+    if not any(r["epoch_losses"] or r["metrics"] for r in reps):
+        return None
+    model = reps[0]["model"]
+    styles = _styles(reps)
+    panels = [("d", "mean D loss per epoch"), ("g", "mean G loss per epoch"),
+              ("swd", "SWD ×10³ (lower: closer to the data)")]
+    if any(m["frechet"] is not None for r in reps for m in r["metrics"] or []):
+        panels.append(("frechet", "Fréchet(MNIST) (lower: closer)"))
+    hists = [(r["metrics"][-1]["histogram"], r["metrics"][-1]["epoch"]) if r["metrics"] else (None, None)
+             for r in reps]
+    if any(h for h, _ in hists):
+        panels.append(("hist", "predicted digit of the samples, last epoch"))
+    with matplotlib.rc_context(RC):
+        nrows, ncols = _grid(len(panels), 3)
+        fig = Figure(figsize=(11, 1.0 + 2.9 * nrows), layout="constrained")
+        for ax, (key, name) in zip(_axes(fig, len(panels), ncols), panels):
+            ax.set_title(plain(name))
+            if key == "hist":
+                shown = [(i, h, e) for i, (h, e) in enumerate(hists) if h]
+                width = 0.8 / len(shown)
+                for k, (i, h, e) in enumerate(shown):
+                    pct = 100 * np.asarray(h, dtype=float) / max(sum(h), 1)
+                    ax.bar(np.arange(len(h)) + (k - (len(shown) - 1) / 2) * width, pct, width,
+                           color=styles[i][0], label=plain(f"{labels[i]} (epoch {e})"))
+                ax.axhline(10, color="#555", lw=0.8, ls="--")
+                ax.set_xticks(np.arange(max(len(h) for _, h, _ in shown)))
+                ax.set_xlabel("digit (dashed: 10 %, every digit equally often)")
+                ax.set_ylabel("% of samples")
+                continue
+            for r, lab, (col, ls) in zip(reps, labels, styles):
+                rows = r["epoch_losses"] if key in ("d", "g") else r["metrics"]
+                pts = [(e["epoch"], e[key]) for e in rows or [] if e[key] is not None]
+                if pts:
+                    x, y = zip(*pts)
+                    ax.plot(x, y, color=col, ls=ls, lw=1.3, marker="o" if len(pts) <= 40 else None, ms=3,
+                            label=plain(lab))
+            if key in ("d", "g"):
+                pub = next((r["published"] for r in reps if r["published"]), None)
+                if pub:
+                    lo, hi = pub[f"loss_{key}"]
+                    end = max([pub["from_epoch"] + 1] + [r["epochs_planned"] for r in reps])
+                    ax.fill_between([pub["from_epoch"], end], [lo, lo], [hi, hi], color="#888", alpha=0.25,
+                                    lw=0, label="published range")
+            if key in ("swd", "frechet"):
+                ax.set_yscale("log")
+                # Plain numbers (20, 30, 50) rather than 2×10¹: these axes span one or two decades.
+                ax.yaxis.set_major_formatter(matplotlib.ticker.LogFormatter())
+                ax.yaxis.set_minor_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False,
+                                                                            minor_thresholds=(2, 0.5)))
+            ax.set_xlabel("epoch")
+        handles, names = [], []
+        for ax in fig.axes:
+            for h, n in zip(*ax.get_legend_handles_labels()):
+                if n not in names:
+                    handles.append(h)
+                    names.append(n)
+        if handles:
+            fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 5), frameon=False)
+        subset = [lab for r, lab in zip(reps, labels) if r["subset"]]
+        head = f"Did the reproductions learn the same thing? — {model}"
+        if subset:
+            head += f"\nSUBSET runs (only the first images of the data): {', '.join(subset)}"
+        fig.suptitle(plain(head), color="#b00" if subset else "black")
         return to_uri(fig)

@@ -1,6 +1,7 @@
 """Fake but realistic result files, to preview the page (`python -m reports demo DIR`) and to
-build the tests' fixtures. `write_result` writes one schema-v1 file with every key filled; the
-tests override the fields whose numbers they check.
+build the tests' fixtures. `write_result` writes one schema-v1 file with every key filled, and
+`write_reproduction` one reproduction folder (reproduction.json, grids, progress.gif); the tests
+override the fields whose numbers they check.
 """
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ def _curves(rng: np.random.Generator, iters: int) -> dict[str, list[float]]:
 
 def write_demo(folder: Path) -> None:
     """An H100 machine with real data for all five models and backends (one failure), a CPU
-    machine with synthetic data, and parity traces for two models."""
+    machine with synthetic data, parity traces for two models, and five reproductions."""
     folder = Path(folder)
     rng = np.random.default_rng(0)
     speed = {"torch": 1.0, "mxnet": 0.82, "paddle": 0.91, "mindspore": 0.74, "jax": 1.12}
@@ -155,3 +156,136 @@ def write_demo(folder: Path) -> None:
             scale = 1 + noise * np.linspace(0, 3, 10)
             write_trace(folder, backend, model, (np.asarray(ref["d"]) * scale).tolist(),
                         (np.asarray(ref["g"]) * scale).tolist())
+    write_demo_reproductions(folder)
+
+
+# --- reproductions ------------------------------------------------------------------------------------
+# The tutorials' published numbers as benchmarks/reproduce.py records them (common.models.PUBLISHED);
+# copied here so the report's demo and tests import nothing outside reports/.
+DEMO_PUBLISHED = {
+    "mindspore-mlp-gan": {"source": "the tutorial's printed log (epochs 99–199)", "from_epoch": 99,
+                          "loss_d": [1.17, 1.28], "loss_g": [0.90, 1.07],
+                          "first_step": {"loss_d": 1.384, "loss_g": 0.693}},
+}
+GRID_NOISE = {"mindspore-mlp-gan": 25, "paddle-dcgan28": 128}  # images in the fixed-noise grid
+
+
+def reproduction_losses(rng: np.random.Generator, epochs: int, ipe: int, plateau_d: float = 1.22,
+                        plateau_g: float = 0.98, noise_d: float = 0.08, noise_g: float = 0.15,
+                        extra_steps: int = 0) -> tuple[list[float], list[float]]:
+    """Per-step losses that start at the BCE values at initialisation (ln 4, ln 2), swing as D
+    wins early, and settle on plateaus, as the MLP GAN's printed log does."""
+    t = np.arange(epochs * ipe + extra_steps) / max(ipe, 1)
+    start = 1 - np.exp(-t / 0.05)  # no noise on the very first step
+    swing = np.exp(-t / 6) - np.exp(-t / 0.2)
+    d = plateau_d + (1.384 - plateau_d) * np.exp(-t / 0.2) - 0.4 * swing + rng.normal(0, noise_d, len(t)) * start
+    g = plateau_g + (0.693 - plateau_g) * np.exp(-t / 0.2) + 0.8 * swing + rng.normal(0, noise_g, len(t)) * start
+    return np.round(d, 5).tolist(), np.round(np.abs(g), 5).tolist()
+
+
+def progress_frames(seed: int, epochs: int, n: int, side: int = 28) -> list[Image.Image]:
+    """One fixed-noise grid per epoch: noise that turns into blobs as the epochs go by."""
+    rng = np.random.default_rng(seed)
+    nrow = max(1, int(np.ceil(np.sqrt(n))))
+    ncol = int(np.ceil(n / nrow))
+    base = np.asarray(sample_grid(seed, side, 1, n=nrow).convert("L"), dtype=float)[:ncol * (side + 2) + 2]
+    frames = []
+    for e in range(epochs):
+        alpha = 1 - np.exp(-(e + 1) / 4)
+        img = alpha * base + (1 - alpha) * rng.uniform(0, 255, base.shape) * (base > 0)
+        frames.append(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "L"))
+    return frames
+
+
+def write_reproduction(folder: Path, model: str = "mindspore-mlp-gan", backend: str = "torch", *,
+                       epochs_done: int = 3, epochs_planned: int | None = None, iterations_per_epoch: int = 5,
+                       status: str = "completed", device: str = "cuda", seed: int = 0,
+                       losses: tuple[list[float], list[float]] | None = None, extra_steps: int = 0,
+                       gif: bool = True, curve: dict[str, float] | None = None, **fields: Any) -> Path:
+    """Write RESULTS/reproduce/MODEL__BACKEND/ as `python -m benchmarks reproduce` leaves it:
+    reproduction.json, grids/epoch_NNN.png (one per epoch that ended) and progress.gif.
+    `losses` (per-step D and G) defaults to reproduction_losses; `extra_steps` are iterations
+    of an unfinished epoch (a diverged run's); `fields` override any key of the file."""
+    folder = Path(fields.pop("out", None) or Path(folder) / "reproduce" / f"{model}__{backend}")
+    ipe = iterations_per_epoch
+    rng = np.random.default_rng(seed + 1000)
+    # A collapsed run's last epoch ended (losses, grid, metrics) but is not counted as done.
+    epochs_ended = epochs_done + (1 if status == "collapsed" else 0)
+    if losses is None:
+        losses = reproduction_losses(rng, epochs_ended, ipe, extra_steps=extra_steps, **(curve or {}))
+    d, g = losses
+    epoch_losses = []
+    for e in range(epochs_ended):
+        dd, gg = d[e * ipe:(e + 1) * ipe], g[e * ipe:(e + 1) * ipe]
+        if dd:
+            epoch_losses.append({"epoch": e, "d": float(np.mean(dd)), "g": float(np.mean(gg)),
+                                 "last_d": dd[-1], "last_g": gg[-1]})
+    mnist = model in ("mindspore-mlp-gan", "paddle-dcgan28")
+    metrics = []
+    for e in range(len(epoch_losses)):
+        m = {"epoch": e, "samples": 1000,
+             "swd": {"levels": [float(v) for v in np.round(rng.uniform(5, 60, 2), 3)],
+                     "mean": float(round(9 + 70 * np.exp(-e / 12) * rng.uniform(0.9, 1.1), 3)),
+                     "resolutions": [28, 14]},
+             "sample_pixel_std": float(round(0.45 + rng.normal(0, 0.01), 4))}
+        if mnist:
+            p = rng.dirichlet(np.full(10, 4.0 + 4 * e))
+            hist = rng.multinomial(1000, p).tolist()
+            m.update(frechet_mnist=float(round(4 + 160 * np.exp(-e / 8) * rng.uniform(0.9, 1.1), 3)),
+                     class_histogram=hist, classes_covered=int(sum(h >= 10 for h in hist)))
+        metrics.append(m)
+    grids = []
+    if epoch_losses:
+        frames = progress_frames(seed, len(epoch_losses), GRID_NOISE.get(model, 25))
+        for e, frame in enumerate(frames):
+            name = f"grids/epoch_{e:03d}.png"
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            frame.save(folder / name)
+            grids.append(name)
+        if gif and status != "running":
+            frames[0].save(folder / "progress.gif", save_all=True, append_images=frames[1:], duration=500, loop=0)
+    seconds = 14.0 * (len(d) / max(ipe, 1)) * (1 if device == "cuda" else 9)
+    doc = {
+        "schema": "ganbench-reproduction", "schema_version": 1, "model": model, "backend": backend,
+        "device": device, "mode": "eager", "status": status, "error": None,
+        "epochs_planned": epochs_planned or epochs_done, "epochs_done": epochs_done,
+        "iterations_per_epoch": ipe, "batch_size": 128, "seed": seed, "subset": None,
+        "data_source": "real", "data_detail": "MNIST train, 60000 images (sha256 verified)",
+        "losses": {"d": d, "g": g, "epoch": [i // ipe for i in range(len(d))]},
+        "epoch_losses": epoch_losses, "metrics": metrics, "published": DEMO_PUBLISHED.get(model),
+        "grids": grids, "checkpoint": f"checkpoints/epoch_{epochs_done - 1:03d}.npz" if epochs_done else None,
+        "spec_hash": "5" * 64, "env": base_env(backend, device) | {"mode": "eager"},
+        "started_at": "2026-11-21T08:00:00+00:00",
+        "finished_at": None if status == "running" else "2026-11-21T09:00:00+00:00", "seconds": seconds,
+    }
+    doc.update(fields)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "reproduction.json"
+    path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    return path
+
+
+def write_demo_reproductions(folder: Path) -> None:
+    """Full-length MLP GAN runs on MindSpore and PyTorch, a smoke-test subset run on JAX still
+    going, and the Paddle DCGAN diverging where PyTorch finishes."""
+    folder = Path(folder)
+    write_reproduction(folder, "mindspore-mlp-gan", "mindspore", epochs_done=200, iterations_per_epoch=468,
+                       seed=1, curve={"plateau_d": 1.21, "plateau_g": 0.99})
+    write_reproduction(folder, "mindspore-mlp-gan", "torch", epochs_done=200, iterations_per_epoch=468,
+                       seed=2, curve={"plateau_d": 1.24, "plateau_g": 1.09})
+    write_reproduction(folder, "mindspore-mlp-gan", "jax", epochs_done=12, epochs_planned=200,
+                       iterations_per_epoch=46, status="running", device="cpu", seed=3, subset=6000,
+                       data_detail="first 6000 of: MNIST train, 60000 images (sha256 verified)",
+                       env=base_env("jax", "cpu", host="ci-cpu-2core") | {"cpu": "Intel Xeon 2.2GHz"})
+    write_reproduction(folder, "paddle-dcgan28", "torch", epochs_done=20, iterations_per_epoch=468, seed=4,
+                       curve={"plateau_d": 0.62, "plateau_g": 2.3, "noise_d": 0.12, "noise_g": 0.4})
+    ipe, bad_epoch, bad_step = 468, 7, 212
+    d, g = reproduction_losses(np.random.default_rng(5), bad_epoch, ipe, plateau_d=0.7, plateau_g=2.0,
+                               noise_d=0.1, noise_g=0.3, extra_steps=bad_step)
+    ramp = np.clip((np.arange(len(d)) / ipe - 5.0) / 2.2, 0, None) ** 2  # D wins over the last epochs
+    d = np.round(np.maximum(np.asarray(d) * np.exp(-2 * ramp), 1e-4), 5).tolist()
+    g = np.round(np.asarray(g) + 6 * ramp, 5).tolist()
+    write_reproduction(folder, "paddle-dcgan28", "paddle", epochs_done=bad_epoch, epochs_planned=20,
+                       iterations_per_epoch=ipe, status="diverged", seed=5, losses=(d, g),
+                       error={"type": "Diverged", "message": f"loss_d nan, loss_g nan at epoch {bad_epoch} iteration "
+                              f"{bad_step}; the last good checkpoint is checkpoints/epoch_{bad_epoch - 1:03d}.npz"})

@@ -19,9 +19,15 @@ what is wrong, and the report is built from whatever is valid. The messages are:
     FILE: same (backend, model, device, mode) and data source on HARDWARE as OTHER; kept the one
           finished later (OTHER)                                                    -> FILE dropped
 
-Files of another known ganbench schema (the parity traces, "ganbench-trace") are read as
-traces, not reported as problems. Keys this version does not know are ignored, since later
-schema versions add keys.
+Files of another known ganbench schema are read as what they are, not reported as problems:
+the parity traces ("ganbench-trace") and the reproductions ("ganbench-reproduction", written by
+`python -m benchmarks reproduce` as reproduce/MODEL__BACKEND/reproduction.json). A reproduction
+is checked like a result: a broken required key skips the file with one warning
+(FILE: missing required key 'KEY' / key 'KEY' must be KIND ... / schema_version ...), a broken
+optional or nested key keeps the run with one warning per key, and a progress grid or
+progress.gif beside it that cannot be shown is named in a warning too.
+
+Keys this version does not know are ignored, since later schema versions add keys.
 """
 from __future__ import annotations
 
@@ -35,9 +41,10 @@ from PIL import Image
 
 RESULT_SCHEMA = "ganbench-result"
 TRACE_SCHEMA = "ganbench-trace"
+REPRO_SCHEMA = "ganbench-reproduction"
 SUPPORTED_VERSION = 1
 # Other schemas the suite writes next to results; they are not problems, and not results.
-OTHER_KNOWN_SCHEMAS = frozenset({TRACE_SCHEMA})
+OTHER_KNOWN_SCHEMAS = frozenset({TRACE_SCHEMA, REPRO_SCHEMA})
 
 # (kind, nullable). A kind is a type name checked by _conforms, or a tuple of allowed values.
 # schema and schema_version are checked before these, since they decide how to read the rest.
@@ -85,7 +92,8 @@ MEASUREMENT_KEYS = frozenset(OPTIONAL) - {"error", "env", "data_detail", "batch_
 
 KIND_WORDS = {
     "int": "an integer", "str": "a string", "number": "a number", "positive": "a positive number",
-    "numbers": "a list of numbers", "object": "an object",
+    "numbers": "a list of numbers", "object": "an object", "list": "a list",
+    "count": "a non-negative integer",
 }
 
 
@@ -122,11 +130,35 @@ class Trace:
 
 
 @dataclass
+class Reproduction:
+    """One valid reproduction.json; `doc` holds every v1 key (None where the file had none), with
+    the nested lists checked and normalised (see parse_reproduction)."""
+
+    file: str
+    doc: dict[str, Any]
+    grid: Path | None = None  # the last progress grid that could be read
+    grid_name: str | None = None  # its entry in 'grids'
+    gif: Path | None = None  # progress.gif beside the file, when there is a readable one
+
+    def __getitem__(self, key: str) -> Any:
+        return self.doc[key]
+
+    @property
+    def env(self) -> dict[str, Any]:
+        return self.doc["env"] or {}
+
+    @property
+    def hardware(self) -> str:
+        return hardware_of(self.doc["device"], self.env)
+
+
+@dataclass
 class Loaded:
     runs: list[Run]
     traces: list[Trace]
     warnings: list[str]
     files_seen: int
+    reproductions: list[Reproduction] = field(default_factory=list)
 
 
 class Rejected(Exception):
@@ -166,6 +198,10 @@ def _conforms(value: Any, kind: Any) -> bool:
         return isinstance(value, list) and all(v is None or _is_number(v) for v in value)
     if kind == "object":
         return isinstance(value, dict)
+    if kind == "list":
+        return isinstance(value, list)
+    if kind == "count":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
     raise AssertionError(kind)
 
 
@@ -285,26 +321,216 @@ def parse_trace(doc: dict[str, Any], rel: str) -> Trace:
                  _floats(losses["d"]), _floats(losses["g"]), env)
 
 
+def _image_at(base: Path, name: str, root: Path) -> tuple[Path | None, str | None]:
+    """`name` (relative to `base`) as a readable image inside `root`, or why it is not one."""
+    where = (base / name).resolve()
+    if not where.is_relative_to(root):
+        return None, "points outside the results folder"
+    if not where.is_file():
+        return None, "not found"
+    try:
+        with Image.open(where) as img:
+            img.verify()
+    except Exception as exc:  # Pillow raises many types for a broken file
+        return None, f"not a readable image ({type(exc).__name__}: {exc})"
+    return where, None
+
+
 def _samples(run: Run, path: Path, root: Path, warnings: list[str]) -> Path | None:
     name = run["samples_png"]
     if not name:
         return None
-    where = (path.parent / name).resolve()
-    problem = None
-    if not where.is_relative_to(root):
-        problem = "points outside the results folder"
-    elif not where.is_file():
-        problem = "not found"
-    else:
-        try:
-            with Image.open(where) as img:
-                img.verify()
-        except Exception as exc:  # Pillow raises many types for a broken file
-            problem = f"not a readable image ({type(exc).__name__}: {exc})"
+    where, problem = _image_at(path.parent, name, root)
     if problem:
         warnings.append(f"{run.file}: samples_png {_short(name)} {problem}; no samples shown")
-        return None
     return where
+
+
+# --- reproductions -----------------------------------------------------------------------------------
+REPRO_STATUSES = ("running", "completed", "diverged", "collapsed", "failed")
+REPRO_STOPPED = frozenset({"diverged", "collapsed", "failed"})  # ended early, with an error
+REPRO_REQUIRED: dict[str, tuple[Any, bool]] = {
+    "model": ("str", False),
+    "backend": ("str", False),
+    "device": ("str", False),
+    "status": (REPRO_STATUSES, False),
+    "epochs_planned": ("count", False),
+    "epochs_done": ("count", False),
+}
+REPRO_OPTIONAL: dict[str, tuple[Any, bool]] = {
+    "mode": ("str", True),
+    "error": ("object", True),
+    "iterations_per_epoch": ("count", True),
+    "batch_size": ("int", True),
+    "seed": ("int", True),
+    "subset": ("count", True),
+    "data_source": ("str", True),
+    "data_detail": ("str", True),
+    "losses": ("object", True),
+    "epoch_losses": ("list", True),
+    "metrics": ("list", True),
+    "published": ("object", True),
+    "grids": ("list", True),
+    "checkpoint": ("str", True),
+    "spec_hash": ("str", True),
+    "env": ("object", True),
+    "started_at": ("str", True),
+    "finished_at": ("str", True),
+    "seconds": ("number", True),
+}
+# Per-epoch metric keys: (key in the file, key in the normalised entry, kind).
+METRIC_KEYS = (("frechet_mnist", "frechet", "number"), ("classes_covered", "covered", "count"),
+               ("sample_pixel_std", "pixel_std", "number"), ("samples", "samples", "count"))
+
+
+def _finite_or_none(value: Any) -> float | None:
+    return float(value) if _is_number(value) and math.isfinite(value) else None
+
+
+def _epoch_loss(e: dict[str, Any]) -> dict[str, Any] | None:
+    if not (_conforms(e.get("epoch"), "count") and _is_number(e.get("d")) and _is_number(e.get("g"))):
+        return None
+    if any(e.get(k) is not None and not _is_number(e.get(k)) for k in ("last_d", "last_g")):
+        return None
+    return {"epoch": e["epoch"], "d": float(e["d"]), "g": float(e["g"]),
+            "last_d": _finite_or_none(e.get("last_d")), "last_g": _finite_or_none(e.get("last_g"))}
+
+
+def _metric(m: dict[str, Any]) -> dict[str, Any] | None:
+    """One epoch's metrics flattened, or None when any key present is of the wrong kind."""
+    if not _conforms(m.get("epoch"), "count"):
+        return None
+    out: dict[str, Any] = {"epoch": m["epoch"], "swd": None, "swd_levels": None}
+    swd = m.get("swd")
+    if swd is not None:
+        if not (isinstance(swd, dict) and (swd.get("mean") is None or _is_number(swd.get("mean")))):
+            return None
+        out["swd"] = _finite_or_none(swd.get("mean"))
+        if _conforms(swd.get("levels"), "numbers"):
+            out["swd_levels"] = _floats(swd["levels"])
+    for key, name, kind in METRIC_KEYS:
+        value = m.get(key)
+        if value is not None and not _conforms(value, kind):
+            return None
+        out[name] = _finite_or_none(value) if kind == "number" else value
+    hist = m.get("class_histogram")
+    if hist is not None and not (isinstance(hist, list) and hist and all(_conforms(v, "count") for v in hist)):
+        return None
+    out["histogram"] = hist
+    return out
+
+
+def _range(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)
+            and value[0] <= value[1])
+
+
+def _published(p: dict[str, Any]) -> dict[str, Any] | None:
+    if not (_conforms(p.get("from_epoch"), "count") and _range(p.get("loss_d")) and _range(p.get("loss_g"))):
+        return None
+    first = p.get("first_step")
+    if first is not None and not (isinstance(first, dict)
+                                  and all(_is_number(first.get(k)) for k in ("loss_d", "loss_g"))):
+        return None
+    return {"source": None if p.get("source") is None else str(p["source"]), "from_epoch": p["from_epoch"],
+            "loss_d": [float(v) for v in p["loss_d"]], "loss_g": [float(v) for v in p["loss_g"]],
+            "first_step": None if first is None else {k: float(first[k]) for k in ("loss_d", "loss_g")}}
+
+
+def _entries(out: dict[str, Any], key: str, parse, rel: str, warnings: list[str]) -> None:
+    values = out[key]
+    if values is None:
+        return
+    good = [item for item in (parse(v) if isinstance(v, dict) else None for v in values) if item is not None]
+    if len(good) != len(values):
+        bad = len(values) - len(good)
+        warnings.append(f"{rel}: {bad} of {len(values)} entries of '{key}' malformed; left out")
+    out[key] = sorted(good, key=lambda item: item["epoch"])
+
+
+def _normalise_reproduction(out: dict[str, Any], rel: str, warnings: list[str]) -> None:
+    err = out["error"]
+    if err is not None:
+        out["error"] = {k: ("" if err.get(k) is None else str(err.get(k))) for k in ("type", "message")}
+    losses = out["losses"]
+    if losses is not None:
+        bad = [k for k in ("d", "g") if not _conforms(losses.get(k), "numbers")]
+        if bad:
+            warnings.append(f"{rel}: key 'losses' must hold lists 'd' and 'g' of numbers "
+                            f"(bad: {', '.join(bad)}); per-step losses shown as n/a")
+            out["losses"] = None
+        else:
+            d, g = _floats(losses["d"]), _floats(losses["g"])
+            if len(d) != len(g):
+                warnings.append(f"{rel}: 'losses' has {len(d)} D and {len(g)} G values; "
+                                f"the first {min(len(d), len(g))} steps are shown")
+                d, g = d[:len(g)], g[:len(d)]
+            out["losses"] = {"d": d, "g": g}
+    _entries(out, "epoch_losses", _epoch_loss, rel, warnings)
+    _entries(out, "metrics", _metric, rel, warnings)
+    if out["published"] is not None:
+        pub = _published(out["published"])
+        if pub is None:
+            warnings.append(f"{rel}: key 'published' must hold 'from_epoch', 'loss_d' [lo, hi], 'loss_g' "
+                            f"[lo, hi] and optionally 'first_step' {{loss_d, loss_g}}; no published comparison shown")
+        out["published"] = pub
+    if out["grids"] is not None and not all(isinstance(g, str) for g in out["grids"]):
+        warnings.append(f"{rel}: key 'grids' must be a list of file names; no progress grid shown")
+        out["grids"] = None
+
+
+def parse_reproduction(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str, Any]:
+    """The checked, normalised document of a reproduction.json, or Rejected."""
+    _check_version(doc, rel, REPRO_SCHEMA)
+    out = dict(doc)
+    for key, (kind, nullable) in REPRO_REQUIRED.items():
+        if key not in doc:
+            raise Rejected(f"{rel}: missing required key '{key}'")
+        if not _conforms(doc[key], kind):
+            raise Rejected(f"{rel}: key '{key}' must be {_kind_word(kind, nullable)}, got {_short(doc[key])}")
+    missing = []
+    for key, (kind, nullable) in REPRO_OPTIONAL.items():
+        if key not in doc:
+            missing.append(key)
+            out[key] = None
+            continue
+        value = doc[key]
+        if not (value is None and nullable) and not _conforms(value, kind):
+            warnings.append(f"{rel}: optional key '{key}' must be {_kind_word(kind, nullable)}, "
+                            f"got {_short(value)}; shown as n/a")
+            out[key] = None
+    if missing:
+        names = ", ".join(f"'{k}'" for k in missing)
+        warnings.insert(0, f"{rel}: optional key{'s' if len(missing) > 1 else ''} {names} missing; shown as n/a")
+    _normalise_reproduction(out, rel, warnings)
+    if out["status"] in REPRO_STOPPED and not (out["error"] and (out["error"]["type"] or out["error"]["message"])):
+        warnings.append(f"{rel}: {out['status']} run records no error; shown as 'no error recorded'")
+    return out
+
+
+def _reproduction_media(rep: Reproduction, path: Path, root: Path, warnings: list[str]) -> None:
+    """The last readable progress grid (one warning when the last one is not), and progress.gif."""
+    grids = rep["grids"] or []
+    problem = None
+    for name in reversed(grids):
+        where, why = _image_at(path.parent, name, root)
+        if where is not None:
+            rep.grid, rep.grid_name = where, name
+            break
+        problem = problem or f"last progress grid {_short(grids[-1])} {why}"
+    if problem:
+        instead = f"showing {_short(rep.grid_name)} instead" if rep.grid else "no progress grid shown"
+        warnings.append(f"{rep.file}: {problem}; {instead}")
+    gif = path.parent / "progress.gif"
+    if gif.is_file() or gif.is_symlink():
+        where, why = _image_at(path.parent, "progress.gif", root)
+        if where is not None:
+            with Image.open(where) as img:
+                why = None if img.format == "GIF" else f"is {img.format}, not a GIF"
+        if why:
+            warnings.append(f"{rep.file}: progress.gif beside it {why}; no animation shown")
+        else:
+            rep.gif = where
 
 
 def _finished(run: Run) -> str:
@@ -317,6 +543,7 @@ def load_results(results_dir: Path) -> Loaded:
     warnings: list[str] = []
     runs: dict[tuple, Run] = {}
     traces: list[Trace] = []
+    reproductions: list[Reproduction] = []
     files = sorted(p for p in root.rglob("*.json") if p.is_file())
     for path in files:
         rel = path.relative_to(root).as_posix()
@@ -325,6 +552,13 @@ def load_results(results_dir: Path) -> Loaded:
             schema = doc.get("schema")
             if schema == TRACE_SCHEMA:
                 traces.append(parse_trace(doc, rel))
+                continue
+            if schema == REPRO_SCHEMA:
+                file_warnings = []
+                rep = Reproduction(rel, parse_reproduction(doc, rel, file_warnings))
+                warnings.extend(file_warnings)
+                _reproduction_media(rep, path, root, warnings)
+                reproductions.append(rep)
                 continue
             if schema != RESULT_SCHEMA:
                 if schema in OTHER_KNOWN_SCHEMAS:
@@ -346,4 +580,4 @@ def load_results(results_dir: Path) -> Loaded:
                             f"{run.hardware} as {newer.file}; kept the one finished later ({newer.file})")
             run = newer
         runs[key] = run
-    return Loaded(list(runs.values()), traces, warnings, len(files))
+    return Loaded(list(runs.values()), traces, warnings, len(files), reproductions)
