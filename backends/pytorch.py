@@ -63,7 +63,6 @@ def build_net(net_spec) -> nn.Sequential:
     return nn.Sequential(*mods)
 
 
-PRECISION = {"bf16": "bf16"}  # every other mode trains in fp32
 
 
 class TorchBackend(Backend):
@@ -136,7 +135,15 @@ class TorchBackend(Backend):
                 "cuda": torch.version.cuda if cuda else None,
                 "cudnn": torch.backends.cudnn.version() if cuda else None,
                 "threads": torch.get_num_threads(), "mode": self.mode,
-                "precision": PRECISION.get(self.mode, "fp32")}
+                "precision": self._precision()}
+
+    def _precision(self) -> str:
+        """What the arithmetic ran in, for MFU: cuDNN convolutions use TF32 by default on GPUs."""
+        if self.mode == "bf16":
+            return "bf16"
+        if self.device == "cuda" and torch.backends.cudnn.allow_tf32:
+            return "tf32"
+        return "fp32"
 
     # --- state ---------------------------------------------------------------------------------
     def _tensor(self, key: str) -> torch.Tensor:

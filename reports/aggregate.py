@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .load import Run, Trace
-from .peaks import mfu, peak_for
+from .peaks import mfu, peak_for, peak_tflops
 from .stats import speed_ratio
 
 SETTING = ["device", "hardware", "data_source", "model"]
@@ -64,7 +64,8 @@ def _row(run: Run) -> dict[str, Any]:
     ips, batch = run["images_per_s"], run["batch_size"]
     peak = peak_for(run["device"], run.env.get("device_name"))
     its = ips / batch if ips and batch else None
-    util = mfu(run["flops_per_iteration"], its, peak)
+    precision = run.env.get("precision") or "fp32"
+    util = mfu(run["flops_per_iteration"], its, peak, precision)
     err = run["error"] or {}
     return {
         "device": run["device"], "hardware": run.hardware, "data_source": run["data_source"],
@@ -75,7 +76,7 @@ def _row(run: Run) -> dict[str, Any]:
         "peak_memory_bytes": run["peak_memory_bytes"], "memory_kind": run["memory_kind"],
         "flops_per_iteration": run["flops_per_iteration"],
         "mfu_pct": 100 * util if util is not None else None,
-        "mfu_peak": f"{peak.name} fp32 {peak.fp32_tflops:g} TFLOP/s" if peak else None,
+        "mfu_peak": f"{peak.name} {precision} {peak_tflops(peak, precision):g} TFLOP/s" if peak else None,
         "machine": run.env.get("hostname"),
         "error_type": err.get("type") if run["status"] == "failed" else None,
         "error_message": (err.get("message") or "no error recorded") if run["status"] == "failed" else None,

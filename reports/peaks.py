@@ -47,9 +47,17 @@ def peak_for(device: str, device_name: str | None) -> DevicePeak | None:
     return None
 
 
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def peak_tflops(peak: DevicePeak, precision: str | None) -> float:
+    """The peak for the precision a run used (its env.precision; fp32 when not recorded)."""
+    return {"tf32": peak.tf32_tflops, "bf16": peak.bf16_tflops}.get(precision or "fp32", peak.fp32_tflops)
+
+
 def mfu(flops_per_iteration: float | None, iterations_per_s: float | None,
-        peak: DevicePeak | None) -> float | None:
-    """Model FLOPs utilisation as a fraction of the fp32 peak; None when any input is missing."""
+        peak: DevicePeak | None, precision: str | None = None) -> float | None:
+    """Model FLOPs utilisation as a fraction of the peak for `precision`; None when any input is missing."""
     if peak is None or not flops_per_iteration or not iterations_per_s:
         return None
-    return flops_per_iteration * iterations_per_s / (peak.fp32_tflops * 1e12)
+    return flops_per_iteration * iterations_per_s / (peak_tflops(peak, precision) * 1e12)
