@@ -172,12 +172,20 @@ class Reproduction:
             real = self.feed.real(idx)
             if plant == f"{epoch}:{i}":
                 real = np.full_like(real, np.nan)
-            s = self.backend.read(self.backend.step(real, self.feed.noise(epoch, i, len(real))))
+            try:
+                s = self.backend.read(self.backend.step(real, self.feed.noise(epoch, i, len(real))))
+                what = None if math.isfinite(s.d_loss) and math.isfinite(s.g_loss) else \
+                    f"loss_d {s.d_loss}, loss_g {s.g_loss}"
+            except Exception as exc:
+                # some frameworks raise on NaN probabilities (torch's BCE) instead of returning NaN
+                if self._finite(real):
+                    raise
+                what = f"{type(exc).__name__}: {exc}"
             bar.update(1)
-            if not (math.isfinite(s.d_loss) and math.isfinite(s.g_loss)):
+            if what:
                 bar.close()
-                rec["error"] = {"type": "Diverged", "message": f"loss_d {s.d_loss}, loss_g {s.g_loss} at epoch "
-                                f"{epoch} iteration {i}; the last good checkpoint is {rec['checkpoint']}"}
+                rec["error"] = {"type": "Diverged", "message": f"{what} at epoch {epoch} iteration {i}; "
+                                f"the last good checkpoint is {rec['checkpoint']}"}
                 self.log(f"DIVERGED at epoch {epoch} iteration {i}: {rec['error']['message']}")
                 return "diverged"
             rec["losses"]["d"].append(s.d_loss)
@@ -213,6 +221,10 @@ class Reproduction:
                                                        if "frechet_mnist" in metrics else ""))
         return "ok"
 
+    def _finite(self, real: np.ndarray) -> bool:
+        """Whether the batch and the whole training state are still finite numbers."""
+        return bool(np.isfinite(real).all()) and all(np.isfinite(v).all() for v in self.backend.export_state().values())
+
     def _metrics(self, epoch: int) -> dict:
         from common.metrics import quality
 
@@ -222,12 +234,11 @@ class Reproduction:
         real_idx = np.random.default_rng([self.seed, METRIC_NOISE_SEED, 1]).permutation(len(self.source))[:n]
         real = self.feed.real(real_idx)
         shape = (-1, *self.spec.data.image_shape)
-        mnist = self.spec.data.dataset.startswith("mnist")
         real, fake = real.reshape(shape), np.asarray(fake, np.float32).reshape(shape)
-        out = quality(real, fake, mnist=False, seed=self.seed)
-        if mnist:
-            out.update({k: v for k, v in quality(_mnist_view(real, self.spec), _mnist_view(fake, self.spec),
-                                                 mnist=True, seed=self.seed).items() if k != "swd"})
+        digits = None
+        if self.spec.data.dataset.startswith("mnist"):
+            digits = (_mnist_view(real, self.spec), _mnist_view(fake, self.spec))
+        out = quality(real, fake, digits, seed=self.seed)
         out["epoch"] = epoch
         return out
 

@@ -78,7 +78,7 @@ def test_quality_on_real_digits_versus_a_collapsed_generator(shared_data):
     real = x[:500].astype(np.float32)[:, None] / 127.5 - 1
     other = x[500:1000].astype(np.float32)[:, None] / 127.5 - 1
     ones = np.repeat(other[:1], 500, axis=0)  # one digit repeated: mode collapse
-    good, bad = quality(real, other, mnist=True), quality(real, ones, mnist=True)
+    good, bad = quality(real, other, (real, other)), quality(real, ones, (real, ones))
     assert good["frechet_mnist"] < bad["frechet_mnist"] and good["swd"]["mean"] < bad["swd"]["mean"]
     assert good["classes_covered"] == 10 and bad["classes_covered"] == 1
     assert sum(good["class_histogram"]) == 500

@@ -45,7 +45,7 @@ def test_short_reproduction_leaves_every_artefact(shared_data, tmp_path):
     assert gif.n_frames == 2
     assert (tmp_path / "losses.png").exists()
     check_state(get_model("mindspore-mlp-gan"), load_state(tmp_path / rec["checkpoint"]))
-    assert "Epoch:[  0/  2], step:[   0/   6]" in proc.stderr  # the tutorial's logging cadence
+    assert "Epoch:[  0/  2], step:[   0/   6]" in proc.stdout  # the tutorial's logging cadence
 
 
 def test_killed_run_resumes_with_the_same_losses(shared_data, tmp_path):

@@ -9,16 +9,19 @@ from common.metrics.swd import swd
 __all__ = ["frechet_distance", "swd", "quality"]
 
 
-def quality(real: np.ndarray, fake: np.ndarray, mnist: bool, seed: int = 0) -> dict:
-    """Every metric that applies: SWD for all models; for MNIST models the Fréchet distance in the
+def quality(real: np.ndarray, fake: np.ndarray, digits: tuple[np.ndarray, np.ndarray] | None = None,
+            seed: int = 0) -> dict:
+    """Every metric that applies: SWD of the (N, C, H, W) sets for all models; given `digits`
+    (the same sets as 28×28 greyscale digits, for the MNIST models), the Fréchet distance in the
     classifier's feature space and the predicted-class histogram of the generated digits."""
     out = {"swd": swd(real, fake, seed=seed), "samples": int(min(len(real), len(fake)))}
-    if mnist:
+    if digits is not None:
         from common.metrics import mnist_classifier as clf
 
         w = clf.load_weights()
-        out["frechet_mnist"] = frechet_distance(clf.features(real, w), clf.features(fake, w))
-        counts = np.bincount(clf.predict(fake, w), minlength=10)
+        real_d, fake_d = digits
+        out["frechet_mnist"] = frechet_distance(clf.features(real_d, w), clf.features(fake_d, w))
+        counts = np.bincount(clf.predict(fake_d, w), minlength=10)
         out["class_histogram"] = counts.tolist()
-        out["classes_covered"] = int((counts >= max(1, 0.01 * len(fake))).sum())
+        out["classes_covered"] = int((counts >= max(1, 0.01 * len(fake_d))).sum())
     return out
