@@ -1,0 +1,550 @@
+"""JAX adapter: any spec as pure functions over canonical-keyed pytrees, optax Adam, and the whole
+training iteration as ONE jitted, buffer-donating XLA computation.
+
+Design (why pure functions, not flax.linen / nnx modules):
+- The canonical state is a flat dict keyed `{net}.{i}.{name}` in PyTorch layouts. The networks here
+  are pure functions over exactly those dicts (Dense (out, in), Conv OIHW, ConvTranspose IOHW, NCHW
+  activations), so `load_state`/`export_state` are a 1:1 copy: no kernel transposes, no renaming,
+  an exact round trip, and nothing to get wrong between Flax's (in, out)/HWIO and torch's layouts.
+- The recipe needs torch's BatchNorm, which neither flax.linen.BatchNorm nor nnx.BatchNorm is:
+  torch normalises with the biased batch variance but keeps the UNBIASED one in running_var, and
+  its momentum is the new-statistic weight. Flax also pads ConvTranspose differently. Both would
+  be re-implemented anyway; modules would only add a naming/layout layer.
+- Threading the BatchNorm statistics explicitly through every forward pass makes their update
+  order the recipe's order, visibly: G's forward for the fakes, D's passes in the D step in
+  d_pass_order, D's pass in every G step, and G's recomputed / fresh-noise forwards. In "same_fake"
+  the G step back-propagates through the very forward that made the fake (`jax.vjp`), so G's
+  running statistics move once for it, as in torch.
+So this backend needs jax and optax; flax is not used at run time (its version is reported when
+installed, since the registry installs it alongside).
+
+Numerics matched to torch (backends/pytorch.py): Conv2d is `lax.conv_general_dilated`; a
+ConvTranspose2d is the input-dilated convolution with the spatially flipped IOHW kernel and padding
+(k-1-p, k-1-p+output_padding), exactly torch's definition; BCE on probabilities clamps its logs at
+-100 and has torch's backward ((p-y)/max(p(1-p), 1e-12)); Adam is `optax.adam`, which like
+torch.optim.Adam adds eps to sqrt(v_hat) after bias correction (checked in tests/test_jax_*.py).
+In float64 (tests subclass with `dtype = "float64"`) the losses equal torch's float64 ones to
+~1e-13 over ten iterations of every model. On CPU the convolutions' kernel gradients are one
+im2col matmul each (custom VJPs): XLA:CPU's own lowering of them was ~30x slower on a DCGAN layer.
+
+Execution: `step` runs one AOT-compiled executable (`jax.jit(..., donate_argnums=0).lower().compile()`)
+on the carried state (params, Adam states, BatchNorm statistics, PRNG key), whose buffers are
+donated and updated in place. Native mode draws the noise on the device from a `jax.random` key
+split once per iteration inside the computation; parity mode takes the supplied arrays. The
+compile time is measured apart and exposed as `info()["compile_s"]` once the first step has run
+(the harness's `first_step_s` includes it; steps after it never recompile for the same shapes).
+"""
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from backends.base import Backend, BackendUnavailable, StepStats
+from common.env import cpu_model
+from common.feed import StepNoise
+from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
+from common.state import NETS, check_state, param_keys
+
+_BCE_EPS = 1e-12  # torch's binary_cross_entropy backward: (p - y) / max(p (1 - p), EPSILON)
+
+
+# --- layers (NCHW activations, PyTorch weight layouts) -----------------------------------------
+
+def _conv2d_xla(x, w, stride: int, padding: int):
+    return lax.conv_general_dilated(x, w, (stride, stride), [(padding, padding)] * 2,
+                                    dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+
+def _conv_transpose2d_xla(x, w, stride: int, padding: int, out_pad_h: int = 0, out_pad_w: int = 0):
+    """The gradient of a strided convolution with respect to its input: dilate the input by the
+    stride, pad (k-1-p) before and (k-1-p+output_padding) after, and correlate with the kernel
+    flipped in space (the kernel is read as IOHW, so no transpose is materialised)."""
+    k = w.shape[2]
+    lo = k - 1 - padding
+    return lax.conv_general_dilated(x, w[:, :, ::-1, ::-1], (1, 1), [(lo, lo + out_pad_h), (lo, lo + out_pad_w)],
+                                    lhs_dilation=(stride, stride), dimension_numbers=("NCHW", "IOHW", "NCHW"))
+
+
+def _patches(xp, k: int, stride: int, ho: int, wo: int):
+    """im2col of an already padded (N, C, H, W) array: (N, C*k*k, ho*wo), taps in (c, i, j) order."""
+    n, c = xp.shape[:2]
+    cols = [lax.slice(xp, (0, 0, i, j), (n, c, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1),
+                      (1, 1, stride, stride)) for i in range(k) for j in range(k)]
+    return jnp.stack(cols, axis=2).reshape(n, c * k * k, ho * wo)
+
+
+def _contract_batch_and_space(a, b):
+    """(N, A, S) x (N, B, S) -> (A, B), summing over the batch and the positions: one matmul."""
+    return lax.dot_general(a, b, (((0, 2), (0, 2)), ((), ())))
+
+
+# XLA:CPU lowers a convolution's kernel gradient (a convolution whose "kernel" is the output
+# gradient) to a slow generic loop: tens of seconds per DCGAN layer. The CPU path therefore
+# keeps XLA's convolutions for the forward pass and the input gradient and computes the kernel
+# gradient as one im2col matmul. GPUs use plain autodiff of the XLA convolutions (cuDNN).
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv2d_cpu(x, w, stride, padding):
+    return _conv2d_xla(x, w, stride, padding)
+
+
+def _conv2d_cpu_fwd(x, w, stride, padding):
+    return _conv2d_xla(x, w, stride, padding), (x, w)
+
+
+def _conv2d_cpu_bwd(stride, padding, res, dy):
+    x, w = res
+    k, (h, wd), (ho, wo) = w.shape[2], x.shape[2:], dy.shape[2:]
+    dx = _conv_transpose2d_xla(dy, w, stride, padding, h + 2 * padding - k - (ho - 1) * stride,
+                               wd + 2 * padding - k - (wo - 1) * stride)
+    xp = jnp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
+    dw = _contract_batch_and_space(dy.reshape(dy.shape[0], dy.shape[1], ho * wo), _patches(xp, k, stride, ho, wo))
+    return dx, dw.reshape(w.shape)
+
+
+_conv2d_cpu.defvjp(_conv2d_cpu_fwd, _conv2d_cpu_bwd)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_transpose2d_cpu(x, w, stride, padding, output_padding):
+    return _conv_transpose2d_xla(x, w, stride, padding, output_padding, output_padding)
+
+
+def _conv_transpose2d_cpu_fwd(x, w, stride, padding, output_padding):
+    return _conv_transpose2d_xla(x, w, stride, padding, output_padding, output_padding), (x, w)
+
+
+def _conv_transpose2d_cpu_bwd(stride, padding, output_padding, res, dy):
+    x, w = res
+    k, (h, wd) = w.shape[2], x.shape[2:]
+    dx = _conv2d_xla(dy, w, stride, padding)  # the transposed conv's adjoint: w (I, O, k, k) read as OIHW
+    # the un-cropped output gradient: padding rows back on both sides, output_padding rows off the end
+    end = padding - output_padding
+    dy_full = lax.pad(dy, jnp.zeros((), dy.dtype), ((0, 0, 0), (0, 0, 0), (padding, end, 0), (padding, end, 0)))
+    cols = _patches(dy_full, k, stride, h, wd)
+    dw = _contract_batch_and_space(x.reshape(x.shape[0], x.shape[1], h * wd), cols)
+    return dx, dw.reshape(w.shape)
+
+
+_conv_transpose2d_cpu.defvjp(_conv_transpose2d_cpu_fwd, _conv_transpose2d_cpu_bwd)
+
+
+def conv2d(x, w, stride: int, padding: int, cpu: bool = True):
+    """torch.nn.functional.conv2d: x (N, C, H, W), w (O, I, kH, kW)."""
+    return (_conv2d_cpu if cpu else _conv2d_xla)(x, w, stride, padding)
+
+
+def conv_transpose2d(x, w, stride: int, padding: int, output_padding: int = 0, cpu: bool = True):
+    """torch.nn.functional.conv_transpose2d: x (N, I, H, W), w (I, O, kH, kW)."""
+    if cpu:
+        return _conv_transpose2d_cpu(x, w, stride, padding, output_padding)
+    return _conv_transpose2d_xla(x, w, stride, padding, output_padding, output_padding)
+
+
+def max_pool2d(x, kernel: int, stride: int):
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, kernel, kernel), (1, 1, stride, stride), "VALID")
+
+
+def leaky_relu(x, slope: float):
+    return jnp.where(x > 0, x, x * slope)  # torch: gradient 1 where x > 0, else slope
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1,))
+def bce_prob(p, y: float):
+    """torch.nn.functional.binary_cross_entropy(p, full(y)), mean: logs clamped at -100."""
+    return jnp.mean(-(y * jnp.maximum(jnp.log(p), -100.0) + (1.0 - y) * jnp.maximum(jnp.log1p(-p), -100.0)))
+
+
+def _bce_prob_fwd(p, y):
+    return bce_prob(p, y), p
+
+
+def _bce_prob_bwd(y, p, g):
+    return (g * (p - y) / jnp.maximum((1.0 - p) * p, _BCE_EPS) / p.size,)
+
+
+bce_prob.defvjp(_bce_prob_fwd, _bce_prob_bwd)
+
+
+def bce_logits(x, y: float):
+    """torch.nn.functional.binary_cross_entropy_with_logits(x, full(y)), mean."""
+    return jnp.mean((1.0 - y) * x - jax.nn.log_sigmoid(x))
+
+
+LOSSES = {"bce_prob": bce_prob, "bce_logits": bce_logits, "bce_logits_on_prob": bce_logits}
+
+
+def _bn_train(x, w, b, rm, rv, layer: BatchNorm):
+    """Batch statistics (biased variance) normalise; the running statistics take the unbiased
+    variance with torch's update rule (new-statistic weight = 1 - spec momentum)."""
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    bshape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+    n = x.size // x.shape[1]
+    mean = jnp.mean(x, axes)
+    centred = x - mean.reshape(bshape)
+    var = jnp.mean(centred * centred, axes)
+    y = centred * lax.rsqrt(var + layer.eps).reshape(bshape) * w.reshape(bshape) + b.reshape(bshape)
+    m_t = 1.0 - layer.momentum  # torch's momentum
+    unbiased = var * (n / max(n - 1, 1))
+    new_rm = lax.stop_gradient((1.0 - m_t) * rm + m_t * mean)
+    new_rv = lax.stop_gradient((1.0 - m_t) * rv + m_t * unbiased)
+    return y, new_rm, new_rv
+
+
+def _bn_eval(x, w, b, rm, rv, layer: BatchNorm):
+    bshape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+    return ((x - rm.reshape(bshape)) * lax.rsqrt(rv + layer.eps).reshape(bshape) * w.reshape(bshape)
+            + b.reshape(bshape))
+
+
+class Net:
+    """A sequential spec network as a pure function of canonical-keyed dicts.
+
+    params: trainable arrays; fixed: non-trainable parameters (a fixed BatchNorm γ);
+    stats: running_mean / running_var buffers. `apply` returns (output, new stats)."""
+
+    def __init__(self, prefix: str, net_spec, cpu: bool = True):
+        self.prefix, self.cpu = prefix, cpu
+        self.layers = tuple(net_spec.layers)
+
+    def apply(self, params, fixed, stats, x, train: bool):
+        new_stats = dict(stats)
+        n = x.shape[0]
+        for i, layer in enumerate(self.layers):
+            k = f"{self.prefix}.{i}."
+            if isinstance(layer, Dense):
+                # full float32 like torch's matmuls (JAX's default may use TF32 on GPUs; no-op on CPU)
+                x = lax.dot_general(x, params[k + "weight"], (((1,), (1,)), ((), ())), precision=lax.Precision.HIGHEST)
+                if layer.bias:
+                    x = x + params[k + "bias"]
+            elif isinstance(layer, Conv2d):
+                x = conv2d(x, params[k + "weight"], layer.stride, layer.padding, self.cpu)
+                if layer.bias:
+                    x = x + params[k + "bias"].reshape(1, -1, 1, 1)
+            elif isinstance(layer, ConvTranspose2d):
+                x = conv_transpose2d(x, params[k + "weight"], layer.stride, layer.padding, layer.output_padding,
+                                     self.cpu)
+                if layer.bias:
+                    x = x + params[k + "bias"].reshape(1, -1, 1, 1)
+            elif isinstance(layer, MaxPool2d):
+                x = max_pool2d(x, layer.kernel, layer.stride)
+            elif isinstance(layer, BatchNorm):
+                w = params[k + "weight"] if layer.gamma == "learned" else fixed[k + "weight"]
+                b, rm, rv = params[k + "bias"], stats[k + "running_mean"], stats[k + "running_var"]
+                if train:
+                    x, new_stats[k + "running_mean"], new_stats[k + "running_var"] = _bn_train(x, w, b, rm, rv, layer)
+                else:
+                    x = _bn_eval(x, w, b, rm, rv, layer)
+            elif isinstance(layer, Act):
+                if layer.fn == "relu":
+                    x = jax.nn.relu(x)
+                elif layer.fn == "leaky_relu":
+                    x = leaky_relu(x, layer.slope)
+                elif layer.fn == "tanh":
+                    x = jnp.tanh(x)
+                else:
+                    x = jax.nn.sigmoid(x)
+            elif isinstance(layer, Reshape):
+                x = x.reshape(n, *layer.shape)
+            elif isinstance(layer, Flatten):
+                x = x.reshape(n, -1)
+            else:  # validated specs never get here
+                raise TypeError(f"unsupported layer {layer!r}")
+        return x, new_stats
+
+
+def adam(o) -> optax.GradientTransformation:
+    """torch.optim.Adam: m, v updated, bias-corrected, p -= lr * m_hat / (sqrt(v_hat) + eps)."""
+    return optax.adam(o.lr, b1=o.beta1, b2=o.beta2, eps=o.eps)
+
+
+def _adam_index(opt_state) -> int:
+    for j, s in enumerate(opt_state):
+        if isinstance(s, optax.ScaleByAdamState):
+            return j
+    raise TypeError(f"no ScaleByAdamState in {opt_state!r}")
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"jax": jax.__version__}
+    for pkg in ("jaxlib", "flax", "optax"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _gpu_devices() -> list:
+    try:
+        return list(jax.devices("gpu"))
+    except RuntimeError:
+        return []
+
+
+def make_train_step(spec: ModelSpec, native: bool, cpu: bool = True, dtype=jnp.float32):
+    """The whole iteration as one pure function: (carry, real[, z, zg]) -> (carry, stats).
+
+    carry = {"G", "D": trainable params, "opt_G", "opt_D": optax states, "bn_G", "bn_D": running
+    statistics, "fixed_G", "fixed_D": fixed parameters, "key": PRNG key (native noise)}."""
+    r = spec.recipe
+    g_net, d_net = Net("G", spec.generator, cpu), Net("D", spec.discriminator, cpu)
+    tx = {"G": adam(r.opt_g), "D": adam(r.opt_d)}
+    loss_fn = LOSSES[r.loss]
+    logits = r.loss == "bce_logits"
+
+    def draw(key, n):
+        shape = (n, *r.noise.shape)
+        if r.noise.dist == "uniform":
+            return jax.random.uniform(key, shape, dtype, r.noise.low, r.noise.high)
+        return jax.random.normal(key, shape, dtype) * r.noise.std + r.noise.mean
+
+    def train_step(carry, real, z=None, zg=()):
+        c = dict(carry)
+        fixed_g, fixed_d = c["fixed_G"], c["fixed_D"]
+        n = real.shape[0]
+        if native:
+            keys = jax.random.split(c["key"], 2 + (r.g_updates if r.g_input == "fresh_noise" else 0))
+            c["key"] = keys[0]
+            z = draw(keys[1], n)
+            zg = tuple(draw(k, n) for k in keys[2:])
+
+        def gen(p, bn, noise):
+            return g_net.apply(p, fixed_g, bn, noise, True)
+
+        def score(p_d, bn_d, x, label):
+            out, bn_d = d_net.apply(p_d, fixed_d, bn_d, x, True)
+            out = out.reshape(-1)
+            prob = jax.nn.sigmoid(out) if logits else out
+            return loss_fn(out, label), (bn_d, jnp.mean(prob))
+
+        def update(net, grads):
+            upd, c["opt_" + net] = tx[net].update(grads, c["opt_" + net], c[net])
+            c[net] = optax.apply_updates(c[net], upd)
+
+        # G makes the fakes (kept differentiable in "same_fake": the G step reuses this forward).
+        if r.g_input == "same_fake":
+            fake, g_vjp, c["bn_G"] = jax.vjp(lambda p: gen(p, c["bn_G"], z), c["G"], has_aux=True)
+        else:
+            fake, c["bn_G"] = gen(c["G"], c["bn_G"], z)
+        fake_d = lax.stop_gradient(fake)
+
+        passes = [("real", real, r.real_label), ("fake", fake_d, r.fake_label)]
+        if r.d_pass_order == "fake_first":
+            passes.reverse()
+        d_stats = {}
+        if r.d_update == "summed":
+            def d_loss(p_d, bn_d):
+                total, aux = 0.0, {}
+                for tag, x, label in passes:
+                    loss, (bn_d, prob) = score(p_d, bn_d, x, label)
+                    aux[tag] = (loss, prob)
+                    total = total + loss
+                return total, (bn_d, aux)
+
+            grads, (c["bn_D"], d_stats) = jax.grad(d_loss, has_aux=True)(c["D"], c["bn_D"])
+            update("D", grads)
+        else:  # separate_fake_then_real: a full D update per pass
+            for tag, x, label in passes:
+                (loss, (c["bn_D"], prob)), grads = jax.value_and_grad(
+                    lambda p_d, bn_d: score(p_d, bn_d, x, label), has_aux=True)(c["D"], c["bn_D"])
+                d_stats[tag] = (loss, prob)
+                update("D", grads)
+
+        g_losses = []
+        prob_g = None
+        for k in range(r.g_updates):
+            if r.g_input == "same_fake":
+                (loss_g, (c["bn_D"], prob_g)), d_fake = jax.value_and_grad(
+                    lambda f: score(c["D"], c["bn_D"], f, r.real_label), has_aux=True)(fake)
+                (grads,) = g_vjp(d_fake)
+            else:
+                zk = z if r.g_input == "recompute_same_z" else zg[k]
+
+                def g_loss(p_g, bn_g, bn_d):
+                    f, bn_g = gen(p_g, bn_g, zk)
+                    loss, (bn_d, prob) = score(c["D"], bn_d, f, r.real_label)
+                    return loss, (bn_g, bn_d, prob)
+
+                (loss_g, (c["bn_G"], c["bn_D"], prob_g)), grads = jax.value_and_grad(g_loss, has_aux=True)(
+                    c["G"], c["bn_G"], c["bn_D"])
+            update("G", grads)
+            g_losses.append(loss_g)
+
+        (l_real, p_real), (l_fake, p_fake) = d_stats["real"], d_stats["fake"]
+        stats = jnp.stack([l_real + l_fake, g_losses[-1], p_real, p_fake, prob_g, *g_losses]).astype(dtype)
+        return c, stats
+
+    return train_step, tx, g_net
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    modes = ("jit",)
+    # Compute dtype. The suite runs float32; tests subclass with "float64" (which switches on
+    # jax_enable_x64, a process-wide setting: run such a backend in a process of its own) to check
+    # the recipe against torch's float64 trace without float32 round-off in the way.
+    dtype = "float32"
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
+                 threads: int | None = None):
+        super().__init__(spec, device, mode, seed, threads)
+        self.np_dtype = np.dtype(self.dtype)
+        if self.np_dtype == np.float64:
+            jax.config.update("jax_enable_x64", True)
+        if not self.device_available(device):
+            raise BackendUnavailable(f"jax: device {device!r} is not available here (jax backends: "
+                                     f"{', '.join(sorted({d.platform for d in jax.devices()}))})")
+        self.dev = _gpu_devices()[0] if device == "cuda" else jax.devices("cpu")[0]
+        cpu = self.dev.platform == "cpu"
+        self._fns = {native: make_train_step(spec, native, cpu, self.np_dtype)[0] for native in (True, False)}
+        _, self.tx, self.g_net = make_train_step(spec, True, cpu, self.np_dtype)
+        self._compiled: dict = {}
+        self.compile_s: float | None = None
+        self._carry = None
+        self._last = None
+        self._gen = jax.jit(lambda p, fixed, bn, z: self.g_net.apply(p, fixed, bn, z, False)[0])
+        self.keys = {net: param_keys(spec, net) for net in NETS}
+        self.trainable = {net: param_keys(spec, net, trainable_only=True) for net in NETS}
+
+    # --- environment ---------------------------------------------------------------------------
+    @classmethod
+    def device_available(cls, device: str) -> bool:
+        if device == "cpu":
+            return True
+        return device == "cuda" and bool(_gpu_devices())
+
+    def info(self) -> dict:
+        v = _versions()
+        cuda = self.device == "cuda"
+        cuda_version = None
+        if cuda:
+            try:
+                from jax._src.lib import cuda_versions  # private; absent on some builds
+
+                cuda_version = str(cuda_versions.cuda_runtime_get_version()) if cuda_versions else None
+            except Exception:
+                cuda_version = None
+        return {"framework": "jax",
+                "framework_version": f"jax {v['jax']}, flax {v['flax'] or 'not installed'}, optax {v['optax']}",
+                "jax_version": v["jax"], "jaxlib_version": v["jaxlib"], "flax_version": v["flax"],
+                "optax_version": v["optax"],
+                "device_name": getattr(self.dev, "device_kind", None) if cuda else cpu_model(),
+                "cuda": cuda_version if cuda else None, "threads": None, "mode": self.mode,
+                "dtype": self.dtype, "precision": self._precision(), "compile_s": self.compile_s}
+
+    def _precision(self) -> str:
+        """What the arithmetic ran in, for MFU. Dense layers are pinned to full float32; XLA's default
+        precision lets cuDNN run float32 convolutions in TF32 on Ampere and newer GPUs, as torch's
+        default `cudnn.allow_tf32` does."""
+        if self.np_dtype == np.float64:
+            return "fp64"
+        if self.device == "cuda" and jax.config.jax_default_matmul_precision in (None, "default", "bfloat16",
+                                                                                "tensorfloat32"):
+            try:
+                if float(getattr(self.dev, "compute_capability", "0")) >= 8.0:
+                    return "tf32"
+            except ValueError:
+                pass
+        return "fp32"
+
+    # --- state ---------------------------------------------------------------------------------
+    def _put(self, a, dtype=None):
+        return jax.device_put(np.array(a, dtype=dtype or self.np_dtype, copy=True), self.dev)
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        check_state(self.spec, state)
+        carry = {}
+        for net in NETS:
+            trainable = set(self.trainable[net])
+            params, fixed, bn = {}, {}, {}
+            for key in self.keys[net]:
+                target = bn if key.endswith(("running_mean", "running_var")) else params if key in trainable else fixed
+                target[key] = self._put(state[key])
+            opt = self.tx[net].init(params)
+            j = _adam_index(opt)
+            opt = list(opt)
+            opt[j] = opt[j]._replace(
+                count=jax.device_put(np.asarray(int(state[f"opt.{net}.step"]), np.int32), self.dev),
+                mu={k: self._put(state[f"opt.{k}.m"]) for k in params},
+                nu={k: self._put(state[f"opt.{k}.v"]) for k in params})
+            carry[net], carry["fixed_" + net], carry["bn_" + net], carry["opt_" + net] = params, fixed, bn, tuple(opt)
+        carry["key"] = jax.device_put(jax.random.PRNGKey(self.seed), self.dev)
+        self._carry = carry
+        self._last = None
+
+    def export_state(self) -> dict[str, np.ndarray]:
+        c = jax.device_get(self._carry)
+        out: dict[str, np.ndarray] = {}
+        for net in NETS:
+            merged = {**c[net], **c["fixed_" + net], **c["bn_" + net]}
+            for key in self.keys[net]:
+                out[key] = np.array(merged[key], np.float32)
+        for net in NETS:
+            adam_state = c["opt_" + net][_adam_index(c["opt_" + net])]
+            for key in self.trainable[net]:
+                out[f"opt.{key}.m"] = np.array(adam_state.mu[key], np.float32)
+                out[f"opt.{key}.v"] = np.array(adam_state.nu[key], np.float32)
+            out[f"opt.{net}.step"] = np.asarray(int(adam_state.count), np.int64)
+        return out
+
+    # --- training ------------------------------------------------------------------------------
+    def _executable(self, native: bool, args):
+        sig = (native,) + tuple((a.shape, str(a.dtype)) for a in jax.tree_util.tree_leaves(args[1:]))
+        exe = self._compiled.get(sig)
+        if exe is None:
+            t0 = time.perf_counter()
+            exe = jax.jit(self._fns[native], donate_argnums=(0,)).lower(*args).compile()
+            self.compile_s = (self.compile_s or 0.0) + (time.perf_counter() - t0)
+            self._compiled[sig] = exe
+        return exe
+
+    def step(self, real: np.ndarray, noise: StepNoise | None = None):
+        if self._carry is None:
+            raise RuntimeError("jax: load_state() first")
+        x = jax.device_put(np.asarray(real, self.np_dtype), self.dev)
+        if noise is None:
+            args = (self._carry, x)
+        else:
+            zg = tuple(jax.device_put(np.asarray(g, self.np_dtype), self.dev) for g in noise.g)
+            args = (self._carry, x, jax.device_put(np.asarray(noise.d, self.np_dtype), self.dev), zg)
+        exe = self._executable(noise is None, args)
+        self._carry, stats = exe(*args)
+        self._last = stats
+        return stats
+
+    def read(self, handle) -> StepStats:
+        v = np.asarray(jax.device_get(handle), np.float64).tolist()
+        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+
+    def sync(self) -> None:
+        if self._carry is not None:
+            jax.block_until_ready((self._carry, self._last))
+
+    def generate(self, noise: np.ndarray) -> np.ndarray:
+        c = self._carry
+        z = jax.device_put(np.ascontiguousarray(noise, self.np_dtype), self.dev)
+        out = self._gen(c["G"], c["fixed_G"], c["bn_G"], z)
+        return np.asarray(jax.device_get(out), np.float32)
+
+    # --- memory --------------------------------------------------------------------------------
+    def reset_peak_memory(self) -> None:
+        """XLA's allocator has no peak reset: the peak is the process's (one run per process)."""
+
+    def peak_memory(self):
+        if self.device == "cuda":
+            try:
+                stats = self.dev.memory_stats() or {}
+            except Exception:
+                stats = {}
+            if "peak_bytes_in_use" in stats:
+                return int(stats["peak_bytes_in_use"]), "jax_peak_bytes_in_use"
+        return None, None

@@ -1,0 +1,488 @@
+"""MXNet 1.9.1 adapter (Gluon): any spec as HybridSequential blocks, the recipe's iteration with
+`autograd` and Gluon `Trainer`s, in two execution modes recorded apart:
+
+- "imperative": every operator dispatched from Python as it runs;
+- "hybridized": G and D-with-its-loss each `hybridize(static_alloc=True, static_shape=True)`, i.e.
+  one cached, statically planned graph per network call (forward and backward). Both modes
+  compute bit-identical numbers (tests/test_mxnet_parity.py).
+
+Networks. One Gluon block per spec layer, so `net[i]` holds the canonical `{net}.{i}.*` arrays
+(common/state.py). Gluon's layouts are torch's: Dense (out, in) with `flatten=False` (the spec's
+own Flatten layer flattens), Conv2D (out, in, kH, kW), Conv2DTranspose (in, out, kH, kW) with
+`output_padding`, so import/export is a plain copy. BatchNorm maps weight/bias to gamma/beta and its
+momentum is already the kept fraction; a fixed γ (`gamma="fixed"`, MXNet's fix_gamma) is
+`BatchNorm(scale=False)`: the op uses γ=1 whatever the array holds, γ has grad_req 'null' and no
+Adam state, and it is exported as the ones loaded. Every shape is given up front (in_units /
+in_channels), so nothing is deferred.
+
+The iteration (as TorchBackend.step and the MXNet tutorials): G makes the fakes in training mode
+(recorded when the G step will back-propagate into them); D's step sees
+`fake.detach()`, with real and fake in SEPARATE forward passes; "summed" accumulates the gradients
+of loss_real and loss_fake (torch's two backward calls; the Module tutorial's kept-and-added
+gradients; the Gluon tutorial's errD.backward() of their sum) before one D update; "separate_fake_then_real" makes two
+full D updates. In "same_fake" the G step scores the very fake the D step used and back-propagates
+D's loss through the SAME recorded G forward (MXNet keeps that graph across `record()` blocks:
+the Module tutorial's D-input-gradient-into-G, done by autograd); "recompute_same_z" /
+"fresh_noise" run G again. Losses are batch means and `trainer.step(1)`: torch's gradient scale
+(the tutorials' per-sample losses with rescale_grad = 1/batch are the same number). The loss
+gradient is written as torch's backward formula ((sigmoid(x) - y)/n, also LogisticRegressionOutput's;
+see `_Scorer`). Nothing is copied to the host inside `step`; `read` copies one small array.
+
+Adam (`ADAM`, or the `adam` argument). Both forms run MXNet's fused `adam_update` kernel (`_Adam`).
+"native" is MXNet's Adam as the tutorials' Trainer and Module run it; the default, "torch", drives
+the same kernel to compute torch.optim.Adam's update. They differ twice: MXNet adds ε to sqrt(v)
+with the bias corrections folded into the learning rate (torch adds ε to sqrt(v̂): an effective ε
+of 1e-8/sqrt(1-β2ᵗ) = 3.2e-7 at t=1), and the kernel forms 1-β2 in float32 (1 - 0.999f =
+0.00099998713), so v runs 1.3e-5 (relative) small at every step. Against the golden traces (batch
+16, 10 iterations) native Adam puts paddle-dcgan28's first-iteration G loss 2.5e-4 off and the MLP
+GAN's 10 iterations 2.3e-4 off; the torch form brings every first iteration under 3.3e-5 and the
+MLP GAN's 10 iterations to 1.6e-7, at the same cost per step. The native form is one argument away
+(tests/test_mxnet_tutorial.py runs it against the tutorials' own optimisers).
+
+BatchNorm running statistics (what MXNet does, observed in 1.9.1 CPU builds, MKLDNN and native
+kernels alike, imperative and hybridized): the running mean/var move in the BACKWARD pass of a
+training-mode BatchNorm (a training-mode forward alone leaves them untouched), with the BIASED
+batch variance. Training losses use batch statistics and are unaffected; the exported
+running_mean/running_var (and `generate()`) differ from torch's in three ways, all of them
+MXNet's semantics, kept as they are:
+  1. running_var accumulates the biased variance (torch: unbiased, n/(n-1) larger);
+  2. a forward that is never back-propagated does not update: the fakes made for D's step in
+     "recompute_same_z" / "fresh_noise" move G's statistics in torch but not here (G's statistics
+     move once per G update here; torch: once more per iteration);
+  3. (handled) the order of the two D passes' updates in a "summed" D step: one backward of
+     loss_real + loss_fake applies them in an order that even differs between imperative and
+     hybridized mode, so the backend back-propagates the passes one after the other into
+     accumulating gradients (grad_req 'add', as torch's two backward calls): the statistics land
+     in d_pass_order. (The Gluon tutorial's one errD.backward() applies D's statistics
+     fake-then-real; its test measures the difference, m(1-m)²·(fake - real).)
+
+Two MXNet 1.9.1 oneDNN defects are worked around (both found by the tests here): a transposed
+convolution to one output channel fails in backward (it runs in float64, `_ConvTranspose1`), and
+in a hybridized graph BatchNorm1d → act → reshape → Deconvolution fails in backward (`_Reshape`
+copies). Neither changes the function computed.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+import mxnet as mx
+from mxnet import autograd, gluon, nd
+from mxnet.gluon import nn
+
+from backends.base import Backend, BackendUnavailable, StepStats
+from common.analysis import infer_shapes
+from common.env import cpu_model
+from common.feed import StepNoise
+from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
+from common.state import NETS, check_state, param_keys
+
+ADAM = "torch"  # "torch": torch.optim.Adam's update; "native": MXNet's Adam (both the fused adam_update kernel)
+ADAM_CHOICES = ("torch", "native")
+_BCE_EPS = 1e-12  # torch's binary_cross_entropy backward: (p - y) / max(p (1 - p), EPSILON)
+_BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean", "running_var": "running_var"}
+
+
+# --- networks ----------------------------------------------------------------------------------
+
+class _Reshape(nn.HybridBlock):
+    """Reshape each sample (0 keeps the batch dimension), then a full-range slice, i.e. a copy.
+
+    The copy is there for MXNet 1.9.1's oneDNN: in a hybridized graph, BatchNorm(N, C) → act →
+    reshape → Deconvolution fails in backward ("Check failed: !is_view", ndarray.cc:649) because
+    the reshape's backward hands BatchNorm a view of the deconvolution's oneDNN-layout gradient.
+    A slice (unlike identity, `*1` or a second reshape) materialises a fresh array, in both
+    directions; it costs one copy of the activation."""
+
+    def __init__(self, shape, **kw):
+        super().__init__(**kw)
+        self._shape = (0, *map(int, shape))
+
+    def hybrid_forward(self, F, x):
+        return F.slice_axis(F.reshape(x, shape=self._shape), axis=1, begin=0, end=None)
+
+
+class _ConvTranspose1(nn.HybridBlock):
+    """A transposed convolution to ONE output channel, evaluated in float64 by MXNet's native kernel.
+
+    MXNet 1.9.1's oneDNN Deconvolution (float32 on CPU) fails in its backward pass ("could not
+    create a primitive descriptor for a reorder primitive") whenever num_filter is 1 and there is
+    more than one input channel (every kernel/stride/padding tried), and building the kernel as
+    (in, 2, k, k) with a zero second filter crashes oneDNN as well. oneDNN only takes float32, so
+    this layer casts its input and kernel to float64 and back: the same parameters (weight
+    (in, 1, k, k) float32, bias (1,)), the same function, more precise, slower per FLOP (the layer
+    is a network's small last one)."""
+
+    def __init__(self, layer: ConvTranspose2d, in_channels: int, **kw):
+        super().__init__(**kw)
+        self._kw = {"kernel": (layer.kernel,) * 2, "stride": (layer.stride,) * 2, "pad": (layer.padding,) * 2,
+                    "adj": (layer.output_padding,) * 2, "num_filter": 1, "no_bias": True}
+        self._bias = layer.bias
+        with self.name_scope():
+            self.weight = self.params.get("weight", shape=(in_channels, 1, layer.kernel, layer.kernel))
+            self.bias = self.params.get("bias", shape=(1,), init="zeros") if layer.bias else None
+
+    def hybrid_forward(self, F, x, weight, bias=None):
+        y = F.Deconvolution(F.cast(x, "float64"), F.cast(weight, "float64"), **self._kw)
+        y = F.cast(y, "float32")
+        return F.broadcast_add(y, F.reshape(bias, shape=(1, 1, 1, 1))) if self._bias else y
+
+
+def build_net(net_spec, prefix: str, ctx=None) -> nn.HybridSequential:
+    """One Gluon block per spec layer, so `net[i]` holds the canonical `{net}.{i}.*` arrays."""
+    shapes = infer_shapes(net_spec)
+    net = nn.HybridSequential(prefix=prefix)
+    with net.name_scope():
+        for i, layer in enumerate(net_spec.layers):
+            c_in = shapes[i][0]
+            if isinstance(layer, Dense):
+                b = nn.Dense(layer.out_features, use_bias=layer.bias, flatten=False, in_units=c_in)
+            elif isinstance(layer, Conv2d):
+                b = nn.Conv2D(layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                              use_bias=layer.bias, in_channels=c_in)
+            elif isinstance(layer, ConvTranspose2d) and layer.out_channels == 1 and c_in > 1 and _on_cpu(ctx):
+                b = _ConvTranspose1(layer, c_in)
+            elif isinstance(layer, ConvTranspose2d):
+                b = nn.Conv2DTranspose(layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                                       output_padding=layer.output_padding, use_bias=layer.bias, in_channels=c_in)
+            elif isinstance(layer, MaxPool2d):
+                b = nn.MaxPool2D(layer.kernel, layer.stride)
+            elif isinstance(layer, BatchNorm):
+                # momentum is the kept fraction in both; scale=False is fix_gamma (γ ≡ 1, not trained)
+                b = nn.BatchNorm(axis=1, momentum=layer.momentum, epsilon=layer.eps,
+                                 scale=layer.gamma == "learned", in_channels=c_in)
+            elif isinstance(layer, Act):
+                b = nn.LeakyReLU(layer.slope) if layer.fn == "leaky_relu" else nn.Activation(layer.fn)
+            elif isinstance(layer, Reshape):
+                b = _Reshape(layer.shape)
+            elif isinstance(layer, Flatten):
+                b = nn.Flatten()
+            else:  # validated specs never get here
+                raise TypeError(f"unsupported layer {layer!r}")
+            net.add(b)
+    return net
+
+
+class _Scorer(nn.HybridBlock):
+    """D followed by the recipe's loss against a constant label: (mean loss, mean D probability).
+
+    The loss VALUE is torch's formula (BCE with logs clamped at -100; BCE-with-logits as
+    max(x,0) - x·y + log(1+exp(-|x|)), which is also Gluon's SigmoidBinaryCrossEntropyLoss), and its
+    GRADIENT is torch's backward formula, written out: (sigmoid(x) - y)/n for BCE-with-logits
+    (also what the Module tutorial's LogisticRegressionOutput back-propagates) and
+    (p - y)/max(p(1-p), 1e-12)/n for BCE on probabilities. Autograd of the value expression would
+    give the same numbers rounded differently (relu'(x) - y - sigmoid(-|x|)·sign(x) for the logits
+    form), and these GANs amplify last-bit differences (tests/test_mxnet_parity.py).
+    Mechanism: loss = BlockGrad(value) + (S - BlockGrad(S)) with S = mean(out · BlockGrad(c)),
+    c the per-sample derivative; its value is exactly `value`, its gradient exactly c/n.
+
+    One block, so the hybridized mode compiles D and its loss into one cached graph."""
+
+    def __init__(self, d: nn.HybridSequential, loss: str, label: float, **kw):
+        super().__init__(**kw)
+        self.d = d  # a child block (Gluon registers it): its parameters stay D's
+        self._loss, self._label = loss, float(label)
+
+    def hybrid_forward(self, F, x):
+        out = F.reshape(self.d(x), shape=(-1,))
+        y = self._label
+        if self._loss == "bce_prob":
+            terms = []
+            if y != 0.0:
+                terms.append(-y * F.maximum(F.log(out), -100.0))
+            if y != 1.0:
+                terms.append(-(1 - y) * F.maximum(F.log(1 - out), -100.0))
+            value = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+            grad = (out - y) / F.maximum(out * (1 - out), _BCE_EPS)
+            prob = out
+        else:  # bce_logits, bce_logits_on_prob: BCE-with-logits of D's output
+            value = F.relu(out) - out * y + F.Activation(-F.abs(out), act_type="softrelu")
+            grad = F.sigmoid(out) - y
+            prob = F.sigmoid(out) if self._loss == "bce_logits" else out
+        surrogate = F.mean(out * F.BlockGrad(grad))
+        loss = F.BlockGrad(F.mean(value)) + (surrogate - F.BlockGrad(surrogate))
+        return loss, F.BlockGrad(F.mean(prob))
+
+
+# --- Adam ----------------------------------------------------------------------------------------
+
+class _Adam(mx.optimizer.Adam):
+    """MXNet's fused `adam_update` kernel, either as MXNet's Adam ("native") or driven to compute
+    torch.optim.Adam's update (torch_form=True):
+
+        torch:  v ← β2·v + (1-β2)·g²;   w ← w - lr/(1-β1ᵗ) · m / (sqrt(v)/sqrt(1-β2ᵗ) + ε)
+        kernel: v ← β2·v + (1-β2)f·g²;  w ← w - lr_k · m / (sqrt(v) + ε_k)
+
+    MXNet's Adam passes lr_k = lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) and ε_k = ε. Two differences from torch:
+    ε's place (ε_k = ε·sqrt(1-β2ᵗ) moves it), and (1-β2)f: the kernel forms 1-β2 in float32,
+    1 - 0.999f = 0.00099998713 where torch uses 0.001. As every step adds g² with the same factor,
+    the kernel's v is exactly κ = (1-β2)f / (1-β2) times torch's (κ = 1 - 1.29e-5 for β2 = 0.999):
+    the torch form multiplies lr_k and ε_k by sqrt(κ), and divides / multiplies the exported /
+    imported v by κ (`v_scale`). Only scalars change: the same single fused pass per parameter (an
+    NDArray-op version of torch's update doubled paddle-dcgan28's step time) and no extra rounding
+    of any element."""
+
+    def __init__(self, torch_form: bool = False, **kw):
+        super().__init__(**kw)
+        self.torch_form = torch_form
+        kernel = float(np.float32(1) - np.float32(self.beta2))  # what adam_update computes
+        wanted = float(np.float32(1.0 - self.beta2))  # torch's value=1-beta2, as a float32 scalar
+        self.v_scale = kernel / wanted if torch_form else 1.0
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        lr = self._get_lr(index)
+        wd = self._get_wd(index)
+        t = self._index_update_count[index]
+        coef1, coef2 = 1.0 - self.beta1 ** t, 1.0 - self.beta2 ** t
+        lr_k, eps = lr * math.sqrt(coef2) / coef1, self.epsilon
+        if self.torch_form:
+            if wd:
+                raise NotImplementedError("the torch form has no weight decay (no recipe uses it)")
+            root = math.sqrt(self.v_scale)
+            lr_k, eps = lr_k * root, eps * math.sqrt(coef2) * root
+        kw = {"beta1": self.beta1, "beta2": self.beta2, "epsilon": eps, "rescale_grad": self.rescale_grad}
+        if self.clip_gradient:
+            kw["clip_gradient"] = self.clip_gradient
+        mean, var = state
+        nd.adam_update(weight, grad, mean, var, out=weight, lazy_update=self.lazy_update, lr=lr_k, wd=wd, **kw)
+
+
+# --- the backend ---------------------------------------------------------------------------------
+
+class MXNetBackend(Backend):
+    name = "mxnet"
+    modes = ("imperative", "hybridized")
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
+                 threads: int | None = None, adam: str | None = None):
+        super().__init__(spec, device, mode, seed, threads)
+        if not self.device_available(device):
+            raise BackendUnavailable(f"mxnet: device {device!r} is not available here "
+                                     f"(GPUs visible to MXNet: {_num_gpus()}; the pip wheel mxnet==1.9.1 is CPU-only, "
+                                     "CUDA needs an mxnet-cuXXX build)")
+        self.adam = adam or ADAM
+        if self.adam not in ADAM_CHOICES:
+            raise ValueError(f"adam must be one of {ADAM_CHOICES}, got {self.adam!r}")
+        if threads:
+            _set_omp_threads(threads)
+        self.ctx = mx.gpu(0) if device == "cuda" else mx.cpu()
+        mx.random.seed(seed, ctx=self.ctx)
+        self.nets = {"G": build_net(spec.generator, "G_", self.ctx), "D": build_net(spec.discriminator, "D_", self.ctx)}
+        self.G, self.D = self.nets["G"], self.nets["D"]
+        for net in self.nets.values():
+            net.initialize(mx.init.Normal(0.02), ctx=self.ctx)  # placeholders: load_state sets every array
+        r = spec.recipe
+        self._scorers = {lab: _Scorer(self.D, r.loss, lab) for lab in {r.real_label, r.fake_label}}
+        self._params = {n: {k: self._param(k) for k in param_keys(spec, n)} for n in NETS}
+        self._trainable = {n: param_keys(spec, n, trainable_only=True) for n in NETS}
+        self._d_grads = [self._params["D"][k] for k in self._trainable["D"]] if r.d_update == "summed" else []
+        for p in self._d_grads:  # the summed D step accumulates its two passes' gradients
+            p.grad_req = "add"
+        self._new_trainers()
+        if self.mode == "hybridized":
+            self.G.hybridize(static_alloc=True, static_shape=True)
+            for s in self._scorers.values():
+                s.hybridize(static_alloc=True, static_shape=True)
+
+    # --- environment ---------------------------------------------------------------------------
+    @classmethod
+    def device_available(cls, device: str) -> bool:
+        return device == "cpu" or (device == "cuda" and _num_gpus() > 0)
+
+    def info(self) -> dict:
+        cuda = self.device == "cuda"
+        feats = mx.runtime.Features()
+        return {"framework": "mxnet", "framework_version": mx.__version__,
+                "device_name": _gpu_name() if cuda else cpu_model(),
+                "cuda": feats.is_enabled("CUDA") if cuda else None,
+                "cudnn": feats.is_enabled("CUDNN") if cuda else None,
+                "mkldnn": feats.is_enabled("MKLDNN"),
+                "threads": self.threads or int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1),
+                "mode": self.mode, "adam": self.adam}
+
+    # --- state ---------------------------------------------------------------------------------
+    def _param(self, key: str) -> gluon.Parameter:
+        net, i, name = key.split(".")
+        block = self.nets[net][int(i)]
+        return getattr(block, _BN_NAMES[name] if isinstance(block, nn.BatchNorm) else name)
+
+    def _new_trainers(self) -> None:
+        r = self.spec.recipe
+        self.trainers = {}
+        for n, o in (("G", r.opt_g), ("D", r.opt_d)):
+            opt = _Adam(torch_form=self.adam == "torch", learning_rate=o.lr, beta1=o.beta1, beta2=o.beta2,
+                        epsilon=o.eps)
+            self.trainers[n] = gluon.Trainer([self._params[n][k] for k in self._trainable[n]], opt, kvstore=None)
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        check_state(self.spec, state)
+        for net in NETS:
+            for key, p in self._params[net].items():
+                p.set_data(nd.array(np.asarray(state[key], np.float32), ctx=self.ctx))
+        self._new_trainers()
+        for net in NETS:
+            step = int(state[f"opt.{net}.step"])
+            if step == 0:
+                continue
+            tr = self.trainers[net]
+            upd, opt = tr._updaters[0], tr._optimizer
+            for j, key in enumerate(self._trainable[net]):
+                v = (np.asarray(state[f"opt.{key}.v"], np.float64) * opt.v_scale).astype(np.float32)
+                upd.states[j] = (nd.array(np.asarray(state[f"opt.{key}.m"], np.float32), ctx=self.ctx),
+                                 nd.array(v, ctx=self.ctx))
+                upd.states_synced[j] = True
+                opt._index_update_count[j] = step
+            opt.num_update = step
+
+    def export_state(self) -> dict[str, np.ndarray]:
+        # Wait for ALL queued work first: MXNet 1.9.1's oneDNN transposed convolution re-lays out
+        # its weight array asynchronously (I/O-swapped blocked format), and an asnumpy() that
+        # overlaps that can return the weight permuted (seen in tests/test_mxnet_backend.py).
+        nd.waitall()
+        out: dict[str, np.ndarray] = {}
+        for net in NETS:
+            for key, p in self._params[net].items():
+                out[key] = p.data(self.ctx).asnumpy().astype(np.float32, copy=True)
+        for net in NETS:
+            tr = self.trainers[net]
+            upd, opt = tr._updaters[0], tr._optimizer
+            step = 0
+            for j, key in enumerate(self._trainable[net]):
+                st = upd.states.get(j)
+                if st is not None:
+                    step = int(opt._index_update_count.get(j, 0))
+                    out[f"opt.{key}.m"] = st[0].asnumpy().astype(np.float32)
+                    out[f"opt.{key}.v"] = (st[1].asnumpy().astype(np.float64) / opt.v_scale).astype(np.float32)
+                else:
+                    shape = self._params[net][key].shape
+                    out[f"opt.{key}.m"] = np.zeros(shape, np.float32)
+                    out[f"opt.{key}.v"] = np.zeros(shape, np.float32)
+            out[f"opt.{net}.step"] = np.asarray(step, np.int64)
+        return out
+
+    # --- training ------------------------------------------------------------------------------
+    def _noise(self, n: int) -> nd.NDArray:
+        nz = self.spec.recipe.noise
+        shape = (n, *nz.shape)
+        if nz.dist == "uniform":
+            return nd.random.uniform(nz.low, nz.high, shape=shape, ctx=self.ctx)
+        return nd.random.normal(nz.mean, nz.std, shape=shape, ctx=self.ctx)
+
+    def _to_dev(self, x: np.ndarray) -> nd.NDArray:
+        return nd.array(x, ctx=self.ctx, dtype=np.float32)
+
+    def step(self, real: np.ndarray, noise: StepNoise | None = None):
+        r = self.spec.recipe
+        x = self._to_dev(real)
+        n = x.shape[0]
+        z = self._to_dev(noise.d) if noise is not None else self._noise(n)
+        tr_d, tr_g = self.trainers["D"], self.trainers["G"]
+        score_real, score_fake = self._scorers[r.real_label], self._scorers[r.fake_label]
+
+        if r.g_input == "same_fake":  # recorded: the G step back-propagates into this very forward
+            with autograd.record():
+                fake = self.G(z)
+        else:  # never back-propagated: a training-mode forward (batch statistics), nothing kept
+            with autograd.train_mode():
+                fake = self.G(z)
+        fake_d = fake.detach()
+        passes = [("real", x, score_real), ("fake", fake_d, score_fake)]
+        if r.d_pass_order != "real_first":
+            passes.reverse()
+        stats = {}
+        if r.d_update == "summed":
+            # loss_real + loss_fake by two backward calls accumulating into D's gradients (grad_req
+            # 'add'), as torch does: MXNet moves a BatchNorm's running statistics in that pass's
+            # BACKWARD, and separate calls make that happen in d_pass_order. (One backward of the
+            # summed loss visits the two branches in an order that differs between imperative and
+            # hybridized mode.) The sum of the two gradients is the joint backward's, bit for bit.
+            for p in self._d_grads:
+                p.zero_grad()
+            for tag, inp, scorer in passes:
+                with autograd.record():
+                    stats[tag] = scorer(inp)
+                stats[tag][0].backward()
+            tr_d.step(1)
+        else:  # separate_fake_then_real: a full D update per pass
+            for tag, inp, scorer in passes:
+                with autograd.record():
+                    stats[tag] = scorer(inp)
+                stats[tag][0].backward()
+                tr_d.step(1)
+
+        g_losses = []
+        for k in range(r.g_updates):
+            with autograd.record():
+                if r.g_input == "same_fake":
+                    f = fake
+                elif r.g_input == "recompute_same_z":
+                    f = self.G(z)
+                else:
+                    f = self.G(self._to_dev(noise.g[k]) if noise is not None else self._noise(n))
+                loss_g, prob_g = score_real(f)
+            loss_g.backward()
+            tr_g.step(1)
+            g_losses.append(loss_g.detach())
+        (lr_, px), (lf, pz1) = stats["real"], stats["fake"]
+        return nd.concat(lr_.detach() + lf.detach(), g_losses[-1], px.detach(), pz1.detach(), prob_g.detach(),
+                         *g_losses, dim=0)
+
+    def read(self, handle) -> StepStats:
+        v = handle.asnumpy().astype(np.float64).tolist()
+        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+
+    def sync(self) -> None:
+        nd.waitall()
+
+    def generate(self, noise: np.ndarray) -> np.ndarray:
+        # outside autograd.record() Gluon runs in inference mode: BatchNorm uses running statistics
+        # and updates nothing.
+        with autograd.predict_mode():
+            return self.G(self._to_dev(np.ascontiguousarray(noise, np.float32))).asnumpy()
+
+    # --- memory --------------------------------------------------------------------------------
+    def peak_memory(self):
+        if self.device == "cuda":
+            try:
+                free, total = mx.context.gpu_memory_info(self.ctx.device_id)
+                return int(total - free), "cuda_used_now"  # MXNet exposes no peak counter
+            except Exception:
+                return None, None
+        return None, None
+
+
+def _on_cpu(ctx) -> bool:
+    return ctx is None or ctx.device_type == "cpu"
+
+
+def _num_gpus() -> int:
+    try:
+        return mx.context.num_gpus()
+    except Exception:
+        return 0
+
+
+def _gpu_name() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", "0"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "GPU 0"
+    except (OSError, subprocess.SubprocessError):
+        return "GPU 0"
+
+
+def _set_omp_threads(n: int) -> None:
+    """Best effort: MXNet reads OMP_NUM_THREADS when it starts; this also sets the calling thread's
+    OpenMP pool (MXSetNumOMPThreads) for what runs on it."""
+    import ctypes
+
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    try:
+        mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(int(n)))
+    except Exception:
+        pass
