@@ -11,10 +11,11 @@ Modes (recorded separately in results):
   `paddle.jit.to_static(..., full_graph=True)` (AST transcription to one PIR program each, no
   Python fallback). Every forward AND backward of G and D runs as static-graph programs; only the
   recipe's control flow, `loss.backward()` hand-over between the two programs and the Adam updates
-  stay in Python. The loss, BCE form and label tensor are inside the scorer program, so both modes
-  run the same operators (the static-vs-dynamic tests hold them equal). A new input shape traces
-  a new program; `info()["compile_s"]` sums the wall time of the calls that traced one (tracing,
-  program build and that first forward run), the harness's `first_step_s` has the whole first step.
+  stay in Python. The loss, BCE form and label tensor are inside the scorer program. Both modes
+  run the same phi kernels: their losses are bit-identical (tests/test_paddle_parity.py). The
+  scorer is traced twice per batch size (D-step inputs need no gradient, the G step's fake does),
+  G once; `info()["compile_s"]` sums the wall time of the calls that traced a program (tracing,
+  program build, that first run); the harness's `first_step_s` has the whole first step.
 
 Layouts and state (canonical layout = PyTorch's, common/state.py):
 - `nn.Linear` stores its weight (in, out): transposed on import/export, Adam moments too.
@@ -26,6 +27,8 @@ Layouts and state (canonical layout = PyTorch's, common/state.py):
   on a copy of running_var and writes back `rv' + (rv' - m·rv)/(n-1)`, which is exactly torch's
   `m·rv + (1-m)·var·n/(n-1)`: exported statistics and `generate()` match torch. False keeps
   Paddle's own (biased) update. The losses do not depend on it (every pass uses batch statistics).
+  A fixed γ (MXNet's fix_gamma) keeps requires-grad in autograd but stays out of the optimiser:
+  Paddle's batch_norm backward returns NO β gradient when γ needs none (β would never learn).
 - Adam: Paddle 3.3.1's adam kernel computes lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) · m / (sqrt(v) + ε·sqrt(1-β2ᵗ)),
   which is torch's update exactly (fluid 1.x added ε to sqrt(v); checked in tests/test_paddle_*.py
   with gradients small enough for ε to matter), so the native `paddle.optimizer.Adam` is used.
@@ -33,8 +36,8 @@ Layouts and state (canonical layout = PyTorch's, common/state.py):
   as the kernel itself accumulates it (float32 products: a resumed run continues bit for bit) and
   the step count is kept beside them. One float32 detail: the kernel holds β2 as float32, so v
   takes (1 - 0.999f) = 0.000999987·g² where torch takes 0.001·g² (1.3e-5 relative); the β2-power
-  carries the same factor into the bias correction, so v̂ is unchanged at t = 1 and within ~1e-8
-  after (the float64 parity test agrees with torch to ~1e-8 over 10 iterations).
+  carries the same factor into the bias correction, so v̂ is unchanged at t = 1 and negligibly
+  different after (in float64, Paddle's 10-iteration traces agree with torch's to ~1e-9).
 
 Threads: Paddle's CPU math library defaults to ONE thread (FLAGS_paddle_num_threads=1); this
 backend sets `threads` or else every CPU this process may run on, and reports it.

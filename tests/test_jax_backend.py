@@ -13,7 +13,7 @@ jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
-from backends import load_backend  # noqa: E402
+from backends import BackendUnavailable, load_backend  # noqa: E402
 from backends.jax_flax import (JaxBackend, Net, adam, bce_logits, bce_prob, conv2d,  # noqa: E402
                                conv_transpose2d)
 from common.analysis import infer_shapes, param_count  # noqa: E402
@@ -234,6 +234,9 @@ def test_registry_info_and_devices():
     assert "optax" in info["framework_version"] and info["mode"] == "jit" and info["dtype"] == "float32"
     assert JaxBackend.device_available("cpu")
     assert JaxBackend.device_available("cuda") == (jax.default_backend() == "gpu")
+    if not JaxBackend.device_available("cuda"):
+        with pytest.raises(BackendUnavailable, match="cuda"):
+            JaxBackend(get_model("mindspore-mlp-gan"), "cuda")
     assert be.peak_memory() == (None, None)
 
 

@@ -30,6 +30,7 @@ from common.state import initial_state  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 GOLDEN_F64 = Path(os.environ.get("GANBENCH_GOLDEN_F64", GOLDEN / "f64"))
+pytestmark = pytest.mark.filterwarnings("ignore:Tensor do not have 'place' interface")  # Paddle's own
 TOL = 1e-4  # the parity tolerance
 NOT_CHAOTIC_F32 = {"mindspore-mlp-gan"}  # float32 round-off stays at ~1e-6 over 10 iterations
 _traces: dict = {}
