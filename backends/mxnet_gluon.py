@@ -448,8 +448,10 @@ class MXNetBackend(Backend):
     def peak_memory(self):
         if self.device == "cuda":
             try:
+                # MXNet 1.9 exposes no peak counter: the device's used memory when asked (after
+                # the timed steps; MXNet's pool keeps what it allocated, so this bounds the peak)
                 free, total = mx.context.gpu_memory_info(self.ctx.device_id)
-                return int(total - free), "cuda_used_now"  # MXNet exposes no peak counter
+                return int(total - free), "cuda_device_used_after_run"
             except Exception:
                 return None, None
         return None, None

@@ -9,7 +9,11 @@
 
 Both start from the canonical initial state and see the same real batches and noise as the
 backend, which runs with MXNet's native Adam (the tutorials' optimiser, `adam="native"`).
-Losses are compared per iteration, then every weight, BatchNorm statistic and Adam moment.
+The Module tutorial and the backend agree iteration after iteration, then on every weight,
+BatchNorm statistic and Adam moment (to ~1e-7). The Gluon tutorial agrees on the first
+iteration; its autograd-rounded loss gradient then lets the two drift apart slowly (measured and
+bounded below), and its one backward of errD_real + errD_fake applies D's BatchNorm statistics
+in the other order (checked to the formula).
 """
 import numpy as np
 import pytest
@@ -374,28 +378,28 @@ def test_backend_matches_the_gluon_tutorial(capsys):
     expected = np.array(expected)
     drift = _rel(got[:, :2], expected[:, :2])
     lr = spec.recipe.opt_d.lr
-    flipped, total, worst = 0, 0, 0.0
+    differing, total, worst = 0, 0, 0.0
     for tagkey, ref in snaps[0].items():
         tag, key = tagkey.split("|")
         diff = np.abs(after_first[key] - ref)
         if "running" in key:
             continue  # checked below
         total += diff.size
-        flipped += int((diff > 1e-6).sum())
+        differing += int((diff > 1e-6).sum())
         worst = max(worst, float(diff.max()))
     with capsys.disabled():
         print(f"\n[mxnet] Gluon tutorial vs backend: iteration 0 losses rel diff {_rel(got[0, :2], expected[0, :2]):.1e}; "
-              f"after it {flipped} of {total} weights differ by > 1e-6 (at most {worst:.1e}, lr = {lr}); "
+              f"after it {differing} of {total} weights differ by > 1e-6 (at most {worst:.1e}, lr = {lr}); "
               f"D/G losses over {STEPS} iterations drift to {drift:.1e}")
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-7)
-    assert flipped <= 1e-4 * total and worst < lr / 4
+    assert differing <= 1e-4 * total and worst < lr / 4
     assert drift < 0.05
 
     # running statistics after the first iteration: G's agree; D's show the order of the two
-    # passes' updates. The tutorial back-propagates errD_real + errD_fake once, and MXNet applies
-    # the statistics of the branch summed LAST first: fake, then real. The backend applies them in
-    # the spec's d_pass_order (real first). The difference is (1-m)²·(fake stat - real stat).
-    # This also checks that MXNet keeps the biased batch variance.
+    # passes' updates. The tutorial back-propagates errD_real + errD_fake once, and that backward
+    # applies (imperatively) the fake pass's statistics first, then the real pass's. The backend
+    # applies them in the spec's d_pass_order (real first). The difference after the D step is
+    # (1-m)²·(fake stat - real stat); this also checks that MXNet keeps the biased batch variance.
     m = 0.9
     for tagkey, ref in snaps[0].items():
         tag, key = tagkey.split("|")
