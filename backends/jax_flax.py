@@ -72,6 +72,31 @@ def _conv_transpose2d_xla(x, w, stride: int, padding: int, out_pad_h: int = 0, o
                                     lhs_dilation=(stride, stride), dimension_numbers=("NCHW", "IOHW", "NCHW"))
 
 
+def _conv_transpose2d_matmul(x, w, stride: int, padding: int, out_pad_h: int = 0, out_pad_w: int = 0):
+    """The same transposed convolution as one matmul to per-tap columns, then col2im by strided
+    padding: used on CPU in float64, where XLA's input-dilated convolution takes a slow loop."""
+    n, c, h, wd = x.shape
+    o, k = w.shape[1], w.shape[2]
+    cols = lax.dot_general(x.reshape(n, c, h * wd), w.reshape(c, o * k * k), (((1,), (0,)), ((), ())))
+    cols = cols.reshape(n, h, wd, o, k, k).transpose(0, 3, 4, 5, 1, 2)  # (n, o, k, k, h, w)
+    hf, wf = (h - 1) * stride + k, (wd - 1) * stride + k
+    zero = jnp.zeros((), x.dtype)
+    y = None
+    for i in range(k):
+        for j in range(k):
+            tap = lax.pad(cols[:, :, i, j], zero, ((0, 0, 0), (0, 0, 0), (i, k - 1 - i, stride - 1),
+                                                   (j, k - 1 - j, stride - 1)))
+            y = tap if y is None else y + tap
+    ho, wo = hf - 2 * padding + out_pad_h, wf - 2 * padding + out_pad_w
+    # crop `padding` off the start; output_padding beyond the full output is zeros
+    return lax.pad(y, zero, ((0, 0, 0), (0, 0, 0), (-padding, ho + padding - hf, 0), (-padding, wo + padding - wf, 0)))
+
+
+def _conv_transpose2d_cpu_impl(x, w, stride, padding, out_pad_h=0, out_pad_w=0):
+    fn = _conv_transpose2d_matmul if x.dtype == jnp.float64 else _conv_transpose2d_xla
+    return fn(x, w, stride, padding, out_pad_h, out_pad_w)
+
+
 def _patches(xp, k: int, stride: int, ho: int, wo: int):
     """im2col of an already padded (N, C, H, W) array: (N, C*k*k, ho*wo), taps in (c, i, j) order."""
     n, c = xp.shape[:2]
@@ -101,8 +126,8 @@ def _conv2d_cpu_fwd(x, w, stride, padding):
 def _conv2d_cpu_bwd(stride, padding, res, dy):
     x, w = res
     k, (h, wd), (ho, wo) = w.shape[2], x.shape[2:], dy.shape[2:]
-    dx = _conv_transpose2d_xla(dy, w, stride, padding, h + 2 * padding - k - (ho - 1) * stride,
-                               wd + 2 * padding - k - (wo - 1) * stride)
+    dx = _conv_transpose2d_cpu_impl(dy, w, stride, padding, h + 2 * padding - k - (ho - 1) * stride,
+                                    wd + 2 * padding - k - (wo - 1) * stride)
     xp = jnp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
     dw = _contract_batch_and_space(dy.reshape(dy.shape[0], dy.shape[1], ho * wo), _patches(xp, k, stride, ho, wo))
     return dx, dw.reshape(w.shape)
@@ -113,11 +138,11 @@ _conv2d_cpu.defvjp(_conv2d_cpu_fwd, _conv2d_cpu_bwd)
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _conv_transpose2d_cpu(x, w, stride, padding, output_padding):
-    return _conv_transpose2d_xla(x, w, stride, padding, output_padding, output_padding)
+    return _conv_transpose2d_cpu_impl(x, w, stride, padding, output_padding, output_padding)
 
 
 def _conv_transpose2d_cpu_fwd(x, w, stride, padding, output_padding):
-    return _conv_transpose2d_xla(x, w, stride, padding, output_padding, output_padding), (x, w)
+    return _conv_transpose2d_cpu_impl(x, w, stride, padding, output_padding, output_padding), (x, w)
 
 
 def _conv_transpose2d_cpu_bwd(stride, padding, output_padding, res, dy):
