@@ -51,6 +51,11 @@ class Backend(abc.ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     # `--mode best`: the fastest faithful mode first, per device, from measurements (README, notes)
     best_modes: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Compute dtype. Benchmarks run float32; parity checks may run "float64" where a backend supports
+    # it (`supports_float64`), because ten float32 iterations of a conv GAN are chaotic: Adam's first
+    # updates are ≈ lr·sign(g), so round-off that flips a near-zero gradient is amplified ~1e7-fold.
+    dtype: ClassVar[str] = "float32"
+    supports_float64: ClassVar[bool] = False
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
                  threads: int | None = None):
@@ -68,6 +73,16 @@ class Backend(abc.ABC):
     def refuse(cls, spec: ModelSpec, mode: str, device: str) -> str | None:
         """Why `mode` cannot train `spec` faithfully on `device`, or None if it can."""
         return None
+
+    @classmethod
+    def with_dtype(cls, dtype: str) -> type["Backend"]:
+        """This backend computing in `dtype` ("float32" or, where supported, "float64")."""
+        if dtype == cls.dtype:
+            return cls
+        if dtype != "float64" or not cls.supports_float64:
+            raise BackendUnavailable(f"{cls.name}: dtype {dtype!r} is not supported (float32"
+                                     f"{', float64' if cls.supports_float64 else ''})")
+        return type(f"{cls.__name__}Float64", (cls,), {"dtype": "float64"})
 
     @classmethod
     def best_mode(cls, spec: ModelSpec, device: str) -> str:

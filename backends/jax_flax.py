@@ -418,6 +418,7 @@ class JaxBackend(Backend):
     # jax_enable_x64, a process-wide setting: run such a backend in a process of its own) to check
     # the recipe against torch's float64 trace without float32 round-off in the way.
     dtype = "float32"
+    supports_float64 = True
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
                  threads: int | None = None):

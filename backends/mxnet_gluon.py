@@ -121,17 +121,35 @@ class _ConvTranspose1(nn.HybridBlock):
         self._kw = {"kernel": (layer.kernel,) * 2, "stride": (layer.stride,) * 2, "pad": (layer.padding,) * 2,
                     "adj": (layer.output_padding,) * 2, "num_filter": 1, "no_bias": True}
         self._bias = layer.bias
+        self._dtype = "float32"  # the network's compute dtype (`cast` switches it)
         with self.name_scope():
             self.weight = self.params.get("weight", shape=(in_channels, 1, layer.kernel, layer.kernel))
             self.bias = self.params.get("bias", shape=(1,), init="zeros") if layer.bias else None
 
+    def cast(self, dtype):
+        self._dtype = np.dtype(dtype).name
+        super().cast(dtype)
+
     def hybrid_forward(self, F, x, weight, bias=None):
         y = F.Deconvolution(F.cast(x, "float64"), F.cast(weight, "float64"), **self._kw)
-        y = F.cast(y, "float32")
+        y = F.cast(y, self._dtype)
         return F.broadcast_add(y, F.reshape(bias, shape=(1, 1, 1, 1))) if self._bias else y
 
 
-def build_net(net_spec, prefix: str, ctx=None) -> nn.HybridSequential:
+class _LeakyReLU64(nn.HybridBlock):
+    """Leaky ReLU with a double slope, for float64 parity references: the LeakyReLU op stores its
+    slope as a float32 parameter (0.2 becomes 0.200000003), a 1.5e-8 relative change that ten
+    chaotic iterations amplify past 1e-4."""
+
+    def __init__(self, slope: float, **kw):
+        super().__init__(**kw)
+        self._slope = float(slope)
+
+    def hybrid_forward(self, F, x):
+        return F.where(x > 0, x, x * self._slope)
+
+
+def build_net(net_spec, prefix: str, ctx=None, dtype: str = "float32") -> nn.HybridSequential:
     """One Gluon block per spec layer, so `net[i]` holds the canonical `{net}.{i}.*` arrays."""
     shapes = infer_shapes(net_spec)
     net = nn.HybridSequential(prefix=prefix)
@@ -154,6 +172,8 @@ def build_net(net_spec, prefix: str, ctx=None) -> nn.HybridSequential:
                 # momentum is the kept fraction in both; scale=False is fix_gamma (γ ≡ 1, not trained)
                 b = nn.BatchNorm(axis=1, momentum=layer.momentum, epsilon=layer.eps,
                                  scale=layer.gamma == "learned", in_channels=c_in)
+            elif isinstance(layer, Act) and layer.fn == "leaky_relu" and dtype == "float64":
+                b = _LeakyReLU64(layer.slope)
             elif isinstance(layer, Act):
                 b = nn.LeakyReLU(layer.slope) if layer.fn == "leaky_relu" else nn.Activation(layer.fn)
             elif isinstance(layer, Reshape):
@@ -225,12 +245,12 @@ class _Adam(mx.optimizer.Adam):
     NDArray-op version of torch's update doubled paddle-dcgan28's step time) and no extra rounding
     of any element."""
 
-    def __init__(self, torch_form: bool = False, **kw):
+    def __init__(self, torch_form: bool = False, float64: bool = False, **kw):
         super().__init__(**kw)
-        self.torch_form = torch_form
+        self.torch_form, self.float64 = torch_form, float64
         kernel = float(np.float32(1) - np.float32(self.beta2))  # what adam_update computes
         wanted = float(np.float32(1.0 - self.beta2))  # torch's value=1-beta2, as a float32 scalar
-        self.v_scale = kernel / wanted if torch_form else 1.0
+        self.v_scale = kernel / wanted if torch_form and not float64 else 1.0
 
     def update(self, index, weight, grad, state):
         self._update_count(index)
@@ -248,6 +268,17 @@ class _Adam(mx.optimizer.Adam):
         if self.clip_gradient:
             kw["clip_gradient"] = self.clip_gradient
         mean, var = state
+        if self.float64:
+            # float64 parity references: adam_update takes lr, β and ε as float32 op parameters
+            # (2e-4 becomes 1.99999995e-4), so torch's update is written with NDArray ops, whose
+            # scalars are doubles
+            if not self.torch_form or wd or self.clip_gradient:
+                raise NotImplementedError("float64 runs torch's Adam only (no recipe uses weight decay or clipping)")
+            g = grad * self.rescale_grad
+            mean[:] = self.beta1 * mean + (1.0 - self.beta1) * g
+            var[:] = self.beta2 * var + (1.0 - self.beta2) * g * g
+            weight[:] = weight - (lr / coef1) * mean / (nd.sqrt(var) / math.sqrt(coef2) + self.epsilon)
+            return
         nd.adam_update(weight, grad, mean, var, out=weight, lazy_update=self.lazy_update, lr=lr_k, wd=wd, **kw)
 
 
@@ -256,6 +287,7 @@ class _Adam(mx.optimizer.Adam):
 class MXNetBackend(Backend):
     name = "mxnet"
     modes = ("imperative", "hybridized")
+    supports_float64 = True  # parity references: MXNet's native (non-oneDNN) kernels run float64
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
                  threads: int | None = None, adam: str | None = None):
@@ -271,10 +303,13 @@ class MXNetBackend(Backend):
             _set_omp_threads(threads)
         self.ctx = mx.gpu(0) if device == "cuda" else mx.cpu()
         mx.random.seed(seed, ctx=self.ctx)
-        self.nets = {"G": build_net(spec.generator, "G_", self.ctx), "D": build_net(spec.discriminator, "D_", self.ctx)}
+        self.nets = {"G": build_net(spec.generator, "G_", self.ctx, self.dtype),
+                     "D": build_net(spec.discriminator, "D_", self.ctx, self.dtype)}
         self.G, self.D = self.nets["G"], self.nets["D"]
         for net in self.nets.values():
             net.initialize(mx.init.Normal(0.02), ctx=self.ctx)  # placeholders: load_state sets every array
+            if self.dtype != "float32":
+                net.cast(self.dtype)
         r = spec.recipe
         self._scorers = {lab: _Scorer(self.D, r.loss, lab) for lab in {r.real_label, r.fake_label}}
         self._params = {n: {k: self._param(k) for k in param_keys(spec, n)} for n in NETS}
@@ -302,7 +337,7 @@ class MXNetBackend(Backend):
                 "cudnn": feats.is_enabled("CUDNN") if cuda else None,
                 "mkldnn": feats.is_enabled("MKLDNN"),
                 "threads": self.threads or int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1),
-                "mode": self.mode, "precision": "fp32", "adam": self.adam}
+                "mode": self.mode, "precision": "fp64" if self.dtype == "float64" else "fp32", "adam": self.adam}
 
     # --- state ---------------------------------------------------------------------------------
     def _param(self, key: str) -> gluon.Parameter:
@@ -314,7 +349,7 @@ class MXNetBackend(Backend):
         r = self.spec.recipe
         self.trainers = {}
         for n, o in (("G", r.opt_g), ("D", r.opt_d)):
-            opt = _Adam(torch_form=self.adam == "torch", learning_rate=o.lr, beta1=o.beta1, beta2=o.beta2,
+            opt = _Adam(torch_form=self.adam == "torch", float64=self.dtype == "float64", learning_rate=o.lr, beta1=o.beta1, beta2=o.beta2,
                         epsilon=o.eps)
             self.trainers[n] = gluon.Trainer([self._params[n][k] for k in self._trainable[n]], opt, kvstore=None)
 
@@ -322,7 +357,7 @@ class MXNetBackend(Backend):
         check_state(self.spec, state)
         for net in NETS:
             for key, p in self._params[net].items():
-                p.set_data(nd.array(np.asarray(state[key], np.float32), ctx=self.ctx))
+                p.set_data(nd.array(np.asarray(state[key]), ctx=self.ctx, dtype=self.dtype))
         self._new_trainers()
         for net in NETS:
             step = int(state[f"opt.{net}.step"])
@@ -332,8 +367,8 @@ class MXNetBackend(Backend):
             upd, opt = tr._updaters[0], tr._optimizer
             for j, key in enumerate(self._trainable[net]):
                 v = (np.asarray(state[f"opt.{key}.v"], np.float64) * opt.v_scale).astype(np.float32)
-                upd.states[j] = (nd.array(np.asarray(state[f"opt.{key}.m"], np.float32), ctx=self.ctx),
-                                 nd.array(v, ctx=self.ctx))
+                upd.states[j] = (nd.array(np.asarray(state[f"opt.{key}.m"]), ctx=self.ctx, dtype=self.dtype),
+                                 nd.array(v, ctx=self.ctx, dtype=self.dtype))
                 upd.states_synced[j] = True
                 opt._index_update_count[j] = step
             opt.num_update = step
@@ -369,11 +404,11 @@ class MXNetBackend(Backend):
         nz = self.spec.recipe.noise
         shape = (n, *nz.shape)
         if nz.dist == "uniform":
-            return nd.random.uniform(nz.low, nz.high, shape=shape, ctx=self.ctx)
-        return nd.random.normal(nz.mean, nz.std, shape=shape, ctx=self.ctx)
+            return nd.random.uniform(nz.low, nz.high, shape=shape, ctx=self.ctx, dtype=self.dtype)
+        return nd.random.normal(nz.mean, nz.std, shape=shape, ctx=self.ctx, dtype=self.dtype)
 
     def _to_dev(self, x: np.ndarray) -> nd.NDArray:
-        return nd.array(x, ctx=self.ctx, dtype=np.float32)
+        return nd.array(x, ctx=self.ctx, dtype=self.dtype)
 
     def step(self, real: np.ndarray, noise: StepNoise | None = None):
         r = self.spec.recipe
@@ -442,7 +477,7 @@ class MXNetBackend(Backend):
         # outside autograd.record() Gluon runs in inference mode: BatchNorm uses running statistics
         # and updates nothing.
         with autograd.predict_mode():
-            return self.G(self._to_dev(np.ascontiguousarray(noise, np.float32))).asnumpy()
+            return self.G(self._to_dev(np.ascontiguousarray(noise))).asnumpy().astype(np.float32)
 
     # --- memory --------------------------------------------------------------------------------
     def peak_memory(self):

@@ -200,6 +200,7 @@ class PaddleBackend(Backend):
     # Compute dtype. The suite runs float32; tests subclass with "float64" to check the recipe's
     # arithmetic without float32 round-off (the exported state is float32 either way).
     dtype = "float32"
+    supports_float64 = True
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
                  threads: int | None = None):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backends.base import Backend, BackendUnavailable, StepStats
+from backends.base import Backend, BackendUnavailable, ModeRefused, StepStats
 from common.analysis import infer_shapes
 from common.env import cpu_model
 from common.feed import StepNoise
@@ -74,6 +74,7 @@ class TorchBackend(Backend):
     name = "torch"
     modes = ("eager", "compile", "channels_last", "bf16", "cuda_graph")
     best_modes = {"cuda": ("cuda_graph", "compile", "eager"), "cpu": ("eager",)}
+    supports_float64 = True
     GRAPH_WARMUP = 3  # eager iterations on a side stream before capture (optimiser state, autotuning)
 
     @classmethod
@@ -93,9 +94,13 @@ class TorchBackend(Backend):
         if threads:
             torch.set_num_threads(threads)
         self.dev = torch.device(device)
+        self.tdtype = getattr(torch, self.dtype)
+        if self.dtype != "float32" and self.mode != "eager":
+            raise ModeRefused(f"torch mode {self.mode!r} runs float32; float64 (parity references) runs eager only")
         if device == "cuda":
             torch.backends.cudnn.benchmark = True  # the autotuner: off would be an unfair default
-        self.nets = {"G": build_net(spec.generator).to(self.dev), "D": build_net(spec.discriminator).to(self.dev)}
+        self.nets = {"G": build_net(spec.generator).to(self.dev, self.tdtype),
+                     "D": build_net(spec.discriminator).to(self.dev, self.tdtype)}
         self.G, self.D = self.nets["G"], self.nets["D"]
         self.G.train()
         self.D.train()
@@ -141,6 +146,8 @@ class TorchBackend(Backend):
         """What the arithmetic ran in, for MFU: cuDNN convolutions use TF32 by default on GPUs."""
         if self.mode == "bf16":
             return "bf16"
+        if self.dtype == "float64":
+            return "fp64"
         if self.device == "cuda" and torch.backends.cudnn.allow_tf32:
             return "tf32"
         return "fp32"
@@ -190,7 +197,7 @@ class TorchBackend(Backend):
     def _label(self, n: int, value: float) -> torch.Tensor:
         key = (n, value)
         if key not in self._labels:
-            self._labels[key] = torch.full((n,), value, dtype=torch.float32, device=self.dev)
+            self._labels[key] = torch.full((n,), value, dtype=self.tdtype, device=self.dev)
         return self._labels[key]
 
     def _noise(self, n: int) -> torch.Tensor:
@@ -199,11 +206,11 @@ class TorchBackend(Backend):
         # a CUDA graph replays the default generator's Philox stream; a private generator it cannot
         gen = None if self.mode == "cuda_graph" else self.gen
         if nz.dist == "uniform":
-            return torch.rand(shape, generator=gen, device=self.dev) * (nz.high - nz.low) + nz.low
-        return torch.randn(shape, generator=gen, device=self.dev) * nz.std + nz.mean
+            return torch.rand(shape, generator=gen, device=self.dev, dtype=self.tdtype) * (nz.high - nz.low) + nz.low
+        return torch.randn(shape, generator=gen, device=self.dev, dtype=self.tdtype) * nz.std + nz.mean
 
     def _to_dev(self, x: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(x).to(self.dev, non_blocking=True)
+        t = torch.from_numpy(x).to(self.dev, self.tdtype, non_blocking=True)
         return t.contiguous(memory_format=self._layout) if t.dim() == 4 else t
 
     def _autocast(self):
@@ -213,7 +220,7 @@ class TorchBackend(Backend):
         """D's loss on x against `label`, and D's mean probability (no host copy)."""
         with self._autocast():
             out = self.fD(x)
-        out = out.view(-1).float()  # losses in fp32: BCE is not autocast-safe
+        out = out.view(-1).to(self.tdtype)  # losses in fp32 (or f64): BCE is not autocast-safe
         loss = self._loss(out, self._label(out.shape[0], label))
         prob = torch.sigmoid(out) if self.spec.recipe.loss == "bce_logits" else out
         return loss, prob.detach().mean()

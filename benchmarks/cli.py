@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int, default=16)
     tr.add_argument("--out", "-o", default="results/traces")
     tr.add_argument("--golden-dir", help="also write losses only as GOLDEN_DIR/MODEL.json (the repository's "
-                                         "golden traces: tests/golden)")
+                                         "golden traces: tests/golden, and tests/golden/f64 for float64)")
+    tr.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                    help="float64: chaos-free parity references (backends that support it; eager only)")
 
     rp = sub.add_parser("reproduce", help="a tutorial's full training on real data: grids, GIF, checkpoints, metrics")
     rp.add_argument("model", choices=list(MODELS))
@@ -180,7 +182,7 @@ def cmd_trace(a) -> int:
         dev = _devices(b, a.device)
         for m in a.model or list(MODELS):
             for mode in _modes(b, a.mode, m, dev):
-                trace, state0, inputs = run_trace(b, m, a.steps, a.batch_size, a.seed, dev, mode)
+                trace, state0, inputs = run_trace(b, m, a.steps, a.batch_size, a.seed, dev, mode, dtype=a.dtype)
                 folder = write_trace(Path(a.out), trace, state0, inputs)
                 if a.golden_dir:
                     golden = {k: v for k, v in trace.items() if k != "env"}

@@ -18,12 +18,14 @@ from common.state import initial_state, save_state
 
 
 def run_trace(backend_name: str, model: str, steps: int = TRACE_STEPS, batch: int = TRACE_BATCH,
-              seed: int = TRACE_SEED, device: str = "cpu", mode: str | None = None, state: dict | None = None):
-    """Returns (trace dict, initial state, inputs); writes nothing."""
+              seed: int = TRACE_SEED, device: str = "cpu", mode: str | None = None, state: dict | None = None,
+              dtype: str = "float32"):
+    """Returns (trace dict, initial state, inputs); writes nothing. dtype "float64" makes the
+    chaos-free references that tests/golden/f64 keeps (backends with `supports_float64`)."""
     from backends import load_backend
 
     spec = get_model(model)
-    cls = load_backend(backend_name)
+    cls = load_backend(backend_name).with_dtype(dtype)
     backend = cls(spec, device, mode, seed=seed)
     state0 = state if state is not None else initial_state(spec, seed)
     backend.load_state(state0)
@@ -33,14 +35,15 @@ def run_trace(backend_name: str, model: str, steps: int = TRACE_STEPS, batch: in
     env = machine_env()
     env.update(backend.info())
     trace = {"schema": TRACE_SCHEMA, "schema_version": SCHEMA_VERSION, "backend": backend_name, "model": model,
-             "mode": backend.mode, "device": device, "steps": steps, "batch_size": batch, "seed": seed,
+             "mode": backend.mode, "device": device, "steps": steps, "batch_size": batch, "seed": seed, "dtype": dtype,
              "spec_hash": spec.spec_hash(), "data_source": "synthetic",
              "data_detail": "smooth synthetic parity images (common/parity.py)", "losses": losses, "env": env}
     return trace, state0, inputs
 
 
 def write_trace(out_dir: Path, trace: dict, state0: dict, inputs) -> Path:
-    folder = Path(out_dir) / f"{trace['backend']}__{trace['model']}__{trace['mode']}"
+    suffix = "" if trace.get("dtype", "float32") == "float32" else f"__{trace['dtype']}"
+    folder = Path(out_dir) / f"{trace['backend']}__{trace['model']}__{trace['mode']}{suffix}"
     save_state(folder / "state0.npz", state0)
     arrays = {}
     for k, (real, noise) in enumerate(inputs):

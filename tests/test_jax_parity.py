@@ -14,9 +14,9 @@ issue's 1e-4 on the first iteration of every model and on all ten for the MLP GA
 1e-4 criterion is checked in float64 against torch's float64 trace, where JAX and torch agree to
 ~1e-13 on every iteration of every model.
 
-The float64 references are tests/golden/f64/<model>.json when present, else the values below,
-made by TorchBackend run in float64 (modules `.double()`, inputs and labels float64) from
-`initial_state(spec, 0)` and `parity_inputs(spec)` (10 iterations, batch 16, seed 0).
+The float64 references are tests/golden/f64/<model>.json, made by
+`python -m benchmarks trace -b torch --dtype float64 --golden-dir tests/golden/f64` (10 iterations,
+batch 16, seed 0, from `initial_state(spec, 0)` and `parity_inputs(spec)`).
 """
 import json
 import math
@@ -44,75 +44,6 @@ NOT_CHAOTIC_F32 = {"mindspore-mlp-gan"}  # float32 round-off stays ~1e-6 over 10
 F64_STEPS = {"paddle-dcgan28": 10, "mindspore-mlp-gan": 10}
 F64_STEPS_DEFAULT = 3
 
-TORCH_FLOAT64 = {
-    "paddle-dcgan28": {
-        "spec_hash": "b0748172da1850f3ecaa2307cda55d0607b4150ba9c20d76b04b3639b1d3412c",
-        "d": [
-            1.470496558615301, 1.4533518887381087, 1.4500713968257481, 1.4554490571665735,
-            1.4163928825584047, 1.396153472265947, 1.3973451856777388, 1.3989963686688367,
-            1.3700252026356063, 1.3883725687156119,
-        ],
-        "g": [
-            0.49518982589098587, 0.4938622479694534, 0.5044510596901056, 0.501814715138549,
-            0.5076004415789737, 0.512447051408557, 0.5169723048747393, 0.5127387235242438,
-            0.5274687375360284, 0.5319526720838255,
-        ],
-    },
-    "mindspore-mlp-gan": {
-        "spec_hash": "e0393c0457a7d3e24c0b24823fe306c0a940666c3834013cdcbd988b00097ccc",
-        "d": [
-            1.364822949854471, 1.4003574277076916, 1.442327313376372, 1.4504035199212117,
-            1.4600948100920568, 1.458664112666539, 1.4617075668263841, 1.4404775303994666,
-            1.4025356995031566, 1.365322988613142,
-        ],
-        "g": [
-            0.7425427926061554, 0.7051096899734034, 0.6721023783044999, 0.6499209805934208,
-            0.6376561465910404, 0.6389737905407283, 0.6497491225925542, 0.673375016131359,
-            0.7009715666841945, 0.7345856632687389,
-        ],
-    },
-    "mxnet-dcgan64": {
-        "spec_hash": "bbbbb0f814975c1f329bdd01b0475201a38a74fd67eeb41637d8278d64590934",
-        "d": [
-            1.8312812474132623, 1.222119807207493, 1.9301362366731551, 3.9785412135600438,
-            0.4071477918260955, 0.7213833534981807, 2.29489504972066, 3.1839914427123146,
-            0.92356274927118, 1.6612609329088361,
-        ],
-        "g": [
-            14.72595148492846, 19.26295391696327, 7.902519206615844, 20.873227352655466,
-            14.765052909189174, 13.60573731811751, 26.74122383523017, 15.343928671146571,
-            18.528844266486313, 20.263020343883078,
-        ],
-    },
-    "gluon-lfw-dcgan": {
-        "spec_hash": "8bb281455f8201f0e2c2abdda7ab6390931ac1fcf6be2584a78af054c08e13b7",
-        "d": [
-            1.0864468540344177, 1.1043970755240342, 1.0510548054308753, 1.1853296965538518,
-            0.4187850181152206, 0.2841810305651593, 0.6551684536555593, 1.1296169368329871,
-            0.4026156385459912, 0.35519077294156565,
-        ],
-        "g": [
-            9.057285747993145, 4.104053432925796, 6.284766888017558, 7.022810570849565,
-            7.221675679836158, 7.429868889639883, 5.632711596330134, 8.078358217173454,
-            7.248272802878079, 8.122575411004977,
-        ],
-    },
-    "pytorch-celeba-dcgan": {
-        "spec_hash": "71656f2487e79defb0a48f73bde26649bf5d1794cfc204cd213989eb890508dc",
-        "d": [
-            1.3792730269480593, 1.3088467000215034, 1.1581912306094106, 0.8953508752283728,
-            0.40013775972581106, 0.5950737617492984, 0.4353100379585946, 0.6759369320896134,
-            0.640751700187368, 0.2882926056617962,
-        ],
-        "g": [
-            8.69823487820143, 3.910672485412834, 5.786736608152312, 6.262856693005551,
-            6.395126883616358, 7.358626695368589, 6.528787913456867, 6.418735372028603,
-            8.143920655799871, 6.7880774544968165,
-        ],
-    },
-}
-
-
 def _golden(name: str) -> dict:
     g = json.loads((GOLDEN / f"{name}.json").read_text())
     assert g["spec_hash"] == get_model(name).spec_hash(), "spec changed: regenerate tests/golden (README)"
@@ -120,15 +51,10 @@ def _golden(name: str) -> dict:
 
 
 def _golden_f64(name: str) -> dict:
-    path = GOLDEN_F64 / f"{name}.json"
-    if path.exists():
-        g = json.loads(path.read_text())
-        ref = {"spec_hash": g["spec_hash"], "d": g["losses"]["d"], "g": g["losses"]["g"]}
-    else:
-        ref = TORCH_FLOAT64[name]
-    if ref["spec_hash"] != get_model(name).spec_hash():
-        pytest.skip(f"{name}: spec changed since the float64 reference was made")
-    return ref
+    g = json.loads((GOLDEN_F64 / f"{name}.json").read_text())
+    assert g["dtype"] == "float64"
+    assert g["spec_hash"] == get_model(name).spec_hash(), "spec changed: regenerate tests/golden/f64 (README)"
+    return {"d": g["losses"]["d"], "g": g["losses"]["g"]}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -152,8 +78,7 @@ from common.models import get_model
 from common.parity import parity_inputs
 from common.state import initial_state
 
-class Float64(JaxBackend):
-    dtype = "float64"
+Float64 = JaxBackend.with_dtype("float64")
 
 out = {}
 for name, steps in json.loads(sys.argv[1]).items():

@@ -74,8 +74,7 @@ def test_to_static_gives_the_dynamic_losses(name):
     assert st["env"]["compile_s"] > 0 and dyn["env"]["compile_s"] is None
 
 
-class _Float64(PaddleBackend):
-    dtype = "float64"
+_Float64 = PaddleBackend.with_dtype("float64")
 
 
 # float64 convolutions are slow on CPU: by default the MLP GAN and the Paddle book's DCGAN run here,
