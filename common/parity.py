@@ -7,6 +7,9 @@ are compared with `max_rel_diff`.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from common.feed import Feed
@@ -15,6 +18,8 @@ from common.spec import ModelSpec
 TRACE_STEPS = 10
 TRACE_BATCH = 16
 TRACE_SEED = 0
+# the repository's reference traces: PyTorch backend, float32 (tests/golden) and float64 (tests/golden/f64)
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "tests" / "golden"
 TRACE_KEYS = ("d", "g")  # the quantities parity is judged on; D outputs saturate near 0 and are informative only
 
 
@@ -64,3 +69,17 @@ def max_rel_diff(a: list[float], b: list[float]) -> list[float]:
 def compare(trace: dict, golden: dict, keys=TRACE_KEYS) -> dict[str, float]:
     """Largest relative difference of each traced quantity over all steps."""
     return {k: max(max_rel_diff(trace["losses"][k], golden["losses"][k])) for k in keys}
+
+
+def load_golden(model: str, dtype: str = "float32") -> dict:
+    """The PyTorch backend's reference trace of `model`; refuses one made for another spec."""
+    from common.models import get_model
+
+    path = GOLDEN_DIR / ("f64" if dtype == "float64" else "") / f"{model}.json"
+    golden = json.loads(path.read_text())
+    if golden.get("dtype", "float32") != dtype:
+        raise ValueError(f"{path}: a {golden.get('dtype')} trace where {dtype} was expected")
+    if golden["spec_hash"] != get_model(model).spec_hash():
+        raise ValueError(f"{path} was made for another version of the {model} spec: regenerate it with "
+                         f"`python -m benchmarks trace -b torch --dtype {dtype} --golden-dir {path.parent}`")
+    return golden

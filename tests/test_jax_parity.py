@@ -30,12 +30,10 @@ import pytest
 pytest.importorskip("jax")
 
 from benchmarks.trace import run_trace  # noqa: E402
-from common.models import MODELS, get_model  # noqa: E402
-from common.parity import compare, max_rel_diff  # noqa: E402
+from common.models import MODELS  # noqa: E402
+from common.parity import compare, load_golden, max_rel_diff  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-GOLDEN = REPO / "tests" / "golden"
-GOLDEN_F64 = GOLDEN / "f64"
 TOL = 1e-4  # the parity tolerance
 NOT_CHAOTIC_F32 = {"mindspore-mlp-gan"}  # float32 round-off stays ~1e-6 over 10 iterations
 # float64 iterations checked by default (all ten with GANBENCH_SLOW=1): the 64×64 DCGANs in float64
@@ -44,22 +42,15 @@ NOT_CHAOTIC_F32 = {"mindspore-mlp-gan"}  # float32 round-off stays ~1e-6 over 10
 F64_STEPS = {"paddle-dcgan28": 10, "mindspore-mlp-gan": 10}
 F64_STEPS_DEFAULT = 3
 
-def _golden(name: str) -> dict:
-    g = json.loads((GOLDEN / f"{name}.json").read_text())
-    assert g["spec_hash"] == get_model(name).spec_hash(), "spec changed: regenerate tests/golden (README)"
-    return g
-
 
 def _golden_f64(name: str) -> dict:
-    g = json.loads((GOLDEN_F64 / f"{name}.json").read_text())
-    assert g["dtype"] == "float64"
-    assert g["spec_hash"] == get_model(name).spec_hash(), "spec changed: regenerate tests/golden/f64 (README)"
+    g = load_golden(name, "float64")
     return {"d": g["losses"]["d"], "g": g["losses"]["g"]}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_float32_matches_golden_trace(name):
-    golden = _golden(name)
+    golden = load_golden(name)
     trace, _, _ = run_trace("jax", name, golden["steps"], golden["batch_size"], golden["seed"])
     worst = compare(trace, golden)
     first = {k: max_rel_diff(trace["losses"][k][:1], golden["losses"][k][:1])[0] for k in ("d", "g")}

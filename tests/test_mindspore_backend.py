@@ -1,7 +1,5 @@
 """The MindSpore backend: shapes, layer conventions, recipe semantics (which update changes what,
 what G and D are fed, BatchNorm statistics moving once per forward), state, and the goldens."""
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,13 +12,12 @@ from backends.mindspore_nn import MindSporeBackend  # noqa: E402
 from benchmarks.trace import run_trace  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
-from common.parity import compare, max_rel_diff, parity_inputs  # noqa: E402
+from common.parity import compare, load_golden, max_rel_diff, parity_inputs  # noqa: E402
 from common.spec import ConvTranspose2d  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
 
 msb._configure_runtime("cpu", None)  # device and thread pools before any kernel runs
 
-GOLDEN = Path(__file__).parent / "golden"
 BATCH = 4
 DCGANS = [m for m in MODELS if m != "mindspore-mlp-gan"]
 
@@ -259,15 +256,9 @@ def test_generate_uses_running_statistics_and_changes_nothing():
 
 # --- parity with the PyTorch golden traces -----------------------------------------------------
 
-def _golden(name):
-    golden = json.loads((GOLDEN / f"{name}.json").read_text())
-    assert golden["spec_hash"] == get_model(name).spec_hash(), "spec changed: regenerate tests/golden (README)"
-    return golden
-
-
 @pytest.mark.parametrize("mode", ["pynative", "graph"])
 def test_mlp_gan_matches_golden_trace(mode):
-    golden = _golden("mindspore-mlp-gan")
+    golden = load_golden("mindspore-mlp-gan")
     trace, _, _ = run_trace("mindspore", "mindspore-mlp-gan", golden["steps"], golden["batch_size"],
                             golden["seed"], mode=mode)
     worst = compare(trace, golden)
@@ -283,7 +274,7 @@ def test_dcgan_first_iteration_matches_golden_trace(name, mode):
     near zero, and paddle-dcgan28's second max-pool holds a 1-ulp near-tie). What is
     well-conditioned — iteration 0: D's loss at the initial state, and G's loss after one D
     update — must agree within 1e-4."""
-    golden = _golden(name)
+    golden = load_golden(name)
     trace, _, _ = run_trace("mindspore", name, 1, golden["batch_size"], golden["seed"], mode=mode)
     worst = {k: max(max_rel_diff(trace["losses"][k], golden["losses"][k][:1])) for k in ("d", "g")}
     assert worst["d"] < 1e-5 and worst["g"] < 1e-4, worst

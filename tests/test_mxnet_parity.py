@@ -18,9 +18,7 @@ What is attainable, measured (numbers in backends/mxnet_gluon.py's docstring):
   avoided for that (the backend's float64 mode does): LeakyReLU's slope and adam_update's lr/β/ε
   are stored as float32, and their 1e-8 rounding alone grew to 3e-4 by iteration 10.
 """
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,20 +26,13 @@ import pytest
 pytest.importorskip("mxnet")
 
 from benchmarks.trace import run_trace  # noqa: E402
-from common.models import MODELS, get_model  # noqa: E402
-from common.parity import compare, max_rel_diff  # noqa: E402
+from common.models import MODELS  # noqa: E402
+from common.parity import compare, load_golden, max_rel_diff  # noqa: E402
 
-GOLDEN = Path(__file__).parent / "golden"
 TOL = 1e-4
 MODES = ("imperative", "hybridized")
 WELL_CONDITIONED = {"mindspore-mlp-gan"}
 _TRACES: dict = {}
-
-
-def _golden(model):
-    g = json.loads((GOLDEN / f"{model}.json").read_text())
-    assert g["spec_hash"] == get_model(model).spec_hash(), "spec changed: regenerate tests/golden (README)"
-    return g
 
 
 def _trace(model, mode):
@@ -49,7 +40,7 @@ def _trace(model, mode):
     the MLP GAN, the first two for the chaotic conv GANs."""
     key = (model, mode)
     if key not in _TRACES:
-        g = _golden(model)
+        g = load_golden(model)
         steps = g["steps"] if model in WELL_CONDITIONED else 2
         trace, _, _ = run_trace("mxnet", model, steps, g["batch_size"], g["seed"], mode=mode)
         _TRACES[key] = (trace, g)
@@ -104,8 +95,7 @@ def test_float64_matches_torch_float64_on_every_iteration(model, mode):
     slow = bool(os.environ.get("GANBENCH_SLOW"))
     if (model, mode) not in F64_DEFAULT and not slow:
         pytest.skip("float64 DCGAN traces are slow on CPU: each model runs in one mode, GANBENCH_SLOW=1 runs both")
-    golden = json.loads((GOLDEN / "f64" / f"{model}.json").read_text())
-    assert golden["dtype"] == "float64" and golden["spec_hash"] == get_model(model).spec_hash()
+    golden = load_golden(model, "float64")
     steps = golden["steps"] if model in ("mindspore-mlp-gan", "paddle-dcgan28") else 3
     trace, _, _ = run_trace("mxnet", model, steps, golden["batch_size"], golden["seed"], mode=mode, dtype="float64")
     assert trace["env"]["precision"] == "fp64"

@@ -13,10 +13,8 @@ chaotic. The 10-iteration 1e-4 criterion is checked in float64 against torch's f
 (tests/golden/f64/<model>.json, made by TorchBackend in float64 from the same state and inputs):
 there Paddle agrees with torch to ~1e-8 on every iteration.
 """
-import json
 import math
 import os
-from pathlib import Path
 
 import pytest
 
@@ -25,27 +23,19 @@ paddle = pytest.importorskip("paddle")
 from backends.paddle_nn import PaddleBackend  # noqa: E402
 from benchmarks.trace import run_trace  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
-from common.parity import compare, max_rel_diff, parity_inputs  # noqa: E402
+from common.parity import compare, load_golden, max_rel_diff, parity_inputs  # noqa: E402
 from common.state import initial_state  # noqa: E402
 
-GOLDEN = Path(__file__).parent / "golden"
-GOLDEN_F64 = Path(os.environ.get("GANBENCH_GOLDEN_F64", GOLDEN / "f64"))
 pytestmark = pytest.mark.filterwarnings("ignore:Tensor do not have 'place' interface")  # Paddle's own
 TOL = 1e-4  # the issue's parity tolerance
 NOT_CHAOTIC_F32 = {"mindspore-mlp-gan"}  # float32 round-off stays at ~1e-6 over 10 iterations
 _traces: dict = {}
 
 
-def _golden(name: str, folder: Path = GOLDEN) -> dict:
-    g = json.loads((folder / f"{name}.json").read_text())
-    assert g["spec_hash"] == get_model(name).spec_hash(), "spec changed: regenerate tests/golden (README)"
-    return g
-
-
 def _trace(name: str, mode: str) -> dict:
     """One float32 trace per model and mode, shared by the golden and the static-vs-dynamic tests."""
     if (name, mode) not in _traces:
-        g = _golden(name)
+        g = load_golden(name)
         _traces[name, mode] = run_trace("paddle", name, g["steps"], g["batch_size"], g["seed"], mode=mode)[0]
     return _traces[name, mode]
 
@@ -53,7 +43,7 @@ def _trace(name: str, mode: str) -> dict:
 @pytest.mark.parametrize("mode", PaddleBackend.modes)
 @pytest.mark.parametrize("name", list(MODELS))
 def test_matches_golden_trace(name, mode):
-    golden, trace = _golden(name), _trace(name, mode)
+    golden, trace = load_golden(name), _trace(name, mode)
     assert trace["mode"] == mode and trace["env"]["mode"] == mode
     worst = compare(trace, golden)
     print(f"paddle {mode} {name}: max rel diff over {golden['steps']} iterations {worst}")
@@ -88,11 +78,7 @@ def test_float64_matches_torch_float64_on_every_iteration(name, mode):
     """The issue's criterion (10 iterations, 1e-4) without float32 round-off in the way."""
     if (name, mode) not in F64_DEFAULT and not os.environ.get("GANBENCH_SLOW"):
         pytest.skip("float64 64×64 DCGAN traces take minutes on CPU; GANBENCH_SLOW=1 runs them")
-    path = GOLDEN_F64 / f"{name}.json"
-    if not path.exists():
-        pytest.skip(f"no float64 golden {path} (made by TorchBackend in float64; see the module docstring)")
-    golden = _golden(name, GOLDEN_F64)
-    assert golden.get("dtype") == "float64"
+    golden = load_golden(name, "float64")
     spec = get_model(name)
     be = _Float64(spec, "cpu", mode, seed=golden["seed"], threads=2)
     be.load_state(initial_state(spec, golden["seed"]))

@@ -1,6 +1,4 @@
 """The PyTorch backend: shapes, recipe semantics (which update changes what), state, goldens."""
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +9,9 @@ from backends.pytorch import TorchBackend  # noqa: E402
 from benchmarks.trace import run_trace  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
-from common.parity import compare, parity_inputs  # noqa: E402
+from common.parity import compare, load_golden, parity_inputs  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
 
-GOLDEN = Path(__file__).parent / "golden"
 BATCH = 4
 
 
@@ -122,8 +119,7 @@ def test_state_round_trip_continues_training_identically(name):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_matches_golden_trace(name):
-    golden = json.loads((GOLDEN / f"{name}.json").read_text())
-    assert golden["spec_hash"] == get_model(name).spec_hash(), "spec changed: regenerate tests/golden (README)"
+    golden = load_golden(name)
     trace, _, _ = run_trace("torch", name, golden["steps"], golden["batch_size"], golden["seed"])
     worst = compare(trace, golden)
     assert max(worst.values()) < 1e-5, worst
@@ -133,8 +129,7 @@ def test_matches_golden_trace(name):
 # re-derived here (the 64×64 ones take minutes in float64 on a 2-core CPU)
 @pytest.mark.parametrize("name", ["paddle-dcgan28", "mindspore-mlp-gan"])
 def test_float64_golden_is_what_the_torch_backend_computes(name):
-    golden = json.loads((GOLDEN / "f64" / f"{name}.json").read_text())
-    assert golden["dtype"] == "float64" and golden["spec_hash"] == get_model(name).spec_hash()
+    golden = load_golden(name, "float64")
     trace, _, _ = run_trace("torch", name, golden["steps"], golden["batch_size"], golden["seed"], dtype="float64")
     assert trace["env"]["precision"] == "fp64"
     worst = compare(trace, golden)
