@@ -123,23 +123,22 @@ def _backend_tests(session: nox.Session, backend: str, *framework: str) -> None:
     session.run("python", "-m", "pytest", "-q", *files, *session.posargs)
 
 
-# Only backends whose test sessions have passed through nox carry the "tests" tag (CI runs `nox -t tests`);
-# the others' sessions run by name while their adapters are being finished.
-@nox.session(name="tests-jax")
+# Every backend's test session carries the "tests" tag: CI runs `nox -t tests`.
+@nox.session(name="tests-jax", tags=["tests"])
 def tests_jax(session: nox.Session) -> None:
     _backend_tests(session, "jax", *JAX)
 
 
-@nox.session(name="tests-mxnet", python="3.11")
+@nox.session(name="tests-mxnet", tags=["tests"], python="3.11")
 def tests_mxnet(session: nox.Session) -> None:
     _backend_tests(session, "mxnet", *MXNET)
 
 
-@nox.session(name="tests-paddle")
+@nox.session(name="tests-paddle", tags=["tests"])
 def tests_paddle(session: nox.Session) -> None:
     _backend_tests(session, "paddle", *PADDLE)
 
 
-@nox.session(name="tests-mindspore")
+@nox.session(name="tests-mindspore", tags=["tests"])
 def tests_mindspore(session: nox.Session) -> None:
     _backend_tests(session, "mindspore", *MINDSPORE)

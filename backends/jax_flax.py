@@ -414,6 +414,7 @@ def make_train_step(spec: ModelSpec, native: bool, cpu: bool = True, dtype=jnp.f
 class JaxBackend(Backend):
     name = "jax"
     modes = ("jit",)
+    best_modes = {"cuda": ("jit",), "cpu": ("jit",)}
     # Compute dtype. The suite runs float32; tests subclass with "float64" (which switches on
     # jax_enable_x64, a process-wide setting: run such a backend in a process of its own) to check
     # the recipe against torch's float64 trace without float32 round-off in the way.

@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--backend", "-b", help="default: the tutorial's own framework")
     rp.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"])
     rp.add_argument("--epochs", type=int, help="default: the tutorial's")
+    rp.add_argument("--mode", help="execution mode, or 'best' (default: the backend's first, its plainest)")
     rp.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     rp.add_argument("--out", "-o", help="default: results/reproduce/MODEL__BACKEND")
     rp.add_argument("--data-dir")
@@ -206,15 +207,18 @@ def cmd_list(a) -> int:
 
 
 def cmd_reproduce(a) -> int:
+    from backends.base import BackendUnavailable
     from benchmarks.reproduce import Reproduction
     from common.data.errors import DataUnavailable
 
     try:
         rep = Reproduction(a.model, a.backend, a.device, a.epochs, a.out, a.data_dir, a.cache_dir,
                            not a.no_download, a.seed, a.subset, a.batch_size, a.metric_samples, a.keep,
-                           log=lambda m: print(m, file=sys.stderr, flush=True))
+                           log=lambda m: print(m, file=sys.stderr, flush=True), mode=a.mode)
     except DataUnavailable as e:
         sys.exit(f"reproduce runs on real data only.\n{e}")
+    except BackendUnavailable as e:
+        sys.exit(str(e))
     rec = rep.run(resume=a.resume)
     print(f"{a.model} on {rec['backend']}: {rec['status']} after {rec['epochs_done']}/{rec['epochs_planned']} "
           f"epochs -> {rep.out}")

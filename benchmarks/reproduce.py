@@ -70,7 +70,7 @@ class Reproduction:
     def __init__(self, model: str, backend: str | None = None, device: str = "auto", epochs: int | None = None,
                  out: str | None = None, data_dir=None, cache_dir=None, download: bool = True, seed: int = 0,
                  subset: int | None = None, batch_size: int | None = None, metric_samples: int = 1000,
-                 keep: int = 3, log=print):
+                 keep: int = 3, log=print, mode: str | None = None):
         from backends import load_backend
 
         self.spec = get_model(model)
@@ -85,7 +85,9 @@ class Reproduction:
         source = open_source(self.spec, "real", data_dir, cache_dir, download, log=log)
         self.source = Subset(source, subset) if subset else source
         self.feed = Feed(self.spec, self.source, seed, batch_size)
-        self.backend = cls(self.spec, self.device, None, seed=seed)
+        if mode == "best":
+            mode = cls.best_mode(self.spec, self.device)
+        self.backend = cls(self.spec, self.device, mode, seed=seed)
         self.fixed = fixed_noise(self.spec, seed=seed)
         self.record = self._new_record(subset)
 

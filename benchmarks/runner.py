@@ -128,6 +128,9 @@ def run_one(cfg: RunConfig, progress: bool = True) -> dict:
             if bar:
                 bar.close()
         stats = [backend.read(h) for h in timing.handles]
+        # compile/trace time is known once the first step has run (jit, to_static, graph mode)
+        res["env"].update(backend.info())
+        res["compile_s"] = res["env"].get("compile_s")
         losses_d = [s.d_loss for s in stats]
         losses_g = [s.g_loss for s in stats]
         dev_peak, kind = backend.peak_memory()

@@ -31,12 +31,12 @@ COLUMNS = [
     "device", "hardware", "data_source", "model", "backend", "mode", "status",
     "images_per_s", "ips_p10", "ips_p90", "jitter_pct", "steps", "batch_size",
     "speedup", "speedup_lo", "speedup_hi", "speedup_vs", "is_reference",
-    "first_step_s", "setup_s", "peak_memory_bytes", "memory_kind",
+    "first_step_s", "compile_s", "setup_s", "peak_memory_bytes", "memory_kind",
     "flops_per_iteration", "mfu_pct", "mfu_peak", "machine", "error_type", "error_message", "file",
 ]
 COUNTS = ["steps", "batch_size"]
 NUMERIC = ["images_per_s", "ips_p10", "ips_p90", "jitter_pct", "speedup", "speedup_lo",
-           "speedup_hi", "first_step_s", "setup_s", "peak_memory_bytes", "flops_per_iteration", "mfu_pct"]
+           "speedup_hi", "first_step_s", "compile_s", "setup_s", "peak_memory_bytes", "flops_per_iteration", "mfu_pct"]
 
 
 def _model_order(model: str) -> tuple[int, str]:
@@ -72,7 +72,8 @@ def _row(run: Run) -> dict[str, Any]:
         "model": run["model"], "backend": run["backend"], "mode": run["mode"],
         "status": run["status"], "images_per_s": ips, "ips_p10": p10, "ips_p90": p90,
         "jitter_pct": jitter_pct, "steps": len(run["step_times_s"] or []) or None,
-        "batch_size": batch, "first_step_s": run["first_step_s"], "setup_s": run["setup_s"],
+        "batch_size": batch, "first_step_s": run["first_step_s"],
+        "compile_s": run["compile_s"], "setup_s": run["setup_s"],
         "peak_memory_bytes": run["peak_memory_bytes"], "memory_kind": run["memory_kind"],
         "flops_per_iteration": run["flops_per_iteration"],
         "mfu_pct": 100 * util if util is not None else None,

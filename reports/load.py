@@ -72,6 +72,7 @@ OPTIONAL: dict[str, tuple[Any, bool]] = {
     "throughput": ("object", True),
     "step_times_s": ("numbers", True),
     "first_step_s": ("number", True),
+    "compile_s": ("number", True),
     "setup_s": ("number", True),
     "losses": ("object", True),
     "d_x": ("numbers", True),
@@ -89,6 +90,9 @@ OPTIONAL: dict[str, tuple[Any, bool]] = {
 # A failed run never measured anything, so the absence of these keys is expected there.
 MEASUREMENT_KEYS = frozenset(OPTIONAL) - {"error", "env", "data_detail", "batch_size", "seed",
                                           "started_at", "finished_at", "spec_hash"}
+
+# keys added to schema version 1 after its first files were written: their absence is no defect
+ADDED_KEYS = frozenset({"compile_s"})
 
 KIND_WORDS = {
     "int": "an integer", "str": "a string", "number": "a number", "positive": "a positive number",
@@ -252,7 +256,7 @@ def parse_result(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str
             raise Rejected(f"{rel}: key '{key}' must be {_kind_word(kind, nullable)}, got {_short(value)}")
     failed = doc["status"] == "failed"
     # A failed run measured nothing, and a successful one has no error to record.
-    may_lack = MEASUREMENT_KEYS if failed else {"error"}
+    may_lack = (MEASUREMENT_KEYS if failed else {"error"}) | ADDED_KEYS
     missing = []
     for key, (kind, nullable) in OPTIONAL.items():
         if key in required:

@@ -15,6 +15,7 @@ from common.models import MODELS, get_model  # noqa: E402
 from common.parity import compare, load_golden, max_rel_diff, parity_inputs  # noqa: E402
 from common.spec import ConvTranspose2d  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
+from recipe_expectations import FEEDS, changed, expected_updates  # noqa: E402
 
 msb._configure_runtime("cpu", None)  # device and thread pools before any kernel runs
 
@@ -130,13 +131,6 @@ def _snapshot(be):
     return {k: p.asnumpy().copy() for k, p in be.params.items()}
 
 
-def _changed(before, after, prefix):
-    return {k for k in before if k.startswith(prefix) and not np.array_equal(before[k], after[k])}
-
-
-EXPECTED_UPDATES = {"paddle-dcgan28": ["D", "D", "G", "G"]}
-
-
 @pytest.mark.parametrize("name", list(MODELS))
 def test_each_update_changes_only_its_own_network(name):
     spec, be = _backend(name)
@@ -148,11 +142,11 @@ def test_each_update_changes_only_its_own_network(name):
         def post(c, i, o, net=net, h=holder):
             after = _snapshot(be)
             other = "D" if net == "G" else "G"
-            log.append((net, _changed(h["before"], after, net + "."), _changed(h["before"], after, other + ".")))
+            log.append((net, changed(h["before"], after, net + "."), changed(h["before"], after, other + ".")))
         opt.register_forward_hook(post)
     real, noise = parity_inputs(spec, 1, BATCH)[0]
     be.read(be.step(real, noise))
-    assert [u[0] for u in log] == EXPECTED_UPDATES.get(name, ["D", "G"])
+    assert [u[0] for u in log] == expected_updates(name)
     for net, own, other in log:
         # the other net's weights do not move; its running statistics may (its forward ran in
         # training mode), but never inside the optimiser call
@@ -161,19 +155,13 @@ def test_each_update_changes_only_its_own_network(name):
             {k for k in param_keys(spec, net, trainable_only=True) if k.endswith("weight")}
         assert not {k for k in own if k.endswith(("running_mean", "running_var"))}
     st = be.export_state()
-    assert int(st["opt.D.step"]) == EXPECTED_UPDATES.get(name, ["D", "G"]).count("D")
+    assert int(st["opt.D.step"]) == expected_updates(name).count("D")
     assert int(st["opt.G.step"]) == spec.recipe.g_updates
     if spec.name == "mxnet-dcgan64":  # fix_gamma: γ stays exactly 1
         assert np.all(st["G.1.weight"] == 1) and np.all(st["D.3.weight"] == 1)
 
 
-@pytest.mark.parametrize("name, g_forwards, first_d_input", [
-    ("paddle-dcgan28", 3, "fake"),          # fakes for D, then one fresh G(z) per G update
-    ("mindspore-mlp-gan", 2, "fake"),       # G(z) in the D loss, recomputed after D's update
-    ("mxnet-dcgan64", 1, "fake"),           # the same fake re-scored (one G forward, kept by vjp)
-    ("gluon-lfw-dcgan", 2, "real"),
-    ("pytorch-celeba-dcgan", 1, "real"),
-])
+@pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
     calls = {"G": [], "D": []}

@@ -16,6 +16,7 @@ from common.models import MODELS, get_model  # noqa: E402
 from common.parity import parity_inputs  # noqa: E402
 from common.spec import ConvTranspose2d  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
+from recipe_expectations import FEEDS, changed, expected_updates  # noqa: E402
 
 BATCH = 4
 MODES = MXNetBackend.modes
@@ -89,13 +90,6 @@ def _snapshot(be):
     return {k: be._param(k).data().asnumpy().copy() for n in ("G", "D") for k in param_keys(be.spec, n)}
 
 
-def _changed(before, after, prefix):
-    return {k for k in before if k.startswith(prefix) and not np.array_equal(before[k], after[k])}
-
-
-EXPECTED_UPDATES = {"paddle-dcgan28": ["D", "D", "G", "G"]}
-
-
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", list(MODELS))
 def test_each_update_changes_only_its_own_network(name, mode):
@@ -107,28 +101,22 @@ def test_each_update_changes_only_its_own_network(name, mode):
             orig(batch_size)
             after = _snapshot(be)
             other = "D" if net == "G" else "G"
-            log.append((net, batch_size, _changed(before, after, net + "."), _changed(before, after, other + ".")))
+            log.append((net, batch_size, changed(before, after, net + "."), changed(before, after, other + ".")))
         tr.step = step
     real, noise = parity_inputs(spec, 1, BATCH)[0]
     be.read(be.step(real, noise))
-    assert [u[0] for u in log] == EXPECTED_UPDATES.get(name, ["D", "G"])
+    assert [u[0] for u in log] == expected_updates(name)
     for net, batch_size, own, other in log:
         assert batch_size == 1  # losses are batch means: no second 1/batch rescaling
         assert not other, f"a {net} update changed {sorted(other)[:3]}"
         # every trainable weight of the updated net moves; the fixed γ and running statistics do not
         assert {k for k in own if k.endswith(("weight", "bias"))} == set(param_keys(spec, net, trainable_only=True))
     st = be.export_state()
-    n_d, n_g = EXPECTED_UPDATES.get(name, ["D", "G"]).count("D"), EXPECTED_UPDATES.get(name, ["D", "G"]).count("G")
+    n_d, n_g = expected_updates(name).count("D"), expected_updates(name).count("G")
     assert (int(st["opt.D.step"]), int(st["opt.G.step"])) == (n_d, n_g)
 
 
-@pytest.mark.parametrize("name, g_forwards, first_d_input", [
-    ("paddle-dcgan28", 3, "fake"),          # fakes for D, then one fresh G(z) per G update
-    ("mindspore-mlp-gan", 2, "fake"),       # G(z) recomputed after D's update
-    ("mxnet-dcgan64", 1, "fake"),           # the same fake re-scored, back-propagated into its forward
-    ("gluon-lfw-dcgan", 2, "real"),
-    ("pytorch-celeba-dcgan", 1, "real"),
-])
+@pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
     calls = {"G": [], "D": []}

@@ -11,6 +11,7 @@ from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import compare, load_golden, parity_inputs  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
+from recipe_expectations import FEEDS, changed, expected_updates  # noqa: E402
 
 BATCH = 4
 
@@ -39,13 +40,6 @@ def _snapshot(be):
     return {k: be._tensor(k).detach().clone() for n in ("G", "D") for k in param_keys(be.spec, n)}
 
 
-def _changed(before, after, prefix):
-    return {k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])}
-
-
-EXPECTED_UPDATES = {"paddle-dcgan28": ["D", "D", "G", "G"]}
-
-
 @pytest.mark.parametrize("name", list(MODELS))
 def test_each_update_changes_only_its_own_network(name):
     spec, be = _backend(name)
@@ -57,11 +51,12 @@ def test_each_update_changes_only_its_own_network(name):
         def post(o, a, k, net=net, h=holder):
             after = _snapshot(be)
             other = "D" if net == "G" else "G"
-            log.append((net, _changed(h["before"], after, net + "."), _changed(h["before"], after, other + ".")))
+            log.append((net, changed(h["before"], after, net + ".", torch.equal),
+                        changed(h["before"], after, other + ".", torch.equal)))
         opt.register_step_post_hook(post)
     real, noise = parity_inputs(spec, 1, BATCH)[0]
     be.read(be.step(real, noise))
-    assert [u[0] for u in log] == EXPECTED_UPDATES.get(name, ["D", "G"])
+    assert [u[0] for u in log] == expected_updates(name)
     for net, own, other in log:
         assert not other, f"a {net} update changed {sorted(other)[:3]}"
         # every trainable weight of the updated net moves; running statistics are not the optimiser's
@@ -71,13 +66,7 @@ def test_each_update_changes_only_its_own_network(name):
         assert torch.all(be._tensor("G.1.weight") == 1) and torch.all(be._tensor("D.3.weight") == 1)
 
 
-@pytest.mark.parametrize("name, g_forwards, first_d_input", [
-    ("paddle-dcgan28", 3, "fake"),          # fakes for D, then one fresh G(z) per G update
-    ("mindspore-mlp-gan", 2, "fake"),       # G(z) recomputed after D's update
-    ("mxnet-dcgan64", 1, "fake"),           # the same fake re-scored
-    ("gluon-lfw-dcgan", 2, "real"),
-    ("pytorch-celeba-dcgan", 1, "real"),
-])
+@pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
     calls = {"G": 0, "D": []}

@@ -46,7 +46,7 @@ def run(folder: Path, backend: str, model: str, ips: float | None, *, device: st
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     run(root, "torch", A, 1000, seed=1)
-    run(root, "torch", A, 1250, mode="compile", seed=2)  # the baseline's best row for A
+    run(root, "torch", A, 1250, mode="compile", seed=2, compile_s=3.25)  # the baseline's best row for A
     run(root, "mxnet", A, 1500, seed=3)
     run(root, "paddle", A, 900, seed=4)
     run(root, "mindspore", A, None, status="failed", images_per_s=None, throughput=None, step_times_s=[],
@@ -128,6 +128,13 @@ def test_mfu_uses_the_fp32_peak_of_the_named_gpu_and_is_na_on_cpu(built):
     assert r.mfu_pct == pytest.approx(100 * 9.6e10 * (9000 / BATCH) / 67e12)
     assert "H100 SXM" in r.mfu_peak
     assert math.isnan(row(df, "mxnet", A).mfu_pct)
+
+
+def test_compile_time_is_its_own_column(built):
+    df = built[1].summary
+    assert row(df, "torch", A, mode="compile").compile_s == 3.25
+    assert math.isnan(row(df, "torch", A).compile_s)  # eager: nothing compiled, not zero
+    assert "3.25 s" in (built[0] / "out" / "report.html").read_text()
 
 
 def test_csv_holds_the_same_table(built):
