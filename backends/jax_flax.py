@@ -36,7 +36,9 @@ compile time is measured apart and exposed as `info()["compile_s"]` once the fir
 """
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from functools import partial
 
 import numpy as np
@@ -424,6 +426,13 @@ class JaxBackend(Backend):
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
                  threads: int | None = None):
         super().__init__(spec, device, mode, seed, threads)
+        # XLA sizes its CPU thread pool to the cores this process may use when jax starts, and JAX has
+        # no setting for it (XLA_FLAGS' intra_op_parallelism_threads is not honoured reliably): the
+        # count is recorded, and a different request is said, not silently ignored
+        self.cpu_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if device == "cpu" and threads and threads != self.cpu_threads:
+            warnings.warn(f"jax: {threads} CPU threads asked for, but XLA uses the {self.cpu_threads} cores this "
+                          "process may run on (restrict them with taskset to change it)", stacklevel=2)
         self.np_dtype = np.dtype(self.dtype)
         if self.np_dtype == np.float64:
             jax.config.update("jax_enable_x64", True)
@@ -465,7 +474,8 @@ class JaxBackend(Backend):
                 "jax_version": v["jax"], "jaxlib_version": v["jaxlib"], "flax_version": v["flax"],
                 "optax_version": v["optax"],
                 "device_name": getattr(self.dev, "device_kind", None) if cuda else cpu_model(),
-                "cuda": cuda_version if cuda else None, "threads": None, "mode": self.mode,
+                "cuda": cuda_version if cuda else None, "threads": None if cuda else self.cpu_threads,
+                "threads_settable": False, "mode": self.mode,
                 "dtype": self.dtype, "precision": self._precision(), "compile_s": self.compile_s}
 
     def _precision(self) -> str:

@@ -1,4 +1,4 @@
-"""Command line: `python -m benchmarks {run,trace,list}` — works with or without nox, with whatever
+"""Command line: `python -m benchmarks {run,bench-gpu,trace,reproduce,list}` — works with or without nox, with whatever
 frameworks this interpreter can import."""
 from __future__ import annotations
 
@@ -27,28 +27,37 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--warmup", type=int, help="untimed iterations first (default: 3 on CPU, 10 on CUDA)")
+    p.add_argument("--steps", type=int, help="timed iterations (default: 10 on CPU, 100 on CUDA)")
+    p.add_argument("--batch-size", type=int, help="override the tutorial's batch size")
+    p.add_argument("--data", default="auto", choices=["auto", "real", "synthetic"],
+                   help="auto: real data when it can be had, else synthetic (with a loud warning)")
+    p.add_argument("--data-dir", help="where datasets are looked for (default: $GANBENCH_DATA_DIR or ./data)")
+    p.add_argument("--cache-dir", help="downloads and extracted archives (default: $GANBENCH_CACHE_DIR or "
+                                       "~/.cache/ganbench)")
+    p.add_argument("--no-download", action="store_true", help="never try the network for datasets")
+    p.add_argument("--out", "-o", default="results", help="results directory (default: results)")
+    p.add_argument("--threads", type=int, help="CPU threads for the framework (default: every core); "
+                                               "set explicitly and recorded")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds before a run is killed and recorded "
+                                                               "as failed")
+    p.add_argument("--in-process", action="store_true", help="no child process per run (debugging)")
+    p.add_argument("--no-samples", action="store_true", help="skip the sample grid PNG")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     run = sub.add_parser("run", help="time training steps and write one result file per run")
+    gpu = sub.add_parser("bench-gpu", help="a GPU machine without nox: every importable backend × model × mode "
+                                           "on CUDA, then the HTML report (= run --device cuda --mode all + "
+                                           "reports build)")
     _add_common(run)
-    run.add_argument("--warmup", type=int, help="untimed iterations first (default: 3 on CPU, 10 on CUDA)")
-    run.add_argument("--steps", type=int, help="timed iterations (default: 10 on CPU, 100 on CUDA)")
-    run.add_argument("--batch-size", type=int, help="override the tutorial's batch size")
-    run.add_argument("--data", default="auto", choices=["auto", "real", "synthetic"],
-                     help="auto: real data when it can be had, else synthetic (with a loud warning)")
-    run.add_argument("--data-dir", help="where datasets are looked for (default: $GANBENCH_DATA_DIR or ./data)")
-    run.add_argument("--cache-dir", help="downloads and extracted archives (default: $GANBENCH_CACHE_DIR or "
-                                         "~/.cache/ganbench)")
-    run.add_argument("--no-download", action="store_true", help="never try the network for datasets")
-    run.add_argument("--out", "-o", default="results", help="results directory (default: results)")
-    run.add_argument("--threads", type=int, help="CPU threads for the framework (default: every core); "
-                                                 "set explicitly and recorded")
-    run.add_argument("--timeout", type=float, default=3600, help="seconds before a run is killed and recorded "
-                                                                 "as failed")
-    run.add_argument("--in-process", action="store_true", help="no child process per run (debugging)")
-    run.add_argument("--no-samples", action="store_true", help="skip the sample grid PNG")
+    _add_common(gpu)
+    for p in (run, gpu):
+        _add_run_options(p)
 
     tr = sub.add_parser("trace", help="parity mode: K steps from the canonical state, inputs written down")
     _add_common(tr)
@@ -155,6 +164,26 @@ def cmd_run(a) -> int:
     return 0 if any(r["status"] == "ok" for r in results) else 1
 
 
+def cmd_bench_gpu(a) -> int:
+    """Every importable backend, model and mode on CUDA, then the report beside the results."""
+    from backends import load_backend
+
+    if a.device == "cpu":
+        sys.exit("bench-gpu runs on CUDA; `python -m benchmarks run --device cpu --mode all` benchmarks the CPU")
+    a.device = "cuda"
+    a.mode = a.mode or ["all"]
+    a.backend = [b for b in _backends(a.backend) if load_backend(b).device_available("cuda")]
+    if not a.backend:
+        sys.exit("bench-gpu: no importable backend sees a CUDA device here (`python -m benchmarks list` "
+                 "shows what is importable; `run --device cpu` benchmarks the CPU)")
+    rc = cmd_run(a)
+    from reports import build_report
+
+    outcome = build_report(Path(a.out))
+    print(f"report: {outcome.html}")
+    return rc
+
+
 def _line(r: dict) -> str:
     if r["status"] != "ok":
         err = r.get("error") or {}
@@ -241,4 +270,4 @@ def main(argv: list[str] | None = None) -> int:
 
         train_and_save(Path(a.out) if a.out else WEIGHTS, a.data_dir, a.epochs)
         return 0
-    return {"run": cmd_run, "trace": cmd_trace, "list": cmd_list}[a.cmd](a)
+    return {"run": cmd_run, "bench-gpu": cmd_bench_gpu, "trace": cmd_trace, "list": cmd_list}[a.cmd](a)

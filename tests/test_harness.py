@@ -81,6 +81,17 @@ def test_unknown_backend_is_a_clear_failure(tmp_path):
     assert res["status"] == "failed" and "known backends: torch" in res["error"]["message"]
 
 
+def test_bench_gpu_without_a_gpu_says_so_and_writes_nothing(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: bench-gpu would run")
+    proc = _cli("bench-gpu", "-b", "torch", "-m", "mindspore-mlp-gan", "--out", str(tmp_path / "res"), timeout=120)
+    assert proc.returncode != 0
+    assert "no importable backend sees a CUDA device" in proc.stderr
+    assert not (tmp_path / "res").exists()
+
+
 def test_trace_writes_state_inputs_and_losses(tmp_path):
     out = _cli("trace", "-b", "torch", "-m", "mindspore-mlp-gan", "--steps", "3", "--batch-size", "8",
                "--out", str(tmp_path))
