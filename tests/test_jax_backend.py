@@ -240,6 +240,17 @@ def test_registry_info_and_devices():
     assert be.peak_memory() == (None, None)
 
 
+def test_cpu_threads_are_recorded_and_an_unmet_request_is_said():
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    spec = get_model("mindspore-mlp-gan")
+    assert JaxBackend(spec, "cpu", threads=cores).info()["threads"] == cores
+    with pytest.warns(UserWarning, match=f"XLA uses the {cores} cores"):
+        be = JaxBackend(spec, "cpu", threads=cores + 1)
+    assert be.info()["threads"] == cores and be.info()["threads_settable"] is False
+
+
 @pytest.mark.parametrize("name", ["paddle-dcgan28", "mxnet-dcgan64"])
 def test_generate_uses_running_statistics_and_changes_nothing(name):
     spec = get_model(name)
