@@ -13,6 +13,8 @@ import glob
 import nox
 
 nox.options.error_on_missing_interpreters = True
+# a bare `nox` runs the test sessions, not every benchmark
+nox.options.tags = ["tests"]
 # Reusing a session's virtualenv keeps large installs (MindSpore is ~2.8 GB) between runs; pip then
 # only checks that the pinned requirements are satisfied.
 nox.options.reuse_venv = "yes"
@@ -98,6 +100,8 @@ def reproduce(session: nox.Session) -> None:
     # the quality metrics' classifier is numpy-only; torch is needed only to retrain it
     _install(session, *frameworks[backend])
     session.run("python", "-m", "benchmarks", "reproduce", *session.posargs)
+    # the HTML report with its reproduction section, over results/ (or the --out folder)
+    session.run("python", "-m", "reports", "build", _results_dir(session.posargs))
 
 
 @nox.session
