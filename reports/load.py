@@ -101,13 +101,10 @@ KIND_WORDS = {
 }
 
 
-@dataclass
-class Run:
-    """One valid result file; `doc` holds every v1 key (None where the file had none)."""
+class _Document:
+    """Key access, environment and hardware label of a validated result document."""
 
-    file: str
     doc: dict[str, Any]
-    samples: Path | None = None
 
     def __getitem__(self, key: str) -> Any:
         return self.doc[key]
@@ -119,6 +116,15 @@ class Run:
     @property
     def hardware(self) -> str:
         return hardware_of(self.doc["device"], self.env)
+
+
+@dataclass
+class Run(_Document):
+    """One valid result file; `doc` holds every v1 key (None where the file had none)."""
+
+    file: str
+    doc: dict[str, Any]
+    samples: Path | None = None
 
 
 @dataclass
@@ -134,7 +140,7 @@ class Trace:
 
 
 @dataclass
-class Reproduction:
+class Reproduction(_Document):
     """One valid reproduction.json; `doc` holds every v1 key (None where the file had none), with
     the nested lists checked and normalised (see parse_reproduction)."""
 
@@ -143,17 +149,6 @@ class Reproduction:
     grid: Path | None = None  # the last progress grid that could be read
     grid_name: str | None = None  # its entry in 'grids'
     gif: Path | None = None  # progress.gif beside the file, when there is a readable one
-
-    def __getitem__(self, key: str) -> Any:
-        return self.doc[key]
-
-    @property
-    def env(self) -> dict[str, Any]:
-        return self.doc["env"] or {}
-
-    @property
-    def hardware(self) -> str:
-        return hardware_of(self.doc["device"], self.env)
 
 
 @dataclass
@@ -247,20 +242,33 @@ def parse_result(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str
     required = dict(REQUIRED)
     if doc.get("status") == "ok":
         required.update(REQUIRED_OK)
-    out = dict(doc)
+    _check_required(doc, required, rel)
+    failed = doc["status"] == "failed"
+    # A failed run measured nothing, and a successful one has no error to record.
+    may_lack = (MEASUREMENT_KEYS if failed else {"error"}) | ADDED_KEYS
+    out = _checked_optional(doc, {k: v for k, v in OPTIONAL.items() if k not in required}, may_lack, rel, warnings)
+    _normalise_nested(out, rel, warnings)
+    if failed and not out["error"]:
+        warnings.append(f"{rel}: failed run records no error; shown as 'no error recorded'")
+    return out
+
+
+def _check_required(doc: dict[str, Any], required: dict[str, tuple[Any, bool]], rel: str) -> None:
     for key, (kind, nullable) in required.items():
         if key not in doc:
             raise Rejected(f"{rel}: missing required key '{key}'")
         value = doc[key]
         if not (value is None and nullable) and not _conforms(value, kind):
             raise Rejected(f"{rel}: key '{key}' must be {_kind_word(kind, nullable)}, got {_short(value)}")
-    failed = doc["status"] == "failed"
-    # A failed run measured nothing, and a successful one has no error to record.
-    may_lack = (MEASUREMENT_KEYS if failed else {"error"}) | ADDED_KEYS
+
+
+def _checked_optional(doc: dict[str, Any], optional: dict[str, tuple[Any, bool]], may_lack,
+                      rel: str, warnings: list[str]) -> dict[str, Any]:
+    """A copy of `doc` with every optional key present: a missing or malformed one becomes None
+    with a warning (none for keys in `may_lack`)."""
+    out = dict(doc)
     missing = []
-    for key, (kind, nullable) in OPTIONAL.items():
-        if key in required:
-            continue
+    for key, (kind, nullable) in optional.items():
         if key not in doc:
             if key not in may_lack:
                 missing.append(key)
@@ -275,9 +283,6 @@ def parse_result(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str
         # One line per file: a file from an older harness may lack many keys at once.
         names = ", ".join(f"'{k}'" for k in missing)
         warnings.insert(0, f"{rel}: optional key{'s' if len(missing) > 1 else ''} {names} missing; shown as n/a")
-    _normalise_nested(out, rel, warnings)
-    if failed and not out["error"]:
-        warnings.append(f"{rel}: failed run records no error; shown as 'no error recorded'")
     return out
 
 
@@ -486,26 +491,8 @@ def _normalise_reproduction(out: dict[str, Any], rel: str, warnings: list[str]) 
 def parse_reproduction(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str, Any]:
     """The checked, normalised document of a reproduction.json, or Rejected."""
     _check_version(doc, rel, REPRO_SCHEMA)
-    out = dict(doc)
-    for key, (kind, nullable) in REPRO_REQUIRED.items():
-        if key not in doc:
-            raise Rejected(f"{rel}: missing required key '{key}'")
-        if not _conforms(doc[key], kind):
-            raise Rejected(f"{rel}: key '{key}' must be {_kind_word(kind, nullable)}, got {_short(doc[key])}")
-    missing = []
-    for key, (kind, nullable) in REPRO_OPTIONAL.items():
-        if key not in doc:
-            missing.append(key)
-            out[key] = None
-            continue
-        value = doc[key]
-        if not (value is None and nullable) and not _conforms(value, kind):
-            warnings.append(f"{rel}: optional key '{key}' must be {_kind_word(kind, nullable)}, "
-                            f"got {_short(value)}; shown as n/a")
-            out[key] = None
-    if missing:
-        names = ", ".join(f"'{k}'" for k in missing)
-        warnings.insert(0, f"{rel}: optional key{'s' if len(missing) > 1 else ''} {names} missing; shown as n/a")
+    _check_required(doc, REPRO_REQUIRED, rel)
+    out = _checked_optional(doc, REPRO_OPTIONAL, frozenset(), rel, warnings)
     _normalise_reproduction(out, rel, warnings)
     if out["status"] in REPRO_STOPPED and not (out["error"] and (out["error"]["type"] or out["error"]["message"])):
         warnings.append(f"{rel}: {out['status']} run records no error; shown as 'no error recorded'")
