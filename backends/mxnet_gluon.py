@@ -74,7 +74,7 @@ from mxnet import autograd, gluon, nd
 from mxnet.gluon import nn
 
 from backends.base import Backend, BackendUnavailable, StepStats
-from common.analysis import infer_shapes
+from common.layers import build_layers
 from common.env import cpu_model
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
@@ -149,40 +149,38 @@ class _LeakyReLU64(nn.HybridBlock):
         return F.where(x > 0, x, x * self._slope)
 
 
+def _conv_transpose(layer: ConvTranspose2d, c_in: int, ctx) -> nn.HybridBlock:
+    if layer.out_channels == 1 and c_in > 1 and _on_cpu(ctx):
+        return _ConvTranspose1(layer, c_in)  # oneDNN's backward fails for one output channel
+    return nn.Conv2DTranspose(layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                              output_padding=layer.output_padding, use_bias=layer.bias, in_channels=c_in)
+
+
+def _act(layer: Act, dtype: str) -> nn.HybridBlock:
+    if layer.fn == "leaky_relu":
+        return _LeakyReLU64(layer.slope) if dtype == "float64" else nn.LeakyReLU(layer.slope)
+    return nn.Activation(layer.fn)
+
+
 def build_net(net_spec, prefix: str, ctx=None, dtype: str = "float32") -> nn.HybridSequential:
     """One Gluon block per spec layer, so `net[i]` holds the canonical `{net}.{i}.*` arrays."""
-    shapes = infer_shapes(net_spec)
+    make = {
+        Dense: lambda l, c: nn.Dense(l.out_features, use_bias=l.bias, flatten=False, in_units=c),
+        Conv2d: lambda l, c: nn.Conv2D(l.out_channels, l.kernel, l.stride, l.padding, use_bias=l.bias,
+                                       in_channels=c),
+        ConvTranspose2d: lambda l, c: _conv_transpose(l, c, ctx),
+        MaxPool2d: lambda l, c: nn.MaxPool2D(l.kernel, l.stride),
+        # momentum is the kept fraction in both; scale=False is fix_gamma (γ ≡ 1, not trained)
+        BatchNorm: lambda l, c: nn.BatchNorm(axis=1, momentum=l.momentum, epsilon=l.eps,
+                                             scale=l.gamma == "learned", in_channels=c),
+        Act: lambda l, c: _act(l, dtype),
+        Reshape: lambda l, c: _Reshape(l.shape),
+        Flatten: lambda l, c: nn.Flatten(),
+    }
     net = nn.HybridSequential(prefix=prefix)
-    with net.name_scope():
-        for i, layer in enumerate(net_spec.layers):
-            c_in = shapes[i][0]
-            if isinstance(layer, Dense):
-                b = nn.Dense(layer.out_features, use_bias=layer.bias, flatten=False, in_units=c_in)
-            elif isinstance(layer, Conv2d):
-                b = nn.Conv2D(layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                              use_bias=layer.bias, in_channels=c_in)
-            elif isinstance(layer, ConvTranspose2d) and layer.out_channels == 1 and c_in > 1 and _on_cpu(ctx):
-                b = _ConvTranspose1(layer, c_in)
-            elif isinstance(layer, ConvTranspose2d):
-                b = nn.Conv2DTranspose(layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                                       output_padding=layer.output_padding, use_bias=layer.bias, in_channels=c_in)
-            elif isinstance(layer, MaxPool2d):
-                b = nn.MaxPool2D(layer.kernel, layer.stride)
-            elif isinstance(layer, BatchNorm):
-                # momentum is the kept fraction in both; scale=False is fix_gamma (γ ≡ 1, not trained)
-                b = nn.BatchNorm(axis=1, momentum=layer.momentum, epsilon=layer.eps,
-                                 scale=layer.gamma == "learned", in_channels=c_in)
-            elif isinstance(layer, Act) and layer.fn == "leaky_relu" and dtype == "float64":
-                b = _LeakyReLU64(layer.slope)
-            elif isinstance(layer, Act):
-                b = nn.LeakyReLU(layer.slope) if layer.fn == "leaky_relu" else nn.Activation(layer.fn)
-            elif isinstance(layer, Reshape):
-                b = _Reshape(layer.shape)
-            elif isinstance(layer, Flatten):
-                b = nn.Flatten()
-            else:  # validated specs never get here
-                raise TypeError(f"unsupported layer {layer!r}")
-            net.add(b)
+    with net.name_scope():  # blocks made inside it get the net's parameter-name prefix
+        for block in build_layers(net_spec, make):
+            net.add(block)
     return net
 
 

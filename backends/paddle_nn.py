@@ -55,7 +55,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from backends.base import Backend, BackendUnavailable, StepStats
-from common.analysis import infer_shapes
+from common.layers import build_layers
 from common.env import cpu_model
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
@@ -113,35 +113,27 @@ class _BatchNorm(nn.Layer):
         return y
 
 
+def _bias(layer) -> bool | None:
+    return None if layer.bias else False  # paddle: None = default bias, False = none
+
+
+_MAKE = {
+    Dense: lambda l, c: nn.Linear(c, l.out_features, bias_attr=_bias(l)),
+    Conv2d: lambda l, c: nn.Conv2D(c, l.out_channels, l.kernel, l.stride, l.padding, bias_attr=_bias(l)),
+    ConvTranspose2d: lambda l, c: nn.Conv2DTranspose(c, l.out_channels, l.kernel, l.stride, l.padding,
+                                                     output_padding=l.output_padding, bias_attr=_bias(l)),
+    MaxPool2d: lambda l, c: nn.MaxPool2D(l.kernel, l.stride),
+    BatchNorm: lambda l, c: _BatchNorm(c, l),
+    Act: lambda l, c: {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(l.slope),
+                       "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[l.fn](),
+    Reshape: lambda l, c: _Reshape(l.shape),
+    Flatten: lambda l, c: nn.Flatten(),
+}
+
+
 def build_net(net_spec) -> nn.Sequential:
     """One paddle layer per spec layer, so `net[i]` holds the canonical `{net}.{i}.*` arrays."""
-    shapes = infer_shapes(net_spec)
-    mods = []
-    for i, layer in enumerate(net_spec.layers):
-        c_in = shapes[i][0]
-        if isinstance(layer, Dense):
-            m = nn.Linear(c_in, layer.out_features, bias_attr=None if layer.bias else False)
-        elif isinstance(layer, Conv2d):
-            m = nn.Conv2D(c_in, layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                          bias_attr=None if layer.bias else False)
-        elif isinstance(layer, ConvTranspose2d):
-            m = nn.Conv2DTranspose(c_in, layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                                   output_padding=layer.output_padding, bias_attr=None if layer.bias else False)
-        elif isinstance(layer, MaxPool2d):
-            m = nn.MaxPool2D(layer.kernel, layer.stride)
-        elif isinstance(layer, BatchNorm):
-            m = _BatchNorm(c_in, layer)
-        elif isinstance(layer, Act):
-            m = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(layer.slope),
-                 "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[layer.fn]()
-        elif isinstance(layer, Reshape):
-            m = _Reshape(layer.shape)
-        elif isinstance(layer, Flatten):
-            m = nn.Flatten()
-        else:  # validated specs never get here
-            raise TypeError(f"unsupported layer {layer!r}")
-        mods.append(m)
-    return nn.Sequential(*mods)
+    return nn.Sequential(*build_layers(net_spec, _MAKE))
 
 
 class _Scorer(nn.Layer):

@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from backends.base import Backend, BackendUnavailable, ModeRefused, StepStats
-from common.analysis import infer_shapes
+from common.layers import build_layers
 from common.env import cpu_model
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
-from common.state import NETS, check_state, net_of, param_keys
+from common.state import NETS, check_state, param_keys
 
 
 class _Reshape(nn.Module):
@@ -29,38 +29,32 @@ class _Reshape(nn.Module):
         return x.reshape(x.shape[0], *self.shape)
 
 
+def _batchnorm(layer: BatchNorm, c_in: int) -> nn.Module:
+    bn = nn.BatchNorm1d if layer.dim == 1 else nn.BatchNorm2d
+    # torch's momentum is the weight of the new batch statistic; the spec's is the kept fraction.
+    m = bn(c_in, eps=layer.eps, momentum=1.0 - layer.momentum)
+    if layer.gamma == "fixed":
+        m.weight.requires_grad_(False)
+    return m
+
+
+_MAKE = {
+    Dense: lambda l, c: nn.Linear(c, l.out_features, bias=l.bias),
+    Conv2d: lambda l, c: nn.Conv2d(c, l.out_channels, l.kernel, l.stride, l.padding, bias=l.bias),
+    ConvTranspose2d: lambda l, c: nn.ConvTranspose2d(c, l.out_channels, l.kernel, l.stride, l.padding,
+                                                     output_padding=l.output_padding, bias=l.bias),
+    MaxPool2d: lambda l, c: nn.MaxPool2d(l.kernel, l.stride),
+    BatchNorm: _batchnorm,
+    Act: lambda l, c: {"relu": lambda: nn.ReLU(inplace=True), "leaky_relu": lambda: nn.LeakyReLU(l.slope, inplace=True),
+                       "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[l.fn](),
+    Reshape: lambda l, c: _Reshape(l.shape),
+    Flatten: lambda l, c: nn.Flatten(),
+}
+
+
 def build_net(net_spec) -> nn.Sequential:
     """One torch module per spec layer, so `module[i]` holds the canonical `{net}.{i}.*` arrays."""
-    shapes = infer_shapes(net_spec)
-    mods = []
-    for i, layer in enumerate(net_spec.layers):
-        c_in = shapes[i][0]
-        if isinstance(layer, Dense):
-            m = nn.Linear(c_in, layer.out_features, bias=layer.bias)
-        elif isinstance(layer, Conv2d):
-            m = nn.Conv2d(c_in, layer.out_channels, layer.kernel, layer.stride, layer.padding, bias=layer.bias)
-        elif isinstance(layer, ConvTranspose2d):
-            m = nn.ConvTranspose2d(c_in, layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                                   output_padding=layer.output_padding, bias=layer.bias)
-        elif isinstance(layer, MaxPool2d):
-            m = nn.MaxPool2d(layer.kernel, layer.stride)
-        elif isinstance(layer, BatchNorm):
-            bn = nn.BatchNorm1d if layer.dim == 1 else nn.BatchNorm2d
-            # torch's momentum is the weight of the new batch statistic; the spec's is the kept fraction.
-            m = bn(c_in, eps=layer.eps, momentum=1.0 - layer.momentum)
-            if layer.gamma == "fixed":
-                m.weight.requires_grad_(False)
-        elif isinstance(layer, Act):
-            m = {"relu": lambda: nn.ReLU(inplace=True), "leaky_relu": lambda: nn.LeakyReLU(layer.slope, inplace=True),
-                 "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[layer.fn]()
-        elif isinstance(layer, Reshape):
-            m = _Reshape(layer.shape)
-        elif isinstance(layer, Flatten):
-            m = nn.Flatten()
-        else:  # validated specs never get here
-            raise TypeError(f"unsupported layer {layer!r}")
-        mods.append(m)
-    return nn.Sequential(*mods)
+    return nn.Sequential(*build_layers(net_spec, _MAKE))
 
 
 
