@@ -36,7 +36,6 @@ compile time is measured apart and exposed as `info()["compile_s"]` once the fir
 """
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from functools import partial
@@ -49,7 +48,7 @@ import optax
 from jax import lax
 
 from backends.base import Backend, BackendUnavailable, StepStats
-from common.env import cpu_model
+from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
@@ -429,7 +428,7 @@ class JaxBackend(Backend):
         # XLA sizes its CPU thread pool to the cores this process may use when jax starts, and JAX has
         # no setting for it (XLA_FLAGS' intra_op_parallelism_threads is not honoured reliably): the
         # count is recorded, and a different request is said, not silently ignored
-        self.cpu_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        self.cpu_threads = usable_cores()
         if device == "cpu" and threads and threads != self.cpu_threads:
             warnings.warn(f"jax: {threads} CPU threads asked for, but XLA uses the {self.cpu_threads} cores this "
                           "process may run on (restrict them with taskset to change it)", stacklevel=2)

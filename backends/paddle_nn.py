@@ -45,7 +45,6 @@ backend sets `threads` or else every CPU this process may run on, and reports it
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
 
@@ -56,7 +55,7 @@ from paddle import nn
 
 from backends.base import Backend, BackendUnavailable, StepStats
 from common.layers import build_layers
-from common.env import cpu_model
+from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
@@ -179,13 +178,6 @@ def _beta_pow(beta: float, t: int, dtype) -> np.ndarray:
     return np.array([acc], dtype)
 
 
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 class PaddleBackend(Backend):
     name = "paddle"
     modes = ("dynamic", "to_static")
@@ -204,7 +196,7 @@ class PaddleBackend(Backend):
         if not self.device_available(device):
             raise BackendUnavailable(f"paddle: device {device!r} is not available here "
                                      "(a CUDA device needs the paddlepaddle-gpu build)")
-        self.n_threads = int(threads or _cpu_count())
+        self.n_threads = int(threads or usable_cores())
         paddle.base.core.set_num_threads(self.n_threads)  # MKL / OpenMP threads of the CPU kernels
         self.place = paddle.CUDAPlace(0) if device == "cuda" else paddle.CPUPlace()
         paddle.set_device("gpu:0" if device == "cuda" else "cpu")

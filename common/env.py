@@ -39,6 +39,15 @@ def git_commit() -> str | None:
         return None
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), which a container or taskset can make
+    fewer than the machine's `os.cpu_count()`."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
