@@ -21,12 +21,24 @@ from common.feed import StepNoise
 from common.spec import ModelSpec
 
 
+# how frameworks name device kinds, in the suite's terms
+DEVICE_KIND = {"cpu": "cpu", "CPU": "cpu", "gpu": "cuda", "GPU": "cuda", "cuda": "cuda", "Ascend": "ascend"}
+
+
 class BackendUnavailable(RuntimeError):
     """The framework is not importable here, or cannot use the requested device or mode."""
 
 
 class ModeRefused(BackendUnavailable):
     """The mode cannot run this model faithfully on this device; it is refused, never silently altered."""
+
+
+class DeviceRefused(BackendUnavailable):
+    """The framework's builds cannot use this device at all (recorded as a refusal, not a crash)."""
+
+
+class DeviceMismatch(BackendUnavailable):
+    """The step did not run where the result would say it ran (e.g. a CPU build asked for CUDA)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,14 @@ class Backend(abc.ABC):
             raise BackendUnavailable(f"{self.name}: unknown mode {mode!r} (modes: {', '.join(self.modes)})")
         if device not in self.devices:
             raise BackendUnavailable(f"{self.name}: unknown device {device!r} (devices: {', '.join(self.devices)})")
+        why = self.refuse_device(device)
+        if why:
+            raise DeviceRefused(f"{self.name} refuses {device}: {why}")
+        if device != "cpu" and not self.device_available(device):
+            from common.builds import fix_command, installed
+
+            raise DeviceMismatch(f"{self.name} was asked for {device} but sees no {device} device here "
+                                 f"(installed: {installed(self.name)}); fix: {fix_command(self.name, device)}")
         why = self.refuse(spec, mode, device)
         if why:
             raise ModeRefused(f"{self.name} mode {mode!r} refused for {spec.name} on {device}: {why}")
@@ -72,6 +92,11 @@ class Backend(abc.ABC):
     @classmethod
     def refuse(cls, spec: ModelSpec, mode: str, device: str) -> str | None:
         """Why `mode` cannot train `spec` faithfully on `device`, or None if it can."""
+        return None
+
+    @classmethod
+    def refuse_device(cls, device: str) -> str | None:
+        """Why this framework's builds cannot use `device` at all, or None."""
         return None
 
     @classmethod
@@ -129,6 +154,25 @@ class Backend(abc.ABC):
     def generate(self, noise: np.ndarray) -> np.ndarray:
         """G(noise) in inference mode (BatchNorm running statistics), as float32 numpy, NCHW
         (or flat, as the spec's data feeds D); changes no state."""
+
+    @abc.abstractmethod
+    def placement(self, handle: Any) -> tuple[set[str], set[str]]:
+        """Device kinds ("cpu", "cuda", …) that hold the parameters, and the outputs of the step that
+        returned `handle`, as the framework itself reports them."""
+
+    def check_placement(self, handle: Any) -> None:
+        """Raise DeviceMismatch unless the parameters and the step's outputs live on `self.device`.
+
+        Run once, after the first step: a result that says `cuda` must have computed on the GPU."""
+        params, outputs = self.placement(handle)
+        if params == {self.device} and outputs == {self.device}:
+            return
+        from common.builds import fix_command, installed
+
+        raise DeviceMismatch(
+            f"{self.name} was asked for {self.device} but its parameters live on {', '.join(sorted(params))} "
+            f"and the step's outputs on {', '.join(sorted(outputs))}; installed: {installed(self.name)}; "
+            f"fix: {fix_command(self.name, self.device)}")
 
     # --- memory --------------------------------------------------------------------------------
     def reset_peak_memory(self) -> None:

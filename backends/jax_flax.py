@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from backends.base import Backend, BackendUnavailable, StepStats
+from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
@@ -556,6 +556,13 @@ class JaxBackend(Backend):
         self._carry, stats = exe(*args)
         self._last = stats
         return stats
+
+    def placement(self, handle) -> tuple[set[str], set[str]]:
+        def kinds(tree) -> set[str]:
+            return {DEVICE_KIND.get(d.platform, d.platform) for leaf in jax.tree_util.tree_leaves(tree)
+                    for d in leaf.devices()}
+
+        return kinds(self._carry), kinds(handle)
 
     def read(self, handle) -> StepStats:
         v = np.asarray(jax.device_get(handle), np.float64).tolist()

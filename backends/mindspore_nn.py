@@ -67,7 +67,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 
-from backends.base import Backend, BackendUnavailable, StepStats
+from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
 from common.analysis import infer_shapes
 from common.env import cpu_model
 from common.feed import StepNoise
@@ -503,6 +503,21 @@ class MindSporeBackend(Backend):
             self._steps[net] += self._updates[net]
         self._last = out
         return out
+
+    @classmethod
+    def refuse_device(cls, device: str) -> str | None:
+        from common.builds import MINDSPORE_GPU
+
+        return MINDSPORE_GPU if device == "cuda" else None
+
+    def placement(self, handle) -> tuple[set[str], set[str]]:
+        # MindSpore runs a process's kernels on one target; a tensor's `device` names it too
+        def kind(t) -> str:
+            target = str(getattr(t, "device", None) or ms.get_context("device_target"))
+            return DEVICE_KIND.get(target.split(":")[0], target.lower())
+
+        params = {kind(p) for net in (self.G, self.D) for p in net.get_parameters()}
+        return params, {kind(handle)}
 
     def read(self, handle) -> StepStats:
         v = np.asarray(handle.asnumpy(), np.float64).tolist()

@@ -73,7 +73,7 @@ import mxnet as mx
 from mxnet import autograd, gluon, nd
 from mxnet.gluon import nn
 
-from backends.base import Backend, BackendUnavailable, StepStats
+from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
 from common.layers import build_layers
 from common.env import cpu_model
 from common.feed import StepNoise
@@ -466,6 +466,11 @@ class MXNetBackend(Backend):
         (lr_, px), (lf, pz1) = stats["real"], stats["fake"]
         return nd.concat(lr_.detach() + lf.detach(), g_losses[-1], px.detach(), pz1.detach(), prob_g.detach(),
                          *g_losses, dim=0)
+
+    def placement(self, handle) -> tuple[set[str], set[str]]:
+        params = {DEVICE_KIND.get(c.device_type, c.device_type) for net in self.nets.values()
+                  for p in net.collect_params().values() for c in p.list_ctx()}
+        return params, {DEVICE_KIND.get(handle.context.device_type, handle.context.device_type)}
 
     def read(self, handle) -> StepStats:
         v = handle.asnumpy().astype(np.float64).tolist()

@@ -372,6 +372,12 @@ class PaddleBackend(Backend):
         vals = [lr_ + lf, g_losses[-1], px, pz1, prob_g, *g_losses]
         return paddle.stack([v.reshape([]) for v in vals])
 
+    def placement(self, handle) -> tuple[set[str], set[str]]:
+        def kind(t) -> str:
+            return "cuda" if t.place.is_gpu_place() else "cpu" if t.place.is_cpu_place() else str(t.place)
+
+        return {kind(p) for net in self.nets.values() for p in net.parameters()}, {kind(handle)}
+
     def read(self, handle) -> StepStats:
         v = handle.numpy().astype(np.float64).tolist()
         return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))

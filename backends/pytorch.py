@@ -305,6 +305,10 @@ class TorchBackend(Backend):
         self._graph.replay()
         return io["out"]
 
+    def placement(self, handle) -> tuple[set[str], set[str]]:
+        params = {p.device.type for net in self.nets.values() for p in net.parameters()}
+        return params, {handle.device.type}
+
     def read(self, handle) -> StepStats:
         v = handle.cpu().tolist()
         return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))

@@ -114,8 +114,24 @@ def _devices(backend: str, device: str) -> str:
 
     cls = load_backend(backend)
     if device == "auto":
-        return "cuda" if cls.device_available("cuda") else "cpu"
+        return "cuda" if cls.device_available("cuda") or _machine_has_gpu() else "cpu"
     return device
+
+
+def _machine_has_gpu() -> bool:
+    """An NVIDIA GPU answers here (and GANBENCH_CUDA does not say none): `auto` then means CUDA for every
+    backend, so a CPU-only build fails with its fix instead of silently benchmarking the CPU."""
+    from common import builds
+
+    if (os.environ.get(builds.ENV_CUDA) or "").strip().lower() == "none":
+        return False
+    if "gpu" not in _DRIVER:
+        driver = builds.query_driver()
+        _DRIVER["gpu"] = bool(driver and driver.gpus)
+    return _DRIVER["gpu"]
+
+
+_DRIVER: dict[str, bool] = {}
 
 
 def _modes(backend: str, modes: list[str] | None, model: str | None = None, device: str = "cpu") -> list[str | None]:

@@ -88,6 +88,7 @@ class Reproduction:
         if mode == "best":
             mode = cls.best_mode(self.spec, self.device)
         self.backend = cls(self.spec, self.device, mode, seed=seed)
+        self._placed = False
         self.fixed = fixed_noise(self.spec, seed=seed)
         self.record = self._new_record(subset)
 
@@ -175,7 +176,11 @@ class Reproduction:
             if plant == f"{epoch}:{i}":
                 real = np.full_like(real, np.nan)
             try:
-                s = self.backend.read(self.backend.step(real, self.feed.noise(epoch, i, len(real))))
+                handle = self.backend.step(real, self.feed.noise(epoch, i, len(real)))
+                if not self._placed:  # a run that says cuda computed on the GPU
+                    self.backend.check_placement(handle)
+                    self._placed = True
+                s = self.backend.read(handle)
                 what = None if math.isfinite(s.d_loss) and math.isfinite(s.g_loss) else \
                     f"loss_d {s.d_loss}, loss_g {s.g_loss}"
             except Exception as exc:

@@ -123,7 +123,8 @@ def run_one(cfg: RunConfig, progress: bool = True) -> dict:
         bar = _bar(cfg, mode) if progress else None
         try:
             timing = time_steps(Stepper(backend, feed), cfg.warmup, cfg.steps,
-                                progress=(lambda k, dt: bar.update(1)) if bar else None)
+                                progress=(lambda k, dt: bar.update(1)) if bar else None,
+                                after_first=backend.check_placement)
         finally:
             if bar:
                 bar.close()

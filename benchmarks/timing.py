@@ -49,14 +49,18 @@ class Timing:
 
 
 def time_steps(stepper: Stepper, warmup: int, steps: int, clock: Callable[[], float] = time.perf_counter,
-               progress=None) -> Timing:
-    """Run `warmup` + `steps` iterations; keep each measured step's wall time (device synchronised)."""
+               progress=None, after_first=None) -> Timing:
+    """Run `warmup` + `steps` iterations; keep each measured step's wall time (device synchronised).
+
+    `after_first(handle)` runs once, after the first step and outside its time (the placement check)."""
     warm, measured = [], []
     for k in range(warmup + steps):
         stepper.prepare()  # host-side staging, outside the clock
         t0 = clock()
-        stepper()
+        handle = stepper()
         dt = clock() - t0
+        if k == 0 and after_first is not None:
+            after_first(handle)
         (warm if k < warmup else measured).append(dt)
         if progress is not None:
             progress(k, dt)

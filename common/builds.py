@@ -180,6 +180,27 @@ def cpu_build(framework: str) -> Build:
     return Build(framework, None, CPU_PACKAGES[framework], python=FRAMEWORK_PYTHON.get(framework))
 
 
+# the distributions that provide each framework's import name, CPU and CUDA builds alike
+DISTRIBUTIONS = {
+    "torch": ("torch",), "jax": ("jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin"),
+    "mxnet": ("mxnet", "mxnet-cu117", "mxnet-cu112", "mxnet-cu110"),
+    "paddle": ("paddlepaddle", "paddlepaddle-gpu"), "mindspore": ("mindspore",),
+}
+
+
+def installed(framework: str) -> str:
+    """Which of the framework's distributions this interpreter has, with versions ("none" if none)."""
+    from importlib import metadata
+
+    found = []
+    for dist in DISTRIBUTIONS.get(framework, (framework,)):
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found) or "none"
+
+
 def parse_smi_header(text: str) -> tuple[int, int] | None:
     """The 'CUDA Version: 12.4' of `nvidia-smi`'s banner."""
     m = re.search(r"CUDA Version:\s*(\d+)\.(\d+)", text)

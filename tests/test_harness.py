@@ -117,3 +117,24 @@ def test_pytest_benchmark_entry_point(tmp_path):
     assert len(bench) == 1 and bench[0]["stats"]["rounds"] == 3
     info = bench[0]["extra_info"]
     assert info["batch_size"] == 16 and info["images_per_s_median"] == pytest.approx(16 / bench[0]["stats"]["median"])
+
+
+def test_cuda_on_a_cpu_only_machine_is_a_recorded_failure_with_its_fix(tmp_path):
+    cfg = RunConfig("torch", "mindspore-mlp-gan", device="cuda", warmup=1, steps=2, data="synthetic",
+                    out=str(tmp_path), batch_size=8)
+    res = run_one(cfg, progress=False)
+    assert res["status"] == "failed" and res["device"] == "cuda"
+    assert res["error"]["type"] == "DeviceMismatch"
+    assert "installed: torch " in res["error"]["message"] and "fix: " in res["error"]["message"]
+    assert res["step_times_s"] == [] and res["warmup_times_s"] == []  # refused before training
+
+
+def test_the_harness_checks_placement_after_the_first_step(tmp_path, monkeypatch):
+    from backends.pytorch import TorchBackend
+
+    monkeypatch.setattr(TorchBackend, "placement", lambda self, handle: ({"cpu"}, {"cuda"}))
+    cfg = RunConfig("torch", "mindspore-mlp-gan", warmup=1, steps=2, data="synthetic", out=str(tmp_path),
+                    batch_size=8)
+    res = run_one(cfg, progress=False)
+    assert res["status"] == "failed" and res["error"]["type"] == "DeviceMismatch"
+    assert "outputs on cuda" in res["error"]["message"]

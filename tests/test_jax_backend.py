@@ -378,3 +378,9 @@ def test_native_noise_is_threaded_and_deterministic():
     assert runs[0] == runs[1]
     assert runs[0][0].d_g_z1 != runs[2][0].d_g_z1
     assert be.compile_s is not None and be.compile_s > 0 and len(be._compiled) == 1
+
+
+def test_no_silent_cpu_fallback():
+    from backend_contract import check_no_silent_cpu_fallback
+
+    check_no_silent_cpu_fallback(JaxBackend)

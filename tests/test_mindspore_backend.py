@@ -319,3 +319,9 @@ def test_bce_with_logits_gradient_follows_the_batch_size():
     grad(native, 4)
     x = np.linspace(-1, 1, 8)
     assert not np.allclose(grad(native, 8), (1 / (1 + np.exp(-x)) - 1) / 8, rtol=1e-3)
+
+
+def test_no_silent_cpu_fallback():
+    from backend_contract import check_no_silent_cpu_fallback
+
+    check_no_silent_cpu_fallback(MindSporeBackend)

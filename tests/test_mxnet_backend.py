@@ -347,3 +347,9 @@ def test_conv_transpose_to_one_channel_workaround(bias):
     np.testing.assert_allclose(blk.weight.grad().asnumpy().ravel()[::7], gw, rtol=1e-5, atol=1e-4)
     if bias:
         np.testing.assert_allclose(blk.bias.grad().asnumpy(), [dy.sum()], rtol=1e-5)
+
+
+def test_no_silent_cpu_fallback():
+    from backend_contract import check_no_silent_cpu_fallback
+
+    check_no_silent_cpu_fallback(MXNetBackend)

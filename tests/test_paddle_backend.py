@@ -285,3 +285,9 @@ def test_generate_uses_running_statistics_and_changes_nothing():
     np.testing.assert_array_equal(a, be.generate(z))
     one = be.generate(z[:1])  # inference mode: a sample does not depend on the rest of the batch
     np.testing.assert_allclose(one, a[:1], rtol=1e-5, atol=1e-6)
+
+
+def test_no_silent_cpu_fallback():
+    from backend_contract import check_no_silent_cpu_fallback
+
+    check_no_silent_cpu_fallback(PaddleBackend)

@@ -145,3 +145,9 @@ def test_float64_runs_eager_only_and_float32_stays_default():
     be = TorchBackend.with_dtype("float64")(spec, "cpu")
     assert be.G[0].weight.dtype == torch.float64
     assert be.export_state()["G.0.weight"].dtype == np.float32  # the canonical layout stays float32
+
+
+def test_no_silent_cpu_fallback():
+    from backend_contract import check_no_silent_cpu_fallback
+
+    check_no_silent_cpu_fallback(TorchBackend)
