@@ -159,6 +159,12 @@ def reproduce(session: nox.Session) -> None:
     session.run("python", "-m", "reports", "build", _results_dir(session.posargs))
 
 
+@nox.session(venv_backend="none")
+def doctor(session: nox.Session) -> None:
+    """Per framework virtualenv in .nox: build, GPUs, one iteration per device, and the fix for each problem."""
+    session.run(sys.executable, "-m", "benchmarks.doctor", "--venvs", ".nox", *session.posargs, external=True)
+
+
 @nox.session
 def report(session: nox.Session) -> None:
     """The HTML report of a results folder (default: results/)."""

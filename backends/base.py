@@ -123,6 +123,13 @@ class Backend(abc.ABC):
     def device_available(cls, device: str) -> bool:
         """Whether `device` ("cpu", "cuda") can be used by this framework here."""
 
+    @classmethod
+    @abc.abstractmethod
+    def build_info(cls) -> dict:
+        """What `doctor` reports of the installed build: version, cuda_build (bool), cuda and cudnn it
+        was built with, gpus [{name, compute_capability: "9.0"}], archs (GPU architectures it has
+        kernels for, where the framework says), threads (CPU threads its kernels use)."""
+
     @abc.abstractmethod
     def info(self) -> dict:
         """framework, framework_version, device_name, cuda, driver, threads."""

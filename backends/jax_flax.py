@@ -457,6 +457,22 @@ class JaxBackend(Backend):
             return True
         return device == "cuda" and bool(_gpu_devices())
 
+    @classmethod
+    def build_info(cls) -> dict:
+        v = _versions()
+        gpus = [{"name": getattr(d, "device_kind", str(d)), "compute_capability": getattr(d, "compute_capability", None)}
+                for d in _gpu_devices()]
+        cuda = None
+        try:
+            from jax._src.lib import cuda_versions  # private; absent on CPU-only builds
+
+            cuda = str(cuda_versions.cuda_runtime_build_version()) if cuda_versions else None
+        except Exception:
+            cuda = None
+        return {"version": f"jax {v['jax']}, jaxlib {v['jaxlib']}", "cuda_build": bool(cuda or gpus),
+                "cuda": cuda, "cudnn": None, "gpus": gpus, "archs": None,
+                "threads": usable_cores()}  # XLA's CPU pool takes every core this process may use
+
     def info(self) -> dict:
         v = _versions()
         cuda = self.device == "cuda"

@@ -439,6 +439,11 @@ class MindSporeBackend(Backend):
         except Exception:
             return False
 
+    @classmethod
+    def build_info(cls) -> dict:
+        return {"version": ms.__version__, "cuda_build": False, "cuda": None, "cudnn": None, "gpus": [],
+                "archs": None, "threads": int(os.cpu_count() or 1)}
+
     def info(self) -> dict:
         cuda = self.device == "cuda"
         name = cpu_model()

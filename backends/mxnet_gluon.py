@@ -329,6 +329,21 @@ class MXNetBackend(Backend):
     def device_available(cls, device: str) -> bool:
         return device == "cpu" or (device == "cuda" and _num_gpus() > 0)
 
+    @classmethod
+    def build_info(cls) -> dict:
+        from common.builds import cuda_build, query_driver
+
+        feats = mx.runtime.Features()
+        cuda = feats.is_enabled("CUDA")
+        driver = query_driver() if cuda and _num_gpus() else None
+        gpus = [{"name": g.name, "compute_capability": "{}.{}".format(*g.compute_capability)
+                 if g.compute_capability else None} for g in (driver.gpus if driver else ())]
+        # MXNet cannot list its kernels' architectures; the wheel's were read from its libmxnet.so
+        archs = [f"sm_{a}{b}" for a, b in cuda_build("mxnet", 11).sass] if cuda else None
+        return {"version": mx.__version__, "cuda_build": cuda, "cuda": None, "cudnn": feats.is_enabled("CUDNN"),
+                "gpus": gpus, "archs": archs,
+                "threads": int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)}
+
     def info(self) -> dict:
         cuda = self.device == "cuda"
         feats = mx.runtime.Features()

@@ -243,6 +243,17 @@ class PaddleBackend(Backend):
         return (device == "cuda" and paddle.device.is_compiled_with_cuda()
                 and paddle.device.cuda.device_count() > 0)
 
+    @classmethod
+    def build_info(cls) -> dict:
+        cuda = paddle.device.is_compiled_with_cuda()
+        n = paddle.device.cuda.device_count() if cuda else 0
+        gpus = [{"name": paddle.device.cuda.get_device_name(i),
+                 "compute_capability": "{}.{}".format(*paddle.device.cuda.get_device_capability(i))}
+                for i in range(n)]
+        return {"version": paddle.__version__, "cuda_build": cuda, "cuda": paddle.version.cuda() if cuda else None,
+                "cudnn": paddle.version.cudnn() if cuda else None, "gpus": gpus, "archs": None,
+                "threads": usable_cores()}
+
     def info(self) -> dict:
         cuda = self.device == "cuda"
         return {"framework": "paddle", "framework_version": paddle.__version__,

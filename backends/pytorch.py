@@ -127,6 +127,17 @@ class TorchBackend(Backend):
     def device_available(cls, device: str) -> bool:
         return device == "cpu" or (device == "cuda" and torch.cuda.is_available())
 
+    @classmethod
+    def build_info(cls) -> dict:
+        cuda = torch.cuda.is_available()
+        gpus = [{"name": torch.cuda.get_device_name(i),
+                 "compute_capability": "{}.{}".format(*torch.cuda.get_device_capability(i))}
+                for i in range(torch.cuda.device_count())] if cuda else []
+        return {"version": torch.__version__, "cuda_build": torch.version.cuda is not None,
+                "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
+                "gpus": gpus, "archs": torch.cuda.get_arch_list() if torch.version.cuda else None,
+                "threads": torch.get_num_threads()}
+
     def info(self) -> dict:
         cuda = self.device == "cuda"
         return {"framework": "torch", "framework_version": torch.__version__,

@@ -1,4 +1,4 @@
-"""Command line: `python -m benchmarks {run,bench-gpu,trace,reproduce,list}` — works with or without nox, with whatever
+"""Command line: `python -m benchmarks {run,bench-gpu,trace,reproduce,list,doctor}` — works with or without nox, with whatever
 frameworks this interpreter can import."""
 from __future__ import annotations
 
@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--keep", type=int, default=3, help="how many epoch checkpoints to keep")
 
     sub.add_parser("list", help="models (with parameters and FLOPs) and importable backends")
+    dr = sub.add_parser("doctor", help="per framework: installed?, CPU or CUDA build, GPUs and their kernels, one "
+                                       "training iteration on each device, and the fix for every problem")
+    dr.add_argument("--venvs", help="probe every framework virtualenv under this folder (nox's .nox)")
+    dr.add_argument("--out", "-o", default="results", help="folder for doctor.json (default: results)")
+    dr.add_argument("--timeout", type=float, default=600, help="seconds per framework probe")
     tc = sub.add_parser("train-classifier", help="train the MNIST feature extractor of the quality metrics (torch)")
     tc.add_argument("--data-dir")
     tc.add_argument("--epochs", type=int, default=6)
@@ -280,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if res["status"] == "ok" else 1
     if a.cmd == "reproduce":
         return cmd_reproduce(a)
+    if a.cmd == "doctor":
+        from benchmarks import doctor
+
+        return doctor.main(["--out", a.out, "--timeout", str(a.timeout), *(["--venvs", a.venvs] if a.venvs else [])])
     if a.cmd == "train-classifier":
         from benchmarks.classifier import train_and_save
         from common.metrics.mnist_classifier import WEIGHTS
