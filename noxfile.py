@@ -75,6 +75,10 @@ def _choose_build(session: nox.Session, backend: str) -> builds.Build:
     """The CPU or CUDA build this run needs, said in the log before anything is installed."""
     device = builds.device_requested(session.posargs)
     setting = os.environ.get(builds.ENV_CUDA)
+    if device == "cuda" and builds.never_cuda(backend):
+        session.log(f"{backend} on CUDA is refused ({builds.cuda_build(backend, 12).refused}); "
+                    "the runs record the refusal")
+        return builds.cpu_build(backend)
     driver = builds.query_driver() if device != "cpu" and setting in (None, "", "auto") else None
     try:
         build = builds.select_build(backend, device, setting, driver)
@@ -111,31 +115,31 @@ def _cuda_venv(session: nox.Session, build: builds.Build) -> tuple[str, dict[str
 
 @nox.session(name="bench-torch")
 def bench_torch(session: nox.Session) -> None:
-    """PyTorch: all five models on the best device (CUDA if visible)."""
+    """PyTorch: all five models, best and plain (eager) modes, on CUDA where a GPU answers, else CPU."""
     _bench(session, "torch", *TORCH)
 
 
 @nox.session(name="bench-jax")
 def bench_jax(session: nox.Session) -> None:
-    """JAX (Flax + Optax), the whole iteration jitted."""
+    """JAX (Flax + Optax), the whole iteration jitted; jax[cuda12|13] on a GPU."""
     _bench(session, "jax", *JAX)
 
 
 @nox.session(name="bench-mxnet", python="3.11")
 def bench_mxnet(session: nox.Session) -> None:
-    """MXNet 1.9.1 (Gluon): imperative and hybridized; needs Python 3.11."""
+    """MXNet 1.9.1 (Gluon): best and plain (imperative) modes; mxnet-cu117 on a GPU; Python 3.11."""
     _bench(session, "mxnet", *MXNET)
 
 
 @nox.session(name="bench-paddle")
 def bench_paddle(session: nox.Session) -> None:
-    """PaddlePaddle 3.x: dynamic graph and to_static."""
+    """PaddlePaddle: best and plain (dynamic) modes; 3.3.1 on CPU, paddlepaddle-gpu on a GPU."""
     _bench(session, "paddle", *PADDLE)
 
 
 @nox.session(name="bench-mindspore")
 def bench_mindspore(session: nox.Session) -> None:
-    """MindSpore 2.x: PyNative and graph mode."""
+    """MindSpore 2.10: best (graph) and plain (PyNative) modes on CPU; CUDA is refused and recorded."""
     _bench(session, "mindspore", *MINDSPORE)
 
 

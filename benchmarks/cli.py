@@ -208,7 +208,8 @@ def cmd_bench_gpu(a) -> int:
 def _line(r: dict) -> str:
     if r["status"] != "ok":
         err = r.get("error") or {}
-        return f"  FAILED: {err.get('type')}: {str(err.get('message'))[:300]}"
+        word = "REFUSED" if err.get("type") in ("DeviceRefused", "ModeRefused") else "FAILED"
+        return f"  {word}: {err.get('type')}: {str(err.get('message'))[:300]}"
     tp = r["throughput"]
     data = "" if r["data_source"] == "real" else "  [SYNTHETIC data]"
     return (f"  {tp['median']:.1f} images/s (p10–p90 {tp['p10']:.1f}–{tp['p90']:.1f}), first step "

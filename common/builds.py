@@ -174,6 +174,11 @@ MINDSPORE_GPU = ("MindSpore releases since 2.3 support Ascend and CPU only; the 
                  "suite does not install or trust for a comparison")
 
 
+def never_cuda(framework: str) -> bool:
+    """No CUDA build of this framework can be installed, whatever the driver."""
+    return all(cuda_build(framework, c, {}).refused for c in (11, 12, 13))
+
+
 def cpu_build(framework: str) -> Build:
     if framework not in CPU_PACKAGES:
         raise ValueError(f"unknown framework {framework!r}; known: {', '.join(FRAMEWORKS)}")

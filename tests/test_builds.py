@@ -111,3 +111,7 @@ def test_query_driver_reads_nvidia_smi_from_path(tmp_path, monkeypatch):
     assert builds.query_driver() is None
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert builds.query_driver() is None
+
+
+def test_only_mindspore_has_no_cuda_build_at_all():
+    assert [fw for fw in builds.FRAMEWORKS if builds.never_cuda(fw)] == ["mindspore"]
