@@ -179,7 +179,7 @@ def cmd_run(a) -> int:
     # every invocation gets its own run set, decided once here, so a re-run never overwrites a result
     from benchmarks.runsets import finish_run_set, start_run_set
 
-    run_set = start_run_set(Path(a.out), backends)
+    run_set = start_run_set(Path(a.out), backends, argv=getattr(a, "argv", None))
     for cfg in plan:
         cfg.out = str(run_set)
     results = []
@@ -294,6 +294,7 @@ def cmd_reproduce(a) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)  # the run set's manifest records the command
     if a.cmd == "_one":
         cfg = RunConfig(**json.loads(a.config))
         res = run_one(cfg)
