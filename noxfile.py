@@ -21,7 +21,8 @@ nox.options.reuse_venv = "yes"
 
 COMMON = ["numpy", "pillow", "opencv-python-headless", "tqdm"]
 REPORT = ["pandas", "matplotlib", "jinja2"]
-TEST = ["pytest", "pytest-benchmark"]
+# scipy: the tests check compare's and the calibration's statistics against scipy.stats
+TEST = ["pytest", "pytest-benchmark", "scipy"]
 # the report's browser tests drive Debian's /usr/bin/chromium through Playwright (no browser download)
 BROWSER_TEST = ["playwright"]
 TORCH = ["torch==2.13.0"]  # the CPU wheel; a bare `torch` would pull a multi-GB CUDA build

@@ -41,6 +41,9 @@ class Row:
     change_lo: float | None = None
     change_hi: float | None = None
     verdict: str = "not compared"
+    # a side failed the stability guard: the interval covers the noise within each run, not a machine that
+    # was busier during one run than the other, so such a verdict is shown as "(noisy)"
+    noisy: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -88,6 +91,7 @@ def compare_docs(base: list[dict], new: list[dict]) -> list[Row]:
                 row.notes.append("the model's spec changed")
             for side, d in (("BASE", b), ("NEW", n)):
                 for why in stability_warnings(d):
+                    row.noisy = True
                     row.notes.append(f"{side} noisy: {why}")
         rows.append(row)
     return rows
@@ -109,7 +113,8 @@ def _ips(v: float | None) -> str:
 def _cells(r: Row) -> list[str]:
     interval = f"[{_pct(r.change_lo)}, {_pct(r.change_hi)}]" if r.change_lo is not None else ""
     return [r.backend, r.model, r.device, str(r.mode), str(r.batch_size), _ips(r.base_ips), _ips(r.new_ips),
-            f"{_pct(r.change)} {interval}".strip() if r.change is not None else "n/a", r.verdict, "; ".join(r.notes)]
+            f"{_pct(r.change)} {interval}".strip() if r.change is not None else "n/a",
+            r.verdict + (" (noisy)" if r.noisy else ""), "; ".join(r.notes)]
 
 
 HEAD = ["backend", "model", "device", "mode", "batch", "BASE images/s", "NEW images/s", "change [95% CI]",
@@ -179,7 +184,8 @@ def cmd_compare(a) -> int:
         bad = regressions(rows, a.fail_above)
         for r in bad:
             print(f"REGRESSION: {r.backend} {r.model} {r.device}/{r.mode} batch {r.batch_size}: {_pct(r.change)} "
-                  f"[{_pct(r.change_lo)}, {_pct(r.change_hi)}] (threshold -{100 * a.fail_above:g}%)", file=sys.stderr)
+                  f"[{_pct(r.change_lo)}, {_pct(r.change_hi)}] (threshold -{100 * a.fail_above:g}%)"
+                  + (" — measured on a noisy machine, re-run to confirm" if r.noisy else ""), file=sys.stderr)
         if bad:
             return 1
     return 0

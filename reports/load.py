@@ -28,6 +28,11 @@ optional or nested key keeps the run with one warning per key, and a progress gr
 progress.gif beside it that cannot be shown is named in a warning too.
 
 Keys this version does not know are ignored, since later schema versions add keys.
+
+A results folder may hold run sets (folders with a manifest.json, one per `python -m benchmarks run`).
+Then `runs` is the latest view: per key, the run of the newest set that has it, with no warning for the
+older sets' runs, which are kept in `history` (every valid run, each with its `run_set`) for the report's
+history section. Files outside any set (a folder written before run sets) count as older than every set.
 """
 from __future__ import annotations
 

@@ -101,6 +101,10 @@ def test_verdicts_faster_slower_and_not_told_apart():
     assert row.change_lo < row.change < row.change_hi < 0
     assert regressions([row], 0.10) == [row] and regressions([row], 0.25) == []
     assert compare_docs([base], [faster])[0].verdict == "faster"
+    busy = compare_docs([base], [_doc(steps(0.125, seed=2), system={"other_busy_cores": 1.2})])[0]
+    assert busy.verdict == "slower" and busy.noisy
+    assert "NEW noisy: machine busy: other processes used 1.2 cores while measuring" in busy.notes
+    assert not row.noisy
 
 
 def test_different_hardware_or_data_source_is_never_compared():
