@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from common.feed import Feed
-from common.stability import median_ci, median_ci_rel  # noqa: F401  (shared with the report)
+from common.stability import median_ci, median_ci_rel  # shared with the report and the stability guard
 
 
 class Stepper:
