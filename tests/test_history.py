@@ -323,3 +323,21 @@ def test_pytest_benchmark_export_loads_in_pytest_benchmark_compare(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "torch__pytorch-celeba-dcgan__cpu__eager" in proc.stdout and "0002_2026-11" in proc.stdout
+
+
+def test_old_flat_files_beside_run_sets_are_older_than_every_set(tmp_path):
+    write_result(tmp_path, step_times_s=steps(0.2), finished_at="2027-01-01T00:00:00+00:00")  # a pre-run-set file
+    make_set(tmp_path, "2026-11-25T10-00-00_aaaaaa", "2026-11-25T10:00:00+00:00", [quiet()])
+    loaded = load_results(tmp_path)
+    assert loaded.warnings == [] and [r.run_set for r in loaded.runs] == ["2026-11-25T10-00-00_aaaaaa"]
+    assert sorted(str(r.run_set) for r in loaded.history) == ["2026-11-25T10-00-00_aaaaaa", "None"]
+
+
+def test_percentages_on_the_command_line():
+    from benchmarks.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["compare", "a", "b", "--fail-above", "5%"]).fail_above == pytest.approx(0.05)
+    assert p.parse_args(["run", "--target-ci", "0.02"]).target_ci == pytest.approx(0.02)
+    with pytest.raises(SystemExit):
+        p.parse_args(["compare", "a", "b", "--fail-above", "150%"])
