@@ -28,6 +28,8 @@ nox.options.reuse_venv = "yes"
 COMMON = list(builds.COMMON)
 REPORT = list(builds.REPORT)
 TEST = ["pytest", "pytest-benchmark"]
+# the tests check compare's and the calibration's statistics against scipy.stats (main test session only)
+STATS_TEST = ["scipy"]
 # the report's browser tests drive Debian's /usr/bin/chromium through Playwright (no browser download)
 BROWSER_TEST = ["playwright"]
 TORCH = list(builds.CPU_PACKAGES["torch"])
@@ -179,7 +181,7 @@ def report(session: nox.Session) -> None:
 @nox.session(tags=["tests"])
 def tests(session: nox.Session) -> None:
     """Spec, data, PyTorch backend, harness, reproduction and report tests."""
-    _install(session, *TORCH, *BROWSER_TEST, test=True)
+    _install(session, *TORCH, *BROWSER_TEST, *STATS_TEST, test=True)
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from benchmarks.runner import RunConfig, run_isolated, run_one
 from common.models import MODELS
 from common.results import write_json_atomic
+from common.stability import stability_warnings
 
 CPU_DEFAULTS = {"warmup": 3, "steps": 10}
 CUDA_DEFAULTS = {"warmup": 10, "steps": 100}
@@ -44,6 +45,24 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                                                                "as failed")
     p.add_argument("--in-process", action="store_true", help="no child process per run (debugging)")
     p.add_argument("--no-samples", action="store_true", help="skip the sample grid PNG")
+    p.add_argument("--min-time", type=float, metavar="S",
+                   help="keep measuring (after --steps) until S seconds were spent measuring")
+    p.add_argument("--target-ci", type=_fraction, metavar="P",
+                   help="keep measuring until the 95%% interval of the median is within ±P of it (2%% or 0.02), "
+                        "or --max-time is spent")
+    p.add_argument("--max-time", type=float, metavar="S", help="time budget of --target-ci (default 120 s)")
+    p.add_argument("--max-steps", type=int, metavar="N", help="never measure more than N steps")
+
+
+def _fraction(text: str) -> float:
+    """'5%' or '0.05' -> 0.05."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage or fraction: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100%: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--subset", type=int, help="use only the first N images (smoke runs; recorded)")
     rp.add_argument("--metric-samples", type=int, default=1000, help="samples per quality measurement")
     rp.add_argument("--keep", type=int, default=3, help="how many epoch checkpoints to keep")
+
+    from benchmarks.compare import add_compare_parser, add_export_parser
+
+    add_compare_parser(sub, _fraction)
+    add_export_parser(sub)
 
     sub.add_parser("list", help="models (with parameters and FLOPs) and importable backends")
     dr = sub.add_parser("doctor", help="per framework: installed?, CPU or CUDA build, GPUs and their kernels, one "
@@ -171,7 +195,14 @@ def cmd_run(a) -> int:
                     steps=a.steps if a.steps is not None else defaults["steps"],
                     data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
                     seed=a.seed, out=a.out, batch_size=a.batch_size, threads=a.threads or os.cpu_count(),
-                    samples=not a.no_samples))
+                    samples=not a.no_samples, min_time=a.min_time, target_ci=a.target_ci,
+                    max_time=a.max_time, max_steps=a.max_steps))
+    # every invocation gets its own run set, decided once here, so a re-run never overwrites a result
+    from benchmarks.runsets import finish_run_set, start_run_set
+
+    run_set = start_run_set(Path(a.out), backends, argv=getattr(a, "argv", None))
+    for cfg in plan:
+        cfg.out = str(run_set)
     results = []
     for k, cfg in enumerate(plan, 1):
         print(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}"
@@ -180,8 +211,11 @@ def cmd_run(a) -> int:
         res = run_one(cfg) if a.in_process else run_isolated(cfg, timeout=a.timeout)
         results.append(res)
         print(_line(res), file=sys.stderr, flush=True)
+        for why in stability_warnings(res):
+            print(f"  WARNING (noisy): {why}", file=sys.stderr, flush=True)
+    finish_run_set(run_set, results)
     print(summary_table(results))
-    print(f"results in {Path(a.out).resolve()}")
+    print(f"results in {run_set.resolve()}")
     return 0 if any(r["status"] == "ok" for r in results) else 1
 
 
@@ -217,12 +251,14 @@ def _line(r: dict) -> str:
 
 
 def summary_table(results: list[dict]) -> str:
-    rows = [("backend", "model", "device", "mode", "status", "images/s", "±jitter", "data")]
+    rows = [("backend", "model", "device", "mode", "status", "images/s", "±jitter", "data", "stability")]
     for r in results:
         ok = r["status"] == "ok"
+        noisy = stability_warnings(r)
         rows.append((r["backend"], r["model"], r["device"], str(r["mode"]), r["status"],
                      f"{r['images_per_s']:.1f}" if ok else "-",
-                     f"{r['throughput']['mad_jitter']:.1f}" if ok else "-", str(r["data_source"])))
+                     f"{r['throughput']['mad_jitter']:.1f}" if ok else "-", str(r["data_source"]),
+                     ("NOISY: " + "; ".join(noisy)) if noisy else ("ok" if ok else "-")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
 
@@ -280,6 +316,7 @@ def cmd_reproduce(a) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)  # the run set's manifest records the command
     if a.cmd == "_one":
         cfg = RunConfig(**json.loads(a.config))
         res = run_one(cfg)
@@ -296,4 +333,8 @@ def main(argv: list[str] | None = None) -> int:
 
         train_and_save(Path(a.out) if a.out else WEIGHTS, a.data_dir, a.epochs)
         return 0
+    if a.cmd in ("compare", "export"):
+        from benchmarks.compare import cmd_compare, cmd_export
+
+        return (cmd_compare if a.cmd == "compare" else cmd_export)(a)
     return {"run": cmd_run, "bench-gpu": cmd_bench_gpu, "trace": cmd_trace, "list": cmd_list}[a.cmd](a)

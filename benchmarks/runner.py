@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.memory import peak_rss_bytes, reset_peak_rss
-from benchmarks.timing import Stepper, throughput_stats, time_steps
+from benchmarks.timing import Stepper, SystemSampler, throughput_stats, time_steps
 from common.analysis import iteration_flops, param_count
 from common.env import machine_env, now_iso
 from common.feed import Feed, fixed_noise
@@ -51,6 +51,11 @@ class RunConfig:
     batch_size: int | None = None
     threads: int | None = None
     samples: bool = True
+    # --min-time / --target-ci / --max-time / --max-steps: extend the measured steps (timing.time_steps)
+    min_time: float | None = None
+    target_ci: float | None = None
+    max_time: float | None = None
+    max_steps: int | None = None
     run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     def key(self, mode: str | None = None) -> str:
@@ -121,13 +126,19 @@ def run_one(cfg: RunConfig, progress: bool = True) -> dict:
         feed = Feed(spec, source, cfg.seed, batch)
         backend.reset_peak_memory()
         bar = _bar(cfg, mode) if progress else None
+        sampler = SystemSampler()
         try:
             timing = time_steps(Stepper(backend, feed), cfg.warmup, cfg.steps,
                                 progress=(lambda k, dt: bar.update(1)) if bar else None,
-                                after_first=backend.check_placement)
+                                min_time=cfg.min_time, target_ci=cfg.target_ci, max_time=cfg.max_time,
+                                max_steps=cfg.max_steps, sampler=sampler, after_first=backend.check_placement)
         finally:
+            sampler.stop()  # a no-op when time_steps stopped it; ends the thread if a step raised
             if bar:
                 bar.close()
+        # how busy the machine was while measuring, and which rule ended the measured steps
+        res.update(system=sampler.summary(), calibration=timing.calibration,
+                   measured_steps=len(timing.step_times_s))
         stats = [backend.read(h) for h in timing.handles]
         # compile/trace time is known once the first step has run (jit, to_static, graph mode)
         res["env"].update(backend.info())

@@ -17,6 +17,7 @@ import pandas as pd
 from .load import Run, Trace
 from .peaks import mfu, peak_for, peak_tflops
 from .stats import speed_ratio
+from common.stability import stability_warnings
 
 SETTING = ["device", "hardware", "data_source", "model"]
 KNOWN_MODELS = ("paddle-dcgan28", "mindspore-mlp-gan", "mxnet-dcgan64", "gluon-lfw-dcgan",
@@ -33,6 +34,7 @@ COLUMNS = [
     "speedup", "speedup_lo", "speedup_hi", "speedup_vs", "is_reference",
     "first_step_s", "compile_s", "setup_s", "peak_memory_bytes", "memory_kind",
     "flops_per_iteration", "mfu_pct", "mfu_peak", "machine", "error_type", "error_message", "file",
+    "run_set", "stability",
 ]
 COUNTS = ["steps", "batch_size"]
 NUMERIC = ["images_per_s", "ips_p10", "ips_p90", "jitter_pct", "speedup", "speedup_lo",
@@ -60,6 +62,14 @@ def _spread(run: Run) -> tuple[float | None, float | None, float | None]:
 
 
 def _row(run: Run) -> dict[str, Any]:
+    row = _measure_row(run)
+    # the stability guard's reasons not to trust this row's throughput ("" when none), and its run set
+    row["stability"] = "; ".join(stability_warnings(run.doc))
+    row["run_set"] = run.run_set
+    return row
+
+
+def _measure_row(run: Run) -> dict[str, Any]:
     p10, p90, jitter_pct = _spread(run)
     ips, batch = run["images_per_s"], run["batch_size"]
     peak = peak_for(run["device"], run.env.get("device_name"))

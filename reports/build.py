@@ -8,10 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from . import aggregate, charts, reproduction, stats
+from . import aggregate, charts, history, reproduction, stats
 from .load import load_results
 from .peaks import PEAKS
 from .render import num, ratio, render_page
+from common.results import csv_safe
 
 
 class ReportError(Exception):
@@ -84,6 +85,10 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
     df = aggregate.summary_frame(runs, baseline)
     if runs and not ((df["backend"] == baseline) & (df["status"] == "ok")).any():
         warnings.append(f"baseline {baseline!r} has no successful run; no speed-ups are shown")
+    # the stability guard: a noisy run is named in the warnings (page and terminal), not only on its row
+    for _, row in df[df["stability"].fillna("") != ""].iterrows():
+        warnings.append(f"{row['file']}: noisy measurement ({row['backend']} {row['model']} {row['mode']}): "
+                        f"{row['stability']}")
     learning = aggregate.learning_frame(df, runs)
     parity_blocks, parity_notes = aggregate.parity(loaded.traces, baseline)
     for block in parity_blocks:
@@ -106,10 +111,12 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
         "peaks": [p for _, p in PEAKS], "final_window": aggregate.FINAL_WINDOW,
         "resamples": stats.RESAMPLES, "seed": stats.SEED, "min_steps": stats.MIN_STEPS,
         "parity_eps": aggregate.PARITY_EPS,
+        "history": history.sections(loaded), "run_set_count": len(loaded.run_sets),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_page(context), encoding="utf-8")
-    df.to_csv(csv_path, index=False)
+    # text from result files (error messages, names) that a spreadsheet would run is written as text
+    df.map(csv_safe).to_csv(csv_path, index=False)
     return ReportOutcome(out, csv_path, warnings, df, len(loaded.reproductions))
 
 

@@ -28,6 +28,11 @@ optional or nested key keeps the run with one warning per key, and a progress gr
 progress.gif beside it that cannot be shown is named in a warning too.
 
 Keys this version does not know are ignored, since later schema versions add keys.
+
+A results folder may hold run sets (folders with a manifest.json, one per `python -m benchmarks run`).
+Then `runs` is the latest view: per key, the run of the newest set that has it, with no warning for the
+older sets' runs, which are kept in `history` (every valid run, each with its `run_set`) for the report's
+history section. Files outside any set (a folder written before run sets) count as older than every set.
 """
 from __future__ import annotations
 
@@ -39,12 +44,15 @@ from typing import Any
 
 from PIL import Image
 
+from common.results import read_manifest, run_sets
+
 RESULT_SCHEMA = "ganbench-result"
 TRACE_SCHEMA = "ganbench-trace"
 REPRO_SCHEMA = "ganbench-reproduction"
+RUN_SET_SCHEMA = "ganbench-run-set"  # a run set's manifest.json (common/results.py)
 SUPPORTED_VERSION = 1
 # Other schemas the suite writes next to results; they are not problems, and not results.
-OTHER_KNOWN_SCHEMAS = frozenset({TRACE_SCHEMA, REPRO_SCHEMA})
+OTHER_KNOWN_SCHEMAS = frozenset({TRACE_SCHEMA, REPRO_SCHEMA, RUN_SET_SCHEMA})
 
 # (kind, nullable). A kind is a type name checked by _conforms, or a tuple of allowed values.
 # schema and schema_version are checked before these, since they decide how to read the rest.
@@ -125,6 +133,7 @@ class Run(_Document):
     file: str
     doc: dict[str, Any]
     samples: Path | None = None
+    run_set: str | None = None  # the run-set folder it came from; None for a flat results folder
 
 
 @dataclass
@@ -158,6 +167,10 @@ class Loaded:
     warnings: list[str]
     files_seen: int
     reproductions: list[Reproduction] = field(default_factory=list)
+    # Every valid run of every run set, older sets' included (`runs` holds only the latest per key),
+    # and each set's manifest by folder name, oldest set first.
+    history: list[Run] = field(default_factory=list)
+    run_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Rejected(Exception):
@@ -536,6 +549,11 @@ def load_results(results_dir: Path) -> Loaded:
     traces: list[Trace] = []
     reproductions: list[Reproduction] = []
     files = sorted(p for p in root.rglob("*.json") if p.is_file())
+    # A folder of run sets: the newest set that has a key gives "the latest" run of it, silently; older
+    # sets' runs are history, not duplicates. Files outside any set rank before every set.
+    set_folders = run_sets(root)
+    set_rank = {p.name: k for k, p in enumerate(set_folders)}
+    history: list[Run] = []
     for path in files:
         rel = path.relative_to(root).as_posix()
         try:
@@ -564,11 +582,20 @@ def load_results(results_dir: Path) -> Loaded:
             warnings.append(str(exc))
             continue
         run.samples = _samples(run, path, root, warnings)
+        top = Path(rel).parts[0]
+        run.run_set = top if top in set_rank and len(Path(rel).parts) > 1 else None
+        history.append(run)
         key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"])
+        rank = set_rank.get(run.run_set, -1)
+        if key in runs and set_rank.get(runs[key].run_set, -1) != rank:
+            if set_rank.get(runs[key].run_set, -1) < rank:
+                runs[key] = run
+            continue
         if key in runs:
             older, newer = sorted([runs[key], run], key=_finished)
             warnings.append(f"{older.file}: same (backend, model, device, mode) and data source on "
                             f"{run.hardware} as {newer.file}; kept the one finished later ({newer.file})")
             run = newer
         runs[key] = run
-    return Loaded(list(runs.values()), traces, warnings, len(files), reproductions)
+    return Loaded(list(runs.values()), traces, warnings, len(files), reproductions, history,
+                  {p.name: read_manifest(p) for p in set_folders})

@@ -12,7 +12,7 @@ from PIL import Image
 pytest.importorskip("torch")
 
 from benchmarks.runner import FAIL_HOOK, RunConfig, run_one  # noqa: E402
-from common.results import RESULT_SCHEMA  # noqa: E402
+from common.results import RESULT_SCHEMA, run_sets  # noqa: E402
 from common.state import check_state, load_state  # noqa: E402
 from common.models import get_model  # noqa: E402
 
@@ -52,10 +52,11 @@ def test_failure_is_recorded_and_the_next_run_completes(tmp_path):
                "--batch-size", "4", "--warmup", "1", "--steps", "2", "--out", str(tmp_path), "--no-samples",
                env={FAIL_HOOK: "torch:mindspore-mlp-gan:crash"})
     assert out.returncode == 0, out.stderr[-2000:]
-    dead = json.loads((tmp_path / "torch__mindspore-mlp-gan__cpu__eager.json").read_text())
+    (run_set,) = run_sets(tmp_path)  # the invocation's own run-set folder
+    dead = json.loads((run_set / "torch__mindspore-mlp-gan__cpu__eager.json").read_text())
     assert dead["status"] == "failed" and dead["error"]["type"] == "WorkerDied"
     assert "exit code 70" in dead["error"]["message"]
-    ok = json.loads((tmp_path / "torch__pytorch-celeba-dcgan__cpu__eager.json").read_text())
+    ok = json.loads((run_set / "torch__pytorch-celeba-dcgan__cpu__eager.json").read_text())
     assert ok["status"] == "ok" and len(ok["step_times_s"]) == 2
     assert "FAILED" in out.stderr and "pytorch-celeba-dcgan" in out.stdout
 
