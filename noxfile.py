@@ -17,6 +17,7 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import builds  # noqa: E402  (standard library only: which build of each framework to install)
+from common.models import MODELS  # noqa: E402  (the specs are standard-library dataclasses)
 
 nox.options.error_on_missing_interpreters = True
 # a bare `nox` runs the test sessions, not every benchmark
@@ -153,13 +154,14 @@ def reproduce(session: nox.Session) -> None:
     if not session.posargs:
         session.error("name a model: nox -s reproduce -- mindspore-mlp-gan --epochs 2")
     model = session.posargs[0]
+    if model not in MODELS:
+        session.error(f"unknown model {model!r}; models: {', '.join(MODELS)}")
     backend = session.posargs[session.posargs.index("--backend") + 1] if "--backend" in session.posargs else None
-    frameworks = {"torch": TORCH, "jax": JAX, "mxnet": MXNET, "paddle": PADDLE, "mindspore": MINDSPORE}
-    tutorial_framework = {"paddle-dcgan28": "paddle", "mindspore-mlp-gan": "mindspore", "mxnet-dcgan64": "mxnet",
-                          "gluon-lfw-dcgan": "mxnet", "pytorch-celeba-dcgan": "torch"}
-    backend = backend or tutorial_framework.get(model, "torch")
+    backend = backend or MODELS[model].framework  # the tutorial's own framework, from its spec
+    if backend not in builds.CPU_PACKAGES:
+        session.error(f"unknown backend {backend!r}; backends: {', '.join(builds.FRAMEWORKS)}")
     # the quality metrics' classifier is numpy-only; torch is needed only to retrain it
-    _install(session, *frameworks[backend])
+    _install(session, *builds.CPU_PACKAGES[backend])
     session.run("python", "-m", "benchmarks", "reproduce", *session.posargs)
     # the HTML report with its reproduction section, over results/ (or the --out folder)
     session.run("python", "-m", "reports", "build", _results_dir(session.posargs))
