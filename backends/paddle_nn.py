@@ -231,6 +231,10 @@ class PaddleBackend(Backend):
         # Create Adam's accumulators now, so load_state can fill them before the first update.
         block = paddle.static.default_main_program().global_block()
         for n in NETS:
+            if getattr(self.opts[n], "helper", None) is None:  # Paddle 2.x creates it on the first update
+                from paddle.base.layer_helper import LayerHelper
+
+                self.opts[n].helper = LayerHelper(type(self.opts[n]).__name__)
             self.opts[n]._create_accumulators(block, self.params[n])
         self.steps = {n: 0 for n in NETS}
         self._labels: dict[tuple[int, float], paddle.Tensor] = {}
@@ -262,7 +266,7 @@ class PaddleBackend(Backend):
                 "cudnn": paddle.version.cudnn() if cuda else None,
                 "threads": self.n_threads, "mode": self.mode,
                 "to_static": "paddle.jit.to_static(full_graph=True), PIR" if self.mode == "to_static" else None,
-                "onednn": bool(paddle.get_flags(["FLAGS_use_onednn"])["FLAGS_use_onednn"]),
+                "onednn": _onednn(),
                 "dtype": self.dtype, "torch_running_var": TORCH_RUNNING_VAR, "compile_s": self.compile_s}
 
     # --- state ---------------------------------------------------------------------------------
@@ -414,3 +418,13 @@ class PaddleBackend(Backend):
         if self.device == "cuda":
             return int(paddle.device.cuda.max_memory_allocated()), "cuda_max_allocated"
         return None, None
+
+
+def _onednn() -> bool | None:
+    # the flag is FLAGS_use_onednn in Paddle 3 and FLAGS_use_mkldnn in 2.x
+    for flag in ("FLAGS_use_onednn", "FLAGS_use_mkldnn"):
+        try:
+            return bool(paddle.get_flags([flag])[flag])
+        except ValueError:
+            continue
+    return None
