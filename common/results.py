@@ -17,8 +17,12 @@ TRACE_SCHEMA = "ganbench-trace"
 SCHEMA_VERSION = 1
 
 
-def run_key(backend: str, model: str, device: str, mode: str) -> str:
-    return f"{backend}__{model}__{device}__{mode}"
+def run_key(backend: str, model: str, device: str, mode: str, batch: int | None = None) -> str:
+    """The result file's name without `.json`. `batch` is given only when a run's batch differs
+    from the tutorial's (a batch sweep), so those runs do not overwrite each other and every
+    name written before sweeps existed stays valid."""
+    key = f"{backend}__{model}__{device}__{mode}"
+    return f"{key}__b{batch}" if batch is not None else key
 
 
 def _clean(obj: Any) -> Any:
