@@ -564,7 +564,9 @@ def load_results(results_dir: Path) -> Loaded:
             warnings.append(str(exc))
             continue
         run.samples = _samples(run, path, root, warnings)
-        key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"])
+        # The batch is part of what ran: a batch sweep's runs are distinct runs, not duplicates.
+        key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"],
+               run["batch_size"])
         if key in runs:
             older, newer = sorted([runs[key], run], key=_finished)
             warnings.append(f"{older.file}: same (backend, model, device, mode) and data source on "
