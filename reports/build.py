@@ -142,7 +142,10 @@ def terminal_table(df: pd.DataFrame) -> str:
         return "(no valid result)"
     view = pd.DataFrame({
         "model": df["model"], "hardware": df["hardware"], "data": df["data_source"],
-        "backend": df["backend"], "mode": df["mode"], "status": df["status"],
+        "backend": df["backend"], "mode": df["mode"],
+        # A batch sweep's rows differ only here.
+        "batch": [str(b) if pd.notna(b) else "n/a" for b in df["batch_size"]],
+        "status": df["status"],
         "images/s": df["images_per_s"].map(num),
         "p10-p90": [f"{num(a)}-{num(b)}" if pd.notna(a) else "n/a" for a, b in zip(df["ips_p10"], df["ips_p90"])],
         "speed-up [95% CI]": [ratio(v, lo, hi) if pd.notna(v) else "n/a"

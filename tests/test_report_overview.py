@@ -60,6 +60,7 @@ def built(tmp_path_factory):
     run(root, "mindspore", A, None, mode="pynative", **failed("ModeRefused", "graph mode refuses this model"))
     # Model B at its batch 64: torch 250, mxnet 500; paddle failed for a reason of its own.
     run(root, "torch", B, 250, seed=6)
+    run(root, "torch", B, 200, mode="compile", seed=13)  # slower than eager: plain stays the best
     run(root, "mxnet", B, 500, mode="imperative", seed=7)
     run(root, "paddle", B, None, mode="dynamic", **failed("RuntimeError", "conv kernel missing"))
     # A batch sweep of A: larger batches are faster but must not enter the headline numbers.
@@ -91,7 +92,7 @@ def block(outcome, device: str) -> dict:
 def test_every_sweep_run_is_kept(built):
     _, outcome, loaded = built
     assert outcome.warnings == []
-    assert len(outcome.summary) == 18 and len(loaded.runs) == 18
+    assert len(outcome.summary) == 19 and len(loaded.runs) == 19
 
 
 def test_speedups_compare_runs_at_the_same_batch(built):
@@ -156,6 +157,7 @@ def test_mode_gains_against_the_plain_mode(built):
     assert mx["gain"] == pytest.approx(1800 / 1500) and mx["lo"] < mx["gain"] < mx["hi"]
     assert gains[(A, "torch")]["gain"] == pytest.approx(1250 / 1000)
     assert gains[(B, "torch")]["gain"] == 1.0 and gains[(B, "torch")]["best_mode"] == "eager"
+    assert gains[(B, "torch")]["modes"] == ["compile", "eager"]
     assert gains[(A, "paddle")]["gain"] == 1.0
 
 
@@ -200,12 +202,22 @@ def test_page_opens_with_the_overview_and_has_the_sweep(built):
     assert part.count('class="chart heatmap"') == 2  # CPU and GPU
     assert "×1.70 [" in part  # mxnet's geometric mean sqrt(1.44 * 2) = 1.697 on the CPU
     assert "2 of 2: paddle-dcgan28, mxnet-dcgan64" in part
-    assert "plain is its fastest" in part
+    assert "only dynamic ran" in part  # paddle ran one mode: no gain to show
+    assert "×1.00 (plain is its fastest)" in part  # torch on B: compile was slower than eager
     sweep_part = html[sweep:learning]
     assert sweep_part.count('alt="Throughput against batch size') == 1
     assert re.search(r"<td>paddle-dcgan28</td><td>torch</td><td>32, 128, 256, 512, 1024</td>\s*"
                      r'<td class="n">256</td><td class="n">3,000</td>\s*<td class="n">512</td>', sweep_part)
     assert "batch sizes 32, 128, 256, 512, 1024" in html  # the summary table's model header
+
+
+def test_terminal_table_says_which_batch_ran(built):
+    from reports.build import terminal_table
+
+    table = terminal_table(built[1].summary)
+    assert table.splitlines()[0].split()[:7] == ["model", "hardware", "data", "backend", "mode", "batch", "status"]
+    assert len(re.findall(r"torch\s+eager\s+1024\s+failed", table)) == 1
+    assert len(re.findall(r"torch\s+eager\s+256\s+ok\s+3,000", table)) == 1
 
 
 def test_no_sweep_section_with_one_batch_per_model(tmp_path):
