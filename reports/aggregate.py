@@ -2,7 +2,7 @@
 
 Comparisons are made only within a *setting*: the same model, device kind, hardware (GPU or
 CPU name) and data source. A speed-up compares a run with the baseline backend's fastest
-successful run (any mode) in the same setting; synthetic-data runs are thus compared only
+successful run (any mode) in the same setting at the same batch size; synthetic-data runs are thus compared only
 with synthetic-data baseline runs, and a setting without a baseline run has no speed-up.
 """
 from __future__ import annotations

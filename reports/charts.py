@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 import matplotlib
 import matplotlib.lines
+import matplotlib.patches
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
@@ -469,6 +470,9 @@ def heatmap_chart(block: dict[str, Any], baseline: str) -> str | None:
                     text, col = "not run", "#888"
                 elif cell["kind"] in ("failed", "refused"):
                     text, col = f"{cell['kind']}\n{_clip(cell['error_type'], 16)}", "#8a0000"
+                    # Hatched, so a failure never reads as the pale ×1 of the colour scale.
+                    ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=0,
+                                                              hatch="//", edgecolor="#e3b5b5"))
                 elif cell.get("value") is None:
                     text, col = f"no {baseline}\nto compare", "#555"
                 else:
