@@ -368,7 +368,7 @@ def framework_overview(df: pd.DataFrame, runs: list[Run], baseline: str) -> list
             r = df.loc[idx]
             cell = {"kind": "ok", "mode": r["mode"], "ips": r["images_per_s"], "batch": r["batch_size"]}
             if pd.notna(r["speedup"]):
-                cell.update(kind="ok", value=float(r["speedup"]), lo=_f(r["speedup_lo"]), hi=_f(r["speedup_hi"]))
+                cell.update(value=float(r["speedup"]), lo=_f(r["speedup_lo"]), hi=_f(r["speedup_hi"]))
             else:
                 cell["kind"] = "no-baseline"
             cells[(model, backend)] = cell
@@ -431,7 +431,7 @@ def batch_sweeps(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Per device, hardware and data source: the models run at two or more batch sizes, with
     each framework's images/s per batch (one mode per line) and the largest batch that fitted."""
     out = []
-    batch = _batch_of(df)
+    batch, primary = _batch_of(df), at_primary(df)
     for (device, hardware, data_source), block in df.groupby(SETTING_NO_MODEL, sort=False):
         models = [m for m in sorted(dict.fromkeys(block["model"]), key=_model_order)
                   if batch[block.index[block["model"] == m]].nunique() >= 2]
@@ -444,7 +444,7 @@ def batch_sweeps(df: pd.DataFrame) -> list[dict[str, Any]]:
                 rows = mblock[mblock["backend"] == backend]
                 ok = rows[rows["status"] == "ok"]
                 if not ok.empty:
-                    lines.append({"model": model, "backend": backend, **_sweep_line(ok)})
+                    lines.append({"model": model, "backend": backend, **_sweep_line(ok, primary)})
                 fits.append({"model": model, "backend": backend, **_fit(rows)})
         out.append({"device": device, "hardware": hardware, "data_source": data_source,
                     "synthetic": data_source == "synthetic",
@@ -453,12 +453,12 @@ def batch_sweeps(df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def _sweep_line(ok: pd.DataFrame) -> dict[str, Any]:
+def _sweep_line(ok: pd.DataFrame, primary: pd.Series) -> dict[str, Any]:
     """The mode drawn for one framework: the one measured at the most batch sizes, and of those
     the fastest at the primary batch, so a line never jumps between modes."""
     counts = ok.groupby("mode")["batch_size"].nunique()
     candidates = ok[ok["mode"].isin(counts[counts == counts.max()].index)]
-    prim = candidates[at_primary(candidates).reindex(candidates.index, fill_value=False)]
+    prim = candidates[primary[candidates.index]]
     pick = (prim if not prim.empty else candidates)
     mode = pick.loc[pick["images_per_s"].astype(float).idxmax(), "mode"]
     rows = ok[ok["mode"] == mode].sort_values("batch_size")

@@ -258,3 +258,16 @@ def test_report_tables_agree_with_the_suite():
         source = (REPO / (module.replace(".", "/") + ".py")).read_text()
         first = re.search(r'^\s+modes = \("(\w+)"', source, re.M).group(1)
         assert aggregate.PLAIN_MODES[backend] == first, backend
+
+
+def test_sweep_line_follows_the_mode_fastest_at_the_tutorials_batch(tmp_path):
+    # Both modes ran at both batches: the line follows compile, the faster one at 128, even though
+    # eager is faster at 64; a line never switches mode between points.
+    run(tmp_path, "torch", A, 1000, seed=1)
+    run(tmp_path, "torch", A, 1250, mode="compile", seed=2)
+    run(tmp_path, "torch", A, 700, batch=64, seed=3)
+    run(tmp_path, "torch", A, 600, batch=64, mode="compile", seed=4)
+    sweeps = aggregate.batch_sweeps(build_report(tmp_path).summary)
+    (line,) = sweeps[0]["lines"]
+    assert line["mode"] == "compile" and line["batch"] == [64, 128]
+    assert line["ips"] == pytest.approx([600, 1250])
