@@ -23,15 +23,30 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", nargs="+", choices=list(MODELS), help="models (default: all five)")
     p.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: CUDA where the backend sees a GPU, else CPU")
-    p.add_argument("--mode", nargs="+", help="execution modes, 'all', or 'best' (each backend's fastest faithful "
-                                            "mode for the model and device); default: each backend's first")
+    p.add_argument("--mode", nargs="+", help="execution modes, space- or comma-separated (e.g. best,plain), "
+                                            "with 'all', 'best' (each backend's fastest faithful mode for the model "
+                                            "and device) and 'plain' (its first, the tutorial's); default: plain")
     p.add_argument("--seed", type=int, default=0)
+
+
+def _batch_list(text: str) -> list[int]:
+    """'32,64,128' -> [32, 64, 128]; argparse turns the ValueError into a usage error."""
+    sizes = [int(w) for w in text.split(",") if w.strip()]
+    if not sizes or any(b < 1 for b in sizes):
+        raise ValueError(text)
+    return sizes
+
+
+def _batch_sizes(given: list[list[int]] | None) -> list[int | None]:
+    """The batch sizes to run, in the order given and each once; [None] = the tutorial's."""
+    return list(dict.fromkeys(b for group in given for b in group)) if given else [None]
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, help="untimed iterations first (default: 3 on CPU, 10 on CUDA)")
     p.add_argument("--steps", type=int, help="timed iterations (default: 10 on CPU, 100 on CUDA)")
-    p.add_argument("--batch-size", type=int, help="override the tutorial's batch size")
+    p.add_argument("--batch-size", nargs="+", type=_batch_list, metavar="N[,N...]",
+                   help="override the tutorial's batch size; several (32,64,128) run a batch sweep, one run each")
     p.add_argument("--data", default="auto", choices=["auto", "real", "synthetic"],
                    help="auto: real data when it can be had, else synthetic (with a loud warning)")
     p.add_argument("--data-dir", help="where datasets are looked for (default: $GANBENCH_DATA_DIR or ./data)")
@@ -111,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
 
     sub.add_parser("list", help="models (with parameters and FLOPs) and importable backends")
+    tg = sub.add_parser("targets", help="the suite against hand-written loops: torch best vs eager, torch eager vs "
+                                        "the tutorial's loop, the JAX adapter vs a hand-written jax.jit")
+    tg.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"])
+    tg.add_argument("--warmup", type=int, help="default: 10 on CUDA, 2 on CPU")
+    tg.add_argument("--steps", type=int, help="default: 100 on CUDA, 5 on CPU")
+    tg.add_argument("--out", "-o", default="results")
     dr = sub.add_parser("doctor", help="per framework: installed?, CPU or CUDA build, GPUs and their kernels, one "
                                        "training iteration on each device, and the fix for every problem")
     dr.add_argument("--venvs", help="probe every framework virtualenv under this folder (nox's .nox)")
@@ -170,14 +191,23 @@ def _modes(backend: str, modes: list[str] | None, model: str | None = None, devi
     cls = load_backend(backend)
     if not modes:
         return [None]
-    if modes == ["all"]:
-        return list(cls.modes)
-    if modes == ["best"]:
-        return [cls.best_mode(get_model(model), device)]
-    unknown = [m for m in modes if m not in cls.modes]
+    chosen, unknown = [], []
+    for word in (w.strip() for m in modes for w in m.split(",")):
+        if word == "all":
+            chosen += cls.modes
+        elif word == "best":
+            chosen.append(cls.best_mode(get_model(model), device))
+        elif word == "plain":
+            chosen.append(cls.modes[0])
+        elif word in cls.modes:
+            chosen.append(word)
+        elif word:
+            unknown.append(word)
     if unknown:
-        sys.exit(f"{backend} has no mode {', '.join(unknown)}; its modes: {', '.join(cls.modes)}, or all, best")
-    return modes
+        sys.exit(f"{backend} has no mode {', '.join(unknown)}; its modes: {', '.join(cls.modes)}, "
+                 "or all, best, plain")
+    # best and plain are often the same mode (torch and MXNet on the CPU): run it once.
+    return list(dict.fromkeys(chosen))
 
 
 def cmd_run(a) -> int:
@@ -188,15 +218,16 @@ def cmd_run(a) -> int:
         dev = _devices(b, a.device)
         defaults = CUDA_DEFAULTS if dev == "cuda" else CPU_DEFAULTS
         for m in models:
-            for mode in _modes(b, a.mode, m, dev):
-                plan.append(RunConfig(
-                    backend=b, model=m, device=dev, mode=mode,
-                    warmup=a.warmup if a.warmup is not None else defaults["warmup"],
-                    steps=a.steps if a.steps is not None else defaults["steps"],
-                    data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
-                    seed=a.seed, out=a.out, batch_size=a.batch_size, threads=a.threads or os.cpu_count(),
-                    samples=not a.no_samples, min_time=a.min_time, target_ci=a.target_ci,
-                    max_time=a.max_time, max_steps=a.max_steps))
+            for batch in _batch_sizes(a.batch_size):
+                for mode in _modes(b, a.mode, m, dev):
+                    plan.append(RunConfig(
+                        backend=b, model=m, device=dev, mode=mode,
+                        warmup=a.warmup if a.warmup is not None else defaults["warmup"],
+                        steps=a.steps if a.steps is not None else defaults["steps"],
+                        data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
+                        seed=a.seed, out=a.out, batch_size=batch, threads=a.threads or os.cpu_count(),
+                        samples=not a.no_samples, min_time=a.min_time, target_ci=a.target_ci,
+                        max_time=a.max_time, max_steps=a.max_steps))
     # every invocation gets its own run set, decided once here, so a re-run never overwrites a result
     from benchmarks.runsets import finish_run_set, start_run_set
 
@@ -206,7 +237,7 @@ def cmd_run(a) -> int:
     results = []
     for k, cfg in enumerate(plan, 1):
         print(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}"
-              f"{' (' + cfg.mode + ')' if cfg.mode else ''}: {cfg.warmup} warm-up + {cfg.steps} timed iterations",
+              f"{' (' + cfg.mode + ')' if cfg.mode else ''}{f', batch {cfg.batch_size}' if cfg.batch_size else ''}: {cfg.warmup} warm-up + {cfg.steps} timed iterations",
               file=sys.stderr, flush=True)
         res = run_one(cfg) if a.in_process else run_isolated(cfg, timeout=a.timeout)
         results.append(res)
@@ -251,11 +282,11 @@ def _line(r: dict) -> str:
 
 
 def summary_table(results: list[dict]) -> str:
-    rows = [("backend", "model", "device", "mode", "status", "images/s", "±jitter", "data", "stability")]
+    rows = [("backend", "model", "device", "mode", "batch", "status", "images/s", "±jitter", "data", "stability")]
     for r in results:
         ok = r["status"] == "ok"
         noisy = stability_warnings(r)
-        rows.append((r["backend"], r["model"], r["device"], str(r["mode"]), r["status"],
+        rows.append((r["backend"], r["model"], r["device"], str(r["mode"]), str(r.get("batch_size")), r["status"],
                      f"{r['images_per_s']:.1f}" if ok else "-",
                      f"{r['throughput']['mad_jitter']:.1f}" if ok else "-", str(r["data_source"]),
                      ("NOISY: " + "; ".join(noisy)) if noisy else ("ok" if ok else "-")))
@@ -323,6 +354,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if res["status"] == "ok" else 1
     if a.cmd == "reproduce":
         return cmd_reproduce(a)
+    if a.cmd == "targets":
+        from benchmarks import targets
+
+        return targets.main(["--device", a.device, "--out", a.out,
+                             *(["--warmup", str(a.warmup)] if a.warmup is not None else []),
+                             *(["--steps", str(a.steps)] if a.steps is not None else [])])
     if a.cmd == "doctor":
         from benchmarks import doctor
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,10 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as `python -m benchmarks.doctor` from anywhere
 
 from common import builds  # noqa: E402  (standard library only)
+from common.results import DOCTOR_SCHEMA, write_json_atomic  # noqa: E402  (standard library only)
 
 PROBE_MODEL = "paddle-dcgan28"  # the smallest model with conv, transposed conv and BatchNorm
 PROBE_BATCH = 4
-DOCTOR_SCHEMA = "ganbench-doctor"
 
 
 # --- the probe: runs in the framework's interpreter --------------------------------------------
@@ -217,9 +216,7 @@ def main(argv: list[str] | None = None) -> int:
            "driver": None if driver is None else {"version": driver.version, "cuda": driver.cuda,
                                                   "gpus": [g.__dict__ for g in driver.gpus]},
            "frameworks": [{**r, "problems": problems(r, driver)} for r in records]}
-    tmp = out.with_suffix(".json.part")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    os.replace(tmp, out)
+    write_json_atomic(out, doc)
     print(f"\nwritten: {out.resolve()}")
     return 0 if any(r.get("importable") for r in records) else 1
 

@@ -26,10 +26,10 @@ from common.env import machine_env, now_iso
 from common.feed import Feed, draw_noise, fixed_noise
 from common.grid import save_grid
 from common.models import PUBLISHED, get_model
-from common.results import read_json, write_json_atomic
+from common.results import REPRO_SCHEMA, read_json, write_json_atomic
 from common.state import initial_state, load_state, save_state
 
-SCHEMA = "ganbench-reproduction"
+SCHEMA = REPRO_SCHEMA
 KILL_HOOK = "GANBENCH_KILL_AFTER_EPOCH"  # test hook: SIGKILL itself once this epoch's checkpoint is written
 NAN_HOOK = "GANBENCH_PLANT_NAN"  # test hook: "E:I" feeds a NaN batch at epoch E, iteration I
 COLLAPSE_STD = 0.01  # mean per-pixel std over the fixed-noise samples below this: a collapsed generator

@@ -59,7 +59,17 @@ class RunConfig:
     run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     def key(self, mode: str | None = None) -> str:
-        return run_key(self.backend, self.model, self.device, mode or self.mode or "default")
+        return run_key(self.backend, self.model, self.device, mode or self.mode or "default", self.batch_suffix())
+
+    def batch_suffix(self) -> int | None:
+        """The batch for the file name: only one that differs from the tutorial's (see run_key)."""
+        if self.batch_size is None:
+            return None
+        try:
+            tutorial = get_model(self.model).data.batch_size
+        except Exception:  # an unknown model fails in run_one, with its own message
+            return self.batch_size
+        return None if self.batch_size == tutorial else self.batch_size
 
 
 def result_path(cfg: RunConfig, mode: str) -> Path:

@@ -14,11 +14,16 @@ from typing import Any
 
 RESULT_SCHEMA = "ganbench-result"
 TRACE_SCHEMA = "ganbench-trace"
+REPRO_SCHEMA = "ganbench-reproduction"
 SCHEMA_VERSION = 1
 
 
-def run_key(backend: str, model: str, device: str, mode: str) -> str:
-    return f"{backend}__{model}__{device}__{mode}"
+def run_key(backend: str, model: str, device: str, mode: str, batch: int | None = None) -> str:
+    """The result file's name without `.json`. `batch` is given only when a run's batch differs
+    from the tutorial's (a batch sweep), so those runs do not overwrite each other and every
+    name written before sweeps existed stays valid."""
+    key = f"{backend}__{model}__{device}__{mode}"
+    return f"{key}__b{batch}" if batch is not None else key
 
 
 def _clean(obj: Any) -> Any:
@@ -57,6 +62,8 @@ def read_json(path: Path) -> dict:
 # a re-run never overwrites an earlier one and results can be compared over time. "The latest result"
 # of a (backend, model, device, mode) is the one in the newest set that has it: a view, not a file.
 RUN_SET_SCHEMA = "ganbench-run-set"
+DOCTOR_SCHEMA = "ganbench-doctor"  # results/doctor.json: what `doctor` found
+TARGETS_SCHEMA = "ganbench-targets"  # results/targets.json: `targets` ratios
 MANIFEST = "manifest.json"
 _SET_TIME = "%Y-%m-%dT%H-%M-%S"  # ':' is not allowed in Windows file names
 

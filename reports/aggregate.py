@@ -2,7 +2,7 @@
 
 Comparisons are made only within a *setting*: the same model, device kind, hardware (GPU or
 CPU name) and data source. A speed-up compares a run with the baseline backend's fastest
-successful run (any mode) in the same setting; synthetic-data runs are thus compared only
+successful run (any mode) in the same setting at the same batch size; synthetic-data runs are thus compared only
 with synthetic-data baseline runs, and a setting without a baseline run has no speed-up.
 """
 from __future__ import annotations
@@ -16,10 +16,11 @@ import pandas as pd
 
 from .load import Run, Trace
 from .peaks import mfu, peak_for, peak_tflops
-from .stats import speed_ratio
+from .stats import Pair, geomean_ratio, speed_ratio
 from common.stability import stability_warnings
 
 SETTING = ["device", "hardware", "data_source", "model"]
+SPEED_KEY = SETTING + ["batch_size"]
 KNOWN_MODELS = ("paddle-dcgan28", "mindspore-mlp-gan", "mxnet-dcgan64", "gluon-lfw-dcgan",
                 "pytorch-celeba-dcgan")
 # Final losses are means over this many last iterations: one iteration of a GAN is too noisy
@@ -101,12 +102,13 @@ def summary_frame(runs: list[Run], baseline: str) -> pd.DataFrame:
         return pd.DataFrame(columns=COLUMNS)
     df = pd.DataFrame([_row(r) for r in runs])
     ok = df["status"] == "ok"
+    # A speed-up compares runs at the same batch size: a batch sweep's runs are not rivals.
     refs = (df[ok & (df["backend"] == baseline)]
-            .sort_values("images_per_s").groupby(SETTING).tail(1))
-    ref_of = {tuple(row[c] for c in SETTING): idx for idx, row in refs.iterrows()}
+            .sort_values("images_per_s").groupby(SPEED_KEY).tail(1))
+    ref_of = {tuple(row[c] for c in SPEED_KEY): idx for idx, row in refs.iterrows()}
     speed: dict[int, tuple] = {}
     for idx, row in df[ok].iterrows():
-        ref = ref_of.get(tuple(row[c] for c in SETTING))
+        ref = ref_of.get(tuple(row[c] for c in SPEED_KEY))
         if ref is None:
             continue
         label = f"{baseline} {df.at[ref, 'mode']}"
@@ -136,6 +138,8 @@ def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
         "hardware": df["hardware"],
         "data": df["data_source"].map(lambda s: s != "real"),
         "model": df["model"].map(_model_order),
+        # A batch sweep's runs: each batch size its own ranking, the tutorial's batch first.
+        "batch": _batch_rank(df),
         "failed": df["status"] != "ok",
         "ips": -df["images_per_s"].fillna(0).astype(float),
         "backend": df["backend"], "mode": df["mode"],
@@ -265,3 +269,223 @@ def failures(df: pd.DataFrame, runs: list[Run]) -> list[dict[str, Any]]:
                     "type": err.get("type") or "", "message": err.get("message") or "no error recorded",
                     "traceback": err.get("traceback") or ""})
     return out
+
+
+# --- each framework at its best, one number per framework, batch sweeps (issue 14) ------------------
+
+# The tutorials' batch sizes (common/models.py; tests/test_report_overview.py checks they agree).
+# Copied because the report imports nothing outside reports/. A setting's headline numbers, heat
+# map and geometric means use the tutorial's batch, so a batch sweep adds a chart, not rivals.
+TUTORIAL_BATCH = {"paddle-dcgan28": 128, "mindspore-mlp-gan": 128, "mxnet-dcgan64": 64,
+                  "gluon-lfw-dcgan": 64, "pytorch-celeba-dcgan": 128}
+# Each backend's plainest mode, the tutorial's own loop (the adapters' `modes[0]`; checked by the
+# same test), which `--mode plain` runs and against which a faster mode's gain is measured.
+PLAIN_MODES = {"torch": "eager", "jax": "jit", "mxnet": "imperative", "paddle": "dynamic",
+               "mindspore": "pynative"}
+# How each framework says it ran out of memory (lower case, matched in "type: message"): torch
+# OutOfMemoryError / "CUDA out of memory", MXNet "cudaMalloc ... out of memory", JAX/XLA
+# RESOURCE_EXHAUSTED, Paddle ResourceExhaustedError "Out of memory error on GPU", MindSpore
+# "Device memory isn't enough", host allocators' MemoryError / std::bad_alloc.
+OOM_MARKERS = ("outofmemory", "out of memory", "resource_exhausted", "resourceexhausted",
+               "resource exhausted", "memory isn't enough", "memory is not enough", "memory not enough",
+               "failed to allocate", "memoryerror", "bad_alloc", "cannot allocate memory")
+SETTING_NO_MODEL = ["device", "hardware", "data_source"]
+
+
+def is_oom(error_type: Any, message: Any) -> bool:
+    text = f"{error_type or ''}: {message or ''}".lower()
+    return any(m in text for m in OOM_MARKERS)
+
+
+def is_refusal(error_type: Any) -> bool:
+    """ModeRefused, DeviceRefused: the suite declined the run on purpose (a known limitation)."""
+    return bool(error_type) and str(error_type).endswith("Refused")
+
+
+def _batch_of(df: pd.DataFrame) -> pd.Series:
+    return pd.to_numeric(df["batch_size"], errors="coerce")
+
+
+def primary_batch(df: pd.DataFrame) -> pd.Series:
+    """Per row, the batch size its setting's comparisons use: the tutorial's where any run of the
+    setting has it, else the batch most successful runs used (the smallest on a tie). NaN where
+    no run of the setting records a batch."""
+    batch = _batch_of(df)
+    out = pd.Series(np.nan, index=df.index, dtype=float)
+    for _, group in df.groupby(SETTING, sort=False, dropna=False):
+        sizes = batch[group.index].dropna()
+        if sizes.empty:
+            continue
+        tutorial = TUTORIAL_BATCH.get(group["model"].iloc[0])
+        if tutorial in set(sizes):
+            out[group.index] = tutorial
+            continue
+        ok = sizes[group.loc[sizes.index, "status"] == "ok"]
+        counts = (ok if not ok.empty else sizes).value_counts()
+        out[group.index] = min(b for b, n in counts.items() if n == counts.max())
+    return out
+
+
+def at_primary(df: pd.DataFrame) -> pd.Series:
+    """Rows at their setting's primary batch. A failed run that recorded no batch ran the
+    tutorial's (the harness writes the batch only when it was given), so it counts as primary."""
+    batch, prim = _batch_of(df), primary_batch(df)
+    return (batch == prim) | batch.isna()
+
+
+def _batch_rank(df: pd.DataFrame) -> pd.Series:
+    batch, at = _batch_of(df), at_primary(df)
+    return pd.Series([(not a, b if b == b else 0) for a, b in zip(at, batch)], index=df.index)
+
+
+def _pair(runs: list[Run], a: int, b: int) -> Pair:
+    ra, rb = runs[a], runs[b]
+    return Pair(ra["images_per_s"], ra["step_times_s"], ra["batch_size"],
+                rb["images_per_s"], rb["step_times_s"], rb["batch_size"])
+
+
+def _backend_order(backends, baseline: str) -> list[str]:
+    known = list(PLAIN_MODES)
+    return sorted(set(backends), key=lambda b: (b != baseline, known.index(b) if b in known else len(known), b))
+
+
+def framework_overview(df: pd.DataFrame, runs: list[Run], baseline: str) -> list[dict[str, Any]]:
+    """Per device, hardware and data source (never across them): each framework's best run per
+    model at the tutorial's batch against the baseline's best, as a model × framework grid, and
+    the geometric mean of those speed-ups over the models it ran, with a bootstrap interval.
+
+    "Best" is a framework's fastest successful mode, the rule the speed-up column already uses
+    for the baseline, so with `--mode best,plain` it is the better of the two. A framework with
+    no successful run of a model but a failed or refused one gets that cell, not a hole."""
+    prim = df[at_primary(df)]
+    blocks = []
+    for (device, hardware, data_source), block in prim.groupby(SETTING_NO_MODEL, sort=False):
+        models = sorted(dict.fromkeys(block["model"]), key=_model_order)
+        backends = _backend_order(block["backend"], baseline)
+        cells: dict[tuple[str, str], dict[str, Any]] = {}
+        best_of: dict[tuple[str, str], int] = {}
+        for (model, backend), group in block.groupby(["model", "backend"], sort=False):
+            ok = group[group["status"] == "ok"]
+            if ok.empty:
+                types = [t for t in group["error_type"].dropna()]
+                refused = [t for t in types if is_refusal(t)]
+                cells[(model, backend)] = {"kind": "refused" if refused else "failed",
+                                           "error_type": (refused or types or ["no error recorded"])[0],
+                                           "mode": ", ".join(group["mode"])}
+                continue
+            idx = ok["images_per_s"].astype(float).idxmax()
+            best_of[(model, backend)] = idx
+            r = df.loc[idx]
+            cell = {"kind": "ok", "mode": r["mode"], "ips": r["images_per_s"], "batch": r["batch_size"]}
+            if pd.notna(r["speedup"]):
+                cell.update(value=float(r["speedup"]), lo=_f(r["speedup_lo"]), hi=_f(r["speedup_hi"]))
+            else:
+                cell["kind"] = "no-baseline"
+            cells[(model, backend)] = cell
+        means = []
+        for backend in backends:
+            covered = [m for m in models if cells.get((m, backend), {}).get("value") is not None]
+            ran = [m for m in models if (m, backend) in cells]
+            item = {"backend": backend, "is_baseline": backend == baseline, "models": covered,
+                    "n": len(covered), "ran": len(ran),
+                    "comparable": sum((m, baseline) in best_of for m in models),
+                    "modes": sorted({cells[(m, backend)]["mode"] for m in covered})}
+            if covered:
+                ref = {m: best_of[(m, baseline)] for m in covered}
+                g = geomean_ratio([_pair(runs, best_of[(m, backend)], ref[m]) for m in covered])
+                item.update(value=g.value, lo=g.lo, hi=g.hi, resolved=g.resolved)
+            means.append(item)
+        blocks.append({"device": device, "hardware": hardware, "data_source": data_source,
+                       "synthetic": data_source == "synthetic",
+                       "title": setting_title(device, hardware, data_source),
+                       "models": models, "backends": backends, "cells": cells,
+                       "grid": [[cells.get((m, b)) for b in backends] for m in models],
+                       "means": means, "gains": mode_gains(block, runs, models, backends),
+                       "batches": sorted({int(b) for b in _batch_of(block).dropna()})})
+    return blocks
+
+
+def _f(x: Any) -> float | None:
+    return None if x is None or pd.isna(x) else float(x)
+
+
+def mode_gains(block: pd.DataFrame, runs: list[Run], models: list[str], backends: list[str]) -> list[dict[str, Any]]:
+    """Per model and framework: its fastest mode against its plain mode (the tutorial's loop),
+    with the bootstrap interval of that ratio, so what each mode buys shows beside the best."""
+    out = []
+    for model in models:
+        for backend in backends:
+            ok = block[(block["model"] == model) & (block["backend"] == backend) & (block["status"] == "ok")]
+            if ok.empty:
+                continue
+            best = ok["images_per_s"].astype(float).idxmax()
+            plain_mode = PLAIN_MODES.get(backend)
+            plain = ok[ok["mode"] == plain_mode]
+            item = {"model": model, "backend": backend, "modes": sorted(ok["mode"]),
+                    "best_mode": block.at[best, "mode"], "best_ips": block.at[best, "images_per_s"],
+                    "plain_mode": plain_mode, "plain_ips": None, "gain": None, "lo": None, "hi": None}
+            if not plain.empty:
+                p = plain.index[0]
+                item["plain_ips"] = block.at[p, "images_per_s"]
+                if p == best:
+                    item["gain"] = 1.0
+                else:
+                    pair = _pair(runs, best, p)
+                    r = speed_ratio(pair.ips_a, pair.times_a, pair.batch_a, pair.ips_b, pair.times_b, pair.batch_b)
+                    item.update(gain=r.value, lo=r.lo, hi=r.hi, resolved=r.resolved)
+            out.append(item)
+    return out
+
+
+def batch_sweeps(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per device, hardware and data source: the models run at two or more batch sizes, with
+    each framework's images/s per batch (one mode per line) and the largest batch that fitted."""
+    out = []
+    batch, primary = _batch_of(df), at_primary(df)
+    for (device, hardware, data_source), block in df.groupby(SETTING_NO_MODEL, sort=False):
+        models = [m for m in sorted(dict.fromkeys(block["model"]), key=_model_order)
+                  if batch[block.index[block["model"] == m]].nunique() >= 2]
+        if not models:
+            continue
+        lines, fits = [], []
+        for model in models:
+            mblock = block[block["model"] == model]
+            for backend in _backend_order(mblock["backend"], ""):
+                rows = mblock[mblock["backend"] == backend]
+                ok = rows[rows["status"] == "ok"]
+                if not ok.empty:
+                    lines.append({"model": model, "backend": backend, **_sweep_line(ok, primary)})
+                fits.append({"model": model, "backend": backend, **_fit(rows)})
+        out.append({"device": device, "hardware": hardware, "data_source": data_source,
+                    "synthetic": data_source == "synthetic",
+                    "title": setting_title(device, hardware, data_source),
+                    "models": models, "lines": lines, "fits": fits})
+    return out
+
+
+def _sweep_line(ok: pd.DataFrame, primary: pd.Series) -> dict[str, Any]:
+    """The mode drawn for one framework: the one measured at the most batch sizes, and of those
+    the fastest at the primary batch, so a line never jumps between modes."""
+    counts = ok.groupby("mode")["batch_size"].nunique()
+    candidates = ok[ok["mode"].isin(counts[counts == counts.max()].index)]
+    prim = candidates[primary[candidates.index]]
+    pick = (prim if not prim.empty else candidates)
+    mode = pick.loc[pick["images_per_s"].astype(float).idxmax(), "mode"]
+    rows = ok[ok["mode"] == mode].sort_values("batch_size")
+    return {"mode": mode, "batch": [int(b) for b in rows["batch_size"]],
+            "ips": rows["images_per_s"].astype(float).tolist(),
+            "p10": rows["ips_p10"].astype(float).tolist(), "p90": rows["ips_p90"].astype(float).tolist()}
+
+
+def _fit(rows: pd.DataFrame) -> dict[str, Any]:
+    """Largest batch that ran (any mode) and the smallest that ran out of memory."""
+    ok = rows[rows["status"] == "ok"]
+    failed = rows[(rows["status"] != "ok") & _batch_of(rows).notna()]
+    oom = failed[[is_oom(t, m) for t, m in zip(failed["error_type"], failed["error_message"])]]
+    other = failed.drop(oom.index)
+    largest = int(ok["batch_size"].max()) if not ok.empty else None
+    at_largest = ok[ok["batch_size"] == largest]["images_per_s"].max() if largest else None
+    return {"tried": sorted({int(b) for b in _batch_of(rows).dropna()}),
+            "largest_ok": largest, "largest_ok_ips": _f(at_largest),
+            "smallest_oom": int(oom["batch_size"].min()) if not oom.empty else None,
+            "other_failures": sorted({(int(b), str(t or "failed")) for b, t in zip(other["batch_size"], other["error_type"])})}

@@ -42,15 +42,21 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame) -> list[dict[str, Any]]:
     learned = dict(iter(learning.groupby(aggregate.SETTING))) if not learning.empty else {}
     out = []
+    primary = aggregate.at_primary(df)
     for keys, block in df.groupby(["device", "hardware", "data_source"], sort=False):
         device, hardware, data_source = keys
+        # The per-run charts label runs by backend and mode, so they draw the tutorial's batch
+        # only; a batch sweep's other batches are in the table and in the sweep's own chart.
+        chart_block = block[primary[block.index]]
         models = []
         for model, mblock in block.groupby("model", sort=False):
             learn = learned.get((device, hardware, data_source, model))
+            cblock = mblock[primary[mblock.index]]
             models.append({"model": model, "rows": _records(mblock),
                            "learning": _records(learn) if learn is not None else [],
-                           "loss_chart": charts.loss_chart(mblock, runs),
-                           "samples_chart": charts.samples_chart(mblock, runs)})
+                           "batches": sorted({int(b) for b in mblock["batch_size"].dropna()}),
+                           "loss_chart": charts.loss_chart(cblock, runs),
+                           "samples_chart": charts.samples_chart(cblock, runs)})
         details = sorted({str(runs[i]["data_detail"]) for i in block.index if runs[i]["data_detail"]})
         kinds = set(block["memory_kind"].dropna())
         out.append({"device": device, "hardware": hardware, "data_source": data_source,
@@ -59,9 +65,23 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame) -> list[dict[str, 
                     "details": details, "rows": _records(block),
                     # One kind for the whole block goes in the header; mixed kinds go per row.
                     "memory_kind": kinds.pop() if len(kinds) == 1 else None,
-                    "throughput_chart": charts.throughput_chart(block),
-                    "step_chart": charts.step_time_chart(block, runs), "models": models})
+                    "throughput_chart": charts.throughput_chart(chart_block),
+                    "step_chart": charts.step_time_chart(chart_block, runs), "models": models})
     return out
+
+
+def _overview(df: pd.DataFrame, runs, baseline: str) -> list[dict[str, Any]]:
+    blocks = aggregate.framework_overview(df, runs, baseline)
+    for block in blocks:
+        block["chart"] = charts.heatmap_chart(block, baseline)
+    return blocks
+
+
+def _sweeps(df: pd.DataFrame) -> list[dict[str, Any]]:
+    sweeps = aggregate.batch_sweeps(df)
+    for sweep in sweeps:
+        sweep["chart"] = charts.batch_sweep_chart(sweep)
+    return sweeps
 
 
 def build_report(results_dir: Path, out: Path | None = None, baseline: str = "torch") -> ReportOutcome:
@@ -89,7 +109,8 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
     for _, row in df[df["stability"].fillna("") != ""].iterrows():
         warnings.append(f"{row['file']}: noisy measurement ({row['backend']} {row['model']} {row['mode']}): "
                         f"{row['stability']}")
-    learning = aggregate.learning_frame(df, runs)
+    primary = df[aggregate.at_primary(df)]
+    learning = aggregate.learning_frame(primary, runs)
     parity_blocks, parity_notes = aggregate.parity(loaded.traces, baseline)
     for block in parity_blocks:
         block["chart"] = charts.parity_chart(block, baseline) if block["rows"] else None
@@ -101,7 +122,9 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
                    "ok": int((df["status"] == "ok").sum()), "failed": int((df["status"] == "failed").sum()),
                    "reproductions": len(loaded.reproductions)},
         "warnings": warnings,
-        "headlines": aggregate.headlines(df, runs, baseline),
+        "headlines": aggregate.headlines(primary, runs, baseline),
+        "overview": _overview(df, runs, baseline), "sweeps": _sweeps(df),
+        "tutorial_batch": aggregate.TUTORIAL_BATCH, "plain_modes": aggregate.PLAIN_MODES,
         "settings": _settings(df, runs, learning),
         "parity": parity_blocks, "parity_notes": parity_notes,
         "failures": aggregate.failures(df, runs),
@@ -126,7 +149,10 @@ def terminal_table(df: pd.DataFrame) -> str:
         return "(no valid result)"
     view = pd.DataFrame({
         "model": df["model"], "hardware": df["hardware"], "data": df["data_source"],
-        "backend": df["backend"], "mode": df["mode"], "status": df["status"],
+        "backend": df["backend"], "mode": df["mode"],
+        # A batch sweep's rows differ only here.
+        "batch": [str(b) if pd.notna(b) else "n/a" for b in df["batch_size"]],
+        "status": df["status"],
         "images/s": df["images_per_s"].map(num),
         "p10-p90": [f"{num(a)}-{num(b)}" if pd.notna(a) else "n/a" for a, b in zip(df["ips_p10"], df["ips_p90"])],
         "speed-up [95% CI]": [ratio(v, lo, hi) if pd.notna(v) else "n/a"

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 import matplotlib
 import matplotlib.lines
+import matplotlib.patches
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
@@ -429,4 +430,101 @@ def reproduction_compare_chart(reps: list, labels: list[str]) -> str | None:
         if subset:
             head += f"\nSUBSET runs (only the first images of the data): {', '.join(subset)}"
         fig.suptitle(plain(head), color="#b00" if subset else "black")
+        return to_uri(fig)
+
+
+# --- one number per framework, batch sweeps (issue 14) ------------------------------------------------
+HEAT_SPAN = 4.0  # colours saturate at ×4 and ×1/4: beyond that the printed number says enough
+
+
+def _clip(text: Any, width: int = 24) -> str:
+    text = str(text)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def heatmap_chart(block: dict[str, Any], baseline: str) -> str | None:
+    """Model × framework: speed-up of each framework's best run over the baseline's best, on a
+    log colour scale centred at ×1 (red slower, blue faster); failed and refused cells are
+    grey and say so, and a framework that did not run a model leaves the cell empty."""
+    models, backends = block["models"], block["backends"]
+    if not models or not backends:
+        return None
+    from matplotlib.colors import LogNorm
+
+    values = np.full((len(models), len(backends)), np.nan)
+    for i, row in enumerate(block["grid"]):
+        for j, cell in enumerate(row):
+            if cell and cell.get("value") is not None:
+                values[i, j] = cell["value"]
+    synthetic = block["data_source"] == "synthetic"
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(min(11, 3.0 + 1.5 * len(backends)), 2.3 + 0.55 * len(models)), layout="constrained")
+        ax = fig.subplots()
+        norm = LogNorm(vmin=1 / HEAT_SPAN, vmax=HEAT_SPAN)
+        shown = np.ma.masked_invalid(np.clip(values, 1 / HEAT_SPAN, HEAT_SPAN))
+        cmap = matplotlib.colormaps["RdBu"].with_extremes(bad="#f2f2f2")
+        image = ax.imshow(shown, cmap=cmap, norm=norm, aspect="auto")
+        for i, row in enumerate(block["grid"]):
+            for j, cell in enumerate(row):
+                if cell is None:
+                    text, col = "not run", "#888"
+                elif cell["kind"] in ("failed", "refused"):
+                    text, col = f"{cell['kind']}\n{_clip(cell['error_type'], 16)}", "#8a0000"
+                    # Hatched, so a failure never reads as the pale ×1 of the colour scale.
+                    ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=0,
+                                                              hatch="//", edgecolor="#e3b5b5"))
+                elif cell.get("value") is None:
+                    text, col = f"no {baseline}\nto compare", "#555"
+                else:
+                    v = cell["value"]
+                    text = f"×{v:.2f}\n{_clip(cell['mode'], 14)}"
+                    col = "white" if abs(math.log(min(max(v, 1 / HEAT_SPAN), HEAT_SPAN))) > 0.8 else "black"
+                ax.text(j, i, plain(text), ha="center", va="center", fontsize=8, color=col)
+        # Names come from result files: a long one would squeeze the grid to nothing.
+        ax.set_xticks(np.arange(len(backends)), [plain(_clip(b)) for b in backends])
+        ax.set_yticks(np.arange(len(models)), [plain(_clip(m)) for m in models])
+        ax.tick_params(length=0)
+        for side in ("top", "right", "left", "bottom"):
+            ax.spines[side].set_visible(False)
+        bar = fig.colorbar(image, ax=ax, shrink=0.9)
+        bar.set_label(plain(f"speed-up vs {baseline} (log)"))
+        ticks = [t for t in (0.25, 0.5, 1, 2, 4) if 1 / HEAT_SPAN <= t <= HEAT_SPAN]
+        bar.set_ticks(ticks, labels=[f"×{t:g}" for t in ticks])
+        bar.minorticks_off()
+        fig.suptitle(title(f"Best run of each framework against {baseline}'s best", block["device"],
+                           block["hardware"], block["data_source"]), color="#b00" if synthetic else "black")
+        return to_uri(fig)
+
+
+def batch_sweep_chart(sweep: dict[str, Any]) -> str | None:
+    """Images/s against batch size (log2), one line per framework (one mode), one panel per model."""
+    models = sweep["models"]
+    if not sweep["lines"]:
+        return None
+    synthetic = sweep["data_source"] == "synthetic"
+    with matplotlib.rc_context(RC):
+        nrows, _ = _grid(len(models), 2)
+        fig = Figure(figsize=(11, 1.2 + 3.2 * nrows), layout="constrained")
+        for ax, model in zip(_axes(fig, len(models), 2), models):
+            for line in (x for x in sweep["lines"] if x["model"] == model):
+                x = np.asarray(line["batch"], dtype=float)
+                y = np.asarray(line["ips"], dtype=float)
+                lo = np.clip(y - np.asarray(line["p10"], dtype=float), 0, None)
+                hi = np.clip(np.asarray(line["p90"], dtype=float) - y, 0, None)
+                ax.errorbar(x, y, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], marker="o", ms=4, capsize=3,
+                            color=colour(line["backend"]), label=label(line["backend"], line["mode"]))
+            for fit in (f for f in sweep["fits"] if f["model"] == model and f["smallest_oom"]):
+                ax.axvline(fit["smallest_oom"], color=colour(fit["backend"]), ls=":", lw=1)
+                ax.text(fit["smallest_oom"], 1, plain(f" {fit['backend']}: out of memory"), rotation=90,
+                        va="top", ha="right", fontsize=7, color=colour(fit["backend"]),
+                        transform=ax.get_xaxis_transform())
+            ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            ax.set_ylim(bottom=0)
+            ax.set_title(plain(model))
+            ax.set_xlabel("batch size (log₂)")
+            ax.set_ylabel("images/s (median; bars: p10–p90)")
+            ax.legend(frameon=False, fontsize=8)
+        fig.suptitle(title("Throughput against batch size", sweep["device"], sweep["hardware"],
+                           sweep["data_source"]), color="#b00" if synthetic else "black")
         return to_uri(fig)

@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .aggregate import PLAIN_MODES
+
 MODELS = {  # model: (batch size, image side, channels, FLOPs per iteration)
     "paddle-dcgan28": (128, 28, 1, 2.1e10),
-    "mindspore-mlp-gan": (64, 28, 1, 1.1e9),
+    "mindspore-mlp-gan": (128, 28, 1, 1.1e9),
     "mxnet-dcgan64": (64, 64, 3, 9.6e10),
     "gluon-lfw-dcgan": (64, 64, 3, 9.6e10),
     "pytorch-celeba-dcgan": (128, 64, 3, 1.9e11),
@@ -106,8 +108,10 @@ def _curves(rng: np.random.Generator, iters: int) -> dict[str, list[float]]:
 
 
 def write_demo(folder: Path) -> None:
-    """An H100 machine with real data for all five models and backends (one failure), a CPU
-    machine with synthetic data, parity traces for two models, and five reproductions."""
+    """An H100 machine with real data for all five models: four backends in their plain modes,
+    torch and MXNet also in their best (`--mode best,plain`), MindSpore refused; a CPU machine
+    with synthetic data and a torch/JAX batch sweep; parity traces for two models; and five
+    reproductions."""
     folder = Path(folder)
     rng = np.random.default_rng(0)
     speed = {"torch": 1.0, "mxnet": 0.82, "paddle": 0.91, "mindspore": 0.74, "jax": 1.12}
@@ -115,18 +119,10 @@ def write_demo(folder: Path) -> None:
                 "gluon-lfw-dcgan": 9300, "pytorch-celeba-dcgan": 7800}
     for m_i, (model, (batch, side, ch, flops)) in enumerate(MODELS.items()):
         for b_i, backend in enumerate(BACKENDS):
-            key = f"{backend}__{model}__cuda__eager"
-            if backend == "mindspore" and model == "mxnet-dcgan64":
-                write_result(folder / "h100", f"{key}.json", backend=backend, model=model, device="cuda",
-                             status="failed", data_source="real", images_per_s=None, throughput=None,
-                             data_detail=f"{model} real-data subset (sha256 verified)",
-                             first_step_s=None, setup_s=2.1, flops_per_iteration=flops,
-                             step_times_s=[], losses=None, d_x=None, d_g_z=None, peak_memory_bytes=None,
-                             error={"type": "RuntimeError",
-                                    "message": "Conv2dTranspose: output_padding must be smaller than stride",
-                                    "traceback": "Traceback (most recent call last):\n  File \"backends/mindspore_gan.py\", line 212, in build\n    ...\nRuntimeError: Conv2dTranspose: output_padding must be smaller than stride"},
-                             env=base_env(backend, "cuda"))
+            if backend == "mindspore":  # no NVIDIA GPU backend: refused, see write_demo_best_modes
                 continue
+            mode = PLAIN_MODES[backend]
+            key = f"{backend}__{model}__cuda__{mode}"
             step = batch / (base_ips[model] * speed[backend] * rng.uniform(0.95, 1.05))
             times = (step * rng.lognormal(0, 0.03 + 0.02 * b_i, 30)).tolist()
             curves = _curves(np.random.default_rng(100 * m_i + b_i), 35)
@@ -134,7 +130,7 @@ def write_demo(folder: Path) -> None:
             (folder / "h100" / png).parent.mkdir(parents=True, exist_ok=True)
             sample_grid(10 * m_i + b_i, side, ch).save(folder / "h100" / png)
             write_result(folder / "h100", f"{key}.json", backend=backend, model=model, device="cuda",
-                         batch_size=batch, step_times_s=times, data_source="real",
+                         mode=mode, batch_size=batch, step_times_s=times, data_source="real",
                          data_detail=f"{model} real-data subset (sha256 verified)",
                          losses={"d": curves["d"], "g": curves["g"]}, d_x=curves["d_x"], d_g_z=curves["d_g_z"],
                          first_step_s=float(rng.uniform(0.5, 9)), setup_s=float(rng.uniform(0.8, 4)),
@@ -146,7 +142,7 @@ def write_demo(folder: Path) -> None:
         times = (0.21 / (1 + 0.2 * b_i) * rng.lognormal(0, 0.08, 20)).tolist()
         curves = _curves(np.random.default_rng(50 + b_i), 25)
         write_result(folder / "cpu-box", backend=backend, model="paddle-dcgan28", device="cpu",
-                     batch_size=128, step_times_s=times, data_source="synthetic",
+                     mode=PLAIN_MODES[backend], batch_size=128, step_times_s=times, data_source="synthetic",
                      losses={"d": curves["d"], "g": curves["g"]}, d_x=curves["d_x"], d_g_z=curves["d_g_z"],
                      env=base_env(backend, "cpu", host="ci-cpu-2core") | cpu_box)
     for model in ("paddle-dcgan28", "pytorch-celeba-dcgan"):
@@ -156,7 +152,61 @@ def write_demo(folder: Path) -> None:
             scale = 1 + noise * np.linspace(0, 3, 10)
             write_trace(folder, backend, model, (np.asarray(ref["d"]) * scale).tolist(),
                         (np.asarray(ref["g"]) * scale).tolist())
+    write_demo_best_modes(folder / "h100", rng)
+    write_demo_batch_sweep(folder / "cpu-box", rng)
     write_demo_reproductions(folder)
+
+
+# --- each framework at its best, batch sweep (issue 14) ----------------------------------------------
+# What `--mode best,plain` adds on the GPU: torch's whole-iteration CUDA graph (the hand-written
+# H100 probe of issue 14 measured 2.0× eager on DCGAN-64 and 7.8× on the MLP GAN) and MXNet's
+# hybridized graph. MindSpore has no NVIDIA GPU backend, so its CUDA runs are refusals.
+CUDA_BEST = {"torch": ("cuda_graph", {"mindspore-mlp-gan": 7.8}, 2.0), "mxnet": ("hybridized", {}, 1.3)}
+
+
+def write_demo_best_modes(folder: Path, rng: np.random.Generator) -> None:
+    for model, (batch, _, _, flops) in MODELS.items():
+        for backend, (mode, by_model, default_gain) in CUDA_BEST.items():
+            plain = json.loads((folder / f"{backend}__{model}__cuda__{PLAIN_MODES[backend]}.json").read_text())
+            gain = by_model.get(model, default_gain)
+            times = (np.asarray(plain["step_times_s"]) / gain * rng.lognormal(0, 0.02, len(plain["step_times_s"])))
+            write_result(folder, f"{backend}__{model}__cuda__{mode}.json", backend=backend, model=model,
+                         device="cuda", mode=mode, batch_size=batch, step_times_s=times.tolist(), data_source="real",
+                         data_detail=plain["data_detail"], losses=plain["losses"], d_x=plain["d_x"],
+                         d_g_z=plain["d_g_z"], first_step_s=float(rng.uniform(4, 30)),
+                         compile_s=float(rng.uniform(3, 25)), flops_per_iteration=flops,
+                         peak_memory_bytes=plain["peak_memory_bytes"], env=base_env(backend, "cuda"))
+        write_result(folder, f"mindspore__{model}__cuda__pynative.json", backend="mindspore", model=model,
+                     device="cuda", mode="pynative", status="failed", data_source="real", images_per_s=None,
+                     throughput=None, step_times_s=[], losses=None, d_x=None, d_g_z=None, first_step_s=None,
+                     setup_s=None, peak_memory_bytes=None, batch_size=batch, flops_per_iteration=flops,
+                     data_detail=f"{model} real-data subset (sha256 verified)",
+                     error={"type": "DeviceRefused", "traceback": "",
+                            "message": "MindSpore 2.x ships no NVIDIA GPU backend (Ascend and CPU only)"},
+                     env=base_env("mindspore", "cuda"))
+
+
+def write_demo_batch_sweep(folder: Path, rng: np.random.Generator) -> None:
+    """`--batch-size 32,64,128,256,512` for torch and JAX on the 2-core CPU box: a fixed cost per
+    step plus a cost per image, so images/s grows and flattens; JAX's 512 is killed by the OS."""
+    cpu_box = {"cpu": "Intel Xeon 2.2GHz", "cpu_count": 2, "threads": 2}
+    for backend, fixed, per_image in (("torch", 0.03, 0.00141), ("jax", 0.025, 0.00117)):
+        env = base_env(backend, "cpu", host="ci-cpu-2core") | cpu_box | {
+            "framework_version": BACKENDS[backend].replace("+cu130", "+cpu")}
+        for batch in (32, 64, 256, 512):  # 128, the tutorial's, is the run written above
+            mode = PLAIN_MODES[backend]
+            name = f"{backend}__paddle-dcgan28__cpu__{mode}__b{batch}.json"
+            if backend == "jax" and batch == 512:
+                write_result(folder, name, backend=backend, model="paddle-dcgan28", device="cpu", mode=mode,
+                             status="failed", data_source="synthetic", batch_size=batch, images_per_s=None,
+                             throughput=None, step_times_s=[], losses=None, d_x=None, d_g_z=None,
+                             first_step_s=None, peak_memory_bytes=None, env=env,
+                             error={"type": "WorkerDied", "traceback": "",
+                                    "message": "the benchmark process ended without a result (killed by signal 9)"})
+                continue
+            times = ((fixed + per_image * batch) * rng.lognormal(0, 0.08, 20)).tolist()
+            write_result(folder, name, backend=backend, model="paddle-dcgan28", device="cpu", mode=mode,
+                         batch_size=batch, step_times_s=times, data_source="synthetic", env=env)
 
 
 # --- reproductions ------------------------------------------------------------------------------------

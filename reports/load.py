@@ -44,15 +44,12 @@ from typing import Any
 
 from PIL import Image
 
-from common.results import read_manifest, run_sets
+from common.results import (DOCTOR_SCHEMA, REPRO_SCHEMA, RESULT_SCHEMA, RUN_SET_SCHEMA, TARGETS_SCHEMA, TRACE_SCHEMA,
+                            read_manifest, run_sets)
 
-RESULT_SCHEMA = "ganbench-result"
-TRACE_SCHEMA = "ganbench-trace"
-REPRO_SCHEMA = "ganbench-reproduction"
-RUN_SET_SCHEMA = "ganbench-run-set"  # a run set's manifest.json (common/results.py)
 SUPPORTED_VERSION = 1
 # Other schemas the suite writes next to results; they are not problems, and not results.
-OTHER_KNOWN_SCHEMAS = frozenset({TRACE_SCHEMA, REPRO_SCHEMA, RUN_SET_SCHEMA})
+OTHER_KNOWN_SCHEMAS = frozenset({TRACE_SCHEMA, REPRO_SCHEMA, RUN_SET_SCHEMA, DOCTOR_SCHEMA, TARGETS_SCHEMA})
 
 # (kind, nullable). A kind is a type name checked by _conforms, or a tuple of allowed values.
 # schema and schema_version are checked before these, since they decide how to read the rest.
@@ -585,7 +582,9 @@ def load_results(results_dir: Path) -> Loaded:
         top = Path(rel).parts[0]
         run.run_set = top if top in set_rank and len(Path(rel).parts) > 1 else None
         history.append(run)
-        key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"])
+        # The batch is part of what ran: a batch sweep's runs are distinct runs, not duplicates.
+        key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"],
+               run["batch_size"])
         rank = set_rank.get(run.run_set, -1)
         if key in runs and set_rank.get(runs[key].run_set, -1) != rank:
             if set_rank.get(runs[key].run_set, -1) < rank:

@@ -30,7 +30,7 @@ def test_run_writes_a_valid_result(tmp_path):
     cfg = RunConfig("torch", "mindspore-mlp-gan", warmup=2, steps=4, data="synthetic", out=str(tmp_path),
                     batch_size=16)
     res = run_one(cfg, progress=False)
-    path = tmp_path / "torch__mindspore-mlp-gan__cpu__eager.json"
+    path = tmp_path / "torch__mindspore-mlp-gan__cpu__eager__b16.json"  # not the tutorial's 128: named
     on_disk = json.loads(path.read_text())
     assert on_disk == json.loads(json.dumps(res))
     assert on_disk["schema"] == RESULT_SCHEMA and on_disk["status"] == "ok", on_disk["error"]
@@ -53,10 +53,10 @@ def test_failure_is_recorded_and_the_next_run_completes(tmp_path):
                env={FAIL_HOOK: "torch:mindspore-mlp-gan:crash"})
     assert out.returncode == 0, out.stderr[-2000:]
     (run_set,) = run_sets(tmp_path)  # the invocation's own run-set folder
-    dead = json.loads((run_set / "torch__mindspore-mlp-gan__cpu__eager.json").read_text())
+    dead = json.loads((run_set / "torch__mindspore-mlp-gan__cpu__eager__b4.json").read_text())
     assert dead["status"] == "failed" and dead["error"]["type"] == "WorkerDied"
     assert "exit code 70" in dead["error"]["message"]
-    ok = json.loads((run_set / "torch__pytorch-celeba-dcgan__cpu__eager.json").read_text())
+    ok = json.loads((run_set / "torch__pytorch-celeba-dcgan__cpu__eager__b4.json").read_text())
     assert ok["status"] == "ok" and len(ok["step_times_s"]) == 2
     assert "FAILED" in out.stderr and "pytorch-celeba-dcgan" in out.stdout
 

@@ -68,8 +68,9 @@ def loaded(page_file):
 
 
 def test_every_image_decodes(loaded):
-    # throughput, step times, losses, samples (real); throughput, step times, losses (synthetic); parity
-    assert len(loaded["widths"]) == 8
+    # throughput, step times, losses, samples (real); throughput, step times, losses (synthetic); parity;
+    # the speed-up heat map of each setting (real, synthetic)
+    assert len(loaded["widths"]) == 8 + 2
     assert all(w > 0 for w in loaded["widths"]), loaded["widths"]
 
 
