@@ -1,0 +1,240 @@
+"""Fault injection: every probe of issue #16, one test each (README, "When something goes wrong").
+
+Each failure must be recorded or refused with one clear line, and nothing good may be lost.
+The runs here are the MLP GAN with batch 4 and one or two iterations on synthetic data.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from benchmarks import runner  # noqa: E402
+from benchmarks.cli import main  # noqa: E402
+from benchmarks.runner import FAIL_HOOK, RunConfig, run_one  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+MLP = "mindspore-mlp-gan"
+KEY = f"torch__{MLP}__cpu__eager"
+TINY = ["--data", "synthetic", "--batch-size", "4", "--warmup", "0", "--steps", "1"]
+
+
+def _tiny(out: Path, **kw) -> RunConfig:
+    return RunConfig("torch", MLP, warmup=0, steps=1, batch_size=4, data="synthetic", out=str(out),
+                     samples=False, **kw)
+
+
+def _cli(*args, cwd=REPO, env=None, timeout=300, **kw):
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env, **kw)
+
+
+def _parts(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".part")]
+
+
+# --- arguments -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag, value, allowed", [
+    ("--steps", "0", "1 or more"), ("--steps", "-3", "1 or more"), ("--warmup", "-1", "0 or more"),
+    ("--batch-size", "0", "1 or more"), ("--threads", "0", "1 or more"), ("--timeout", "0", "more than 0"),
+])
+def test_bad_numbers_are_refused_at_parse_time(tmp_path, capsys, flag, value, allowed):
+    with pytest.raises(SystemExit) as e:
+        main(["run", "-b", "torch", "-m", MLP, flag, value, "--out", str(tmp_path / "r")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and allowed in err
+    assert not (tmp_path / "r").exists()  # refused before anything ran or was written
+
+
+def test_bad_reproduce_numbers_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", MLP, "--keep", "0"])
+    assert "argument --keep" in capsys.readouterr().err
+
+
+def test_unknown_backend_is_refused_naming_the_known_ones(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", "-b", "caffe", "torch", "-m", MLP, "--out", str(tmp_path)])
+    assert e.value.code == 2
+    assert "unknown backend 'caffe'; known backends: torch" in capsys.readouterr().err
+
+
+# --- one fault must not stop everything ----------------------------------------------------------
+
+def test_a_missing_framework_is_recorded_and_the_rest_runs(tmp_path, monkeypatch):
+    import backends
+
+    def missing(name):  # mxnet is not installed in this session's environment, or pretend so
+        if name == "mxnet":
+            raise backends.BackendUnavailable("backend 'mxnet' cannot be imported here; install it")
+        return real(name)
+
+    real = backends.load_backend
+    monkeypatch.setattr(backends, "load_backend", missing)
+    rc = main(["run", "-b", "mxnet", "torch", "-m", MLP, *TINY, "--no-samples", "--in-process", "--out", str(tmp_path)])
+    assert rc == 0
+    failed = json.loads((tmp_path / f"mxnet__{MLP}__cpu__default.json").read_text())
+    assert failed["status"] == "failed" and failed["error"]["type"] == "BackendUnavailable"
+    assert json.loads((tmp_path / f"{KEY}.json").read_text())["status"] == "ok"
+
+
+@pytest.fixture
+def broken_mxnet(tmp_path, monkeypatch):
+    """An installed framework that raises on import (e.g. built against another numpy)."""
+    fake = tmp_path / "site"
+    (fake / "mxnet").mkdir(parents=True)
+    (fake / "mxnet" / "__init__.py").write_text("raise OSError('libmxnet.so: undefined symbol cblas_sgemm')\n")
+    monkeypatch.syspath_prepend(str(fake))
+    for mod in ("mxnet", "backends.mxnet_gluon"):
+        monkeypatch.delitem(sys.modules, mod, raising=False)
+    return fake
+
+
+def test_a_framework_raising_on_import_is_recorded_not_fatal(tmp_path, broken_mxnet, capsys):
+    main(["list"])
+    listed = capsys.readouterr().out
+    assert "mxnet (not importable)" in listed and "cblas_sgemm" in listed
+    out = tmp_path / "res"
+    rc = main(["run", "-m", MLP, *TINY, "--no-samples", "--in-process", "--out", str(out)])
+    assert rc == 0
+    failed = json.loads((out / f"mxnet__{MLP}__cpu__default.json").read_text())
+    assert failed["status"] == "failed" and "cblas_sgemm" in failed["error"]["message"]
+    assert json.loads((out / f"{KEY}.json").read_text())["status"] == "ok"
+
+
+# --- nothing lost or misfiled --------------------------------------------------------------------
+
+def test_a_failed_rerun_never_replaces_a_good_result(tmp_path, monkeypatch):
+    good = run_one(_tiny(tmp_path), progress=False)
+    assert good["status"] == "ok"
+    monkeypatch.setenv(FAIL_HOOK, f"torch:{MLP}")
+    bad = run_one(_tiny(tmp_path), progress=False)
+    assert bad["status"] == "failed"
+    assert json.loads((tmp_path / f"{KEY}.json").read_text())["run_id"] == good["run_id"]
+    assert json.loads((tmp_path / f"{KEY}.failed.json").read_text())["run_id"] == bad["run_id"]
+
+
+def test_two_runs_never_race_for_one_name(tmp_path):
+    good = run_one(_tiny(tmp_path), progress=False)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # another live run holds the key's lock
+        (tmp_path / f".{KEY}.lock").write_text(str(holder.pid))
+        second = run_one(_tiny(tmp_path), progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second["status"] == "failed" and second["error"]["type"] == "RunConflict"
+    assert f"pid {holder.pid}" in second["error"]["message"]
+    assert json.loads((tmp_path / f"{KEY}.json").read_text())["run_id"] == good["run_id"]
+    assert json.loads((tmp_path / f"{KEY}.failed.json").read_text())["run_id"] == second["run_id"]
+    # the holder is gone now: its stale lock is taken over and the run goes ahead
+    third = run_one(_tiny(tmp_path), progress=False)
+    assert third["status"] == "ok" and not (tmp_path / f".{KEY}.lock").exists()
+
+
+def test_the_parent_reads_its_own_worker_result_not_the_shared_file(tmp_path, monkeypatch):
+    """Another writer replaces the shared result file between the worker's exit and the parent's
+    look: the parent must still get its own worker's result, and overwrite nothing."""
+    cfg = _tiny(tmp_path)
+    real_wait = subprocess.Popen.wait
+
+    def wait_then_meddle(self, *a, **kw):
+        code = real_wait(self, *a, **kw)
+        shared = tmp_path / f"{KEY}.json"
+        if shared.exists():
+            shared.write_text(json.dumps({**json.loads(shared.read_text()), "run_id": "someone-else"}))
+        return code
+
+    monkeypatch.setattr(subprocess.Popen, "wait", wait_then_meddle)
+    res = runner.run_isolated(cfg, timeout=120)
+    assert res["status"] == "ok" and res["run_id"] == cfg.run_id
+    assert json.loads((tmp_path / f"{KEY}.json").read_text())["run_id"] == "someone-else"
+    assert not (tmp_path / f"{KEY}.failed.json").exists()
+
+
+def test_run_from_another_folder_writes_where_asked_and_follows_the_umask(tmp_path):
+    proc = _cli("run", "-b", "torch", "-m", MLP, *TINY, "--out", "relres", cwd=tmp_path,
+                preexec_fn=lambda: os.umask(0o027))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = tmp_path / "relres" / f"{KEY}.json"
+    doc = json.loads(result.read_text())
+    assert doc["status"] == "ok", doc["error"]
+    assert not (REPO / "relres").exists()
+    png = tmp_path / "relres" / doc["samples_png"]
+    assert (result.stat().st_mode & 0o777) == (png.stat().st_mode & 0o777) == 0o640
+
+
+def test_checkpoints_follow_the_umask(tmp_path):
+    import numpy as np
+
+    from common.state import save_state
+
+    old = os.umask(0o022)
+    try:
+        save_state(tmp_path / "c.npz", {"x": np.zeros(2)})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "c.npz").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_unwritable_out_is_refused_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit) as e:
+        main(["run", "-b", "torch", "-m", MLP, *TINY, "--in-process", "--out", str(blocker / "res")])
+    msg = str(e.value.code)
+    assert msg.startswith(f"--out {blocker / 'res'}: cannot write results there") and "\n" not in msg
+    assert "[1/1]" not in capsys.readouterr().err  # nothing trained
+
+
+def test_a_full_disk_mid_run_is_one_line_and_leaves_no_part_files(tmp_path, monkeypatch):
+    import common.results
+
+    real_dump = json.dump
+
+    def full(obj, f, **kw):
+        if obj.get("schema") == "ganbench-result":
+            f.write("{\"half")
+            f.flush()
+            raise OSError(28, "No space left on device")
+        return real_dump(obj, f, **kw)
+
+    monkeypatch.setattr(common.results.json, "dump", full)
+    with pytest.raises(SystemExit) as e:
+        main(["run", "-b", "torch", "-m", MLP, *TINY, "--in-process", "--out", str(tmp_path)])
+    msg = str(e.value.code)
+    assert "cannot write results (No space left on device)" in msg and "\n" not in msg
+    assert not _parts(tmp_path) and not list(tmp_path.glob("*.json"))
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------------
+
+def test_ctrl_c_stops_the_child_and_says_what_finished(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", "run", "-b", "torch", "-m", MLP, "pytorch-celeba-dcgan",
+         "--data", "synthetic", "--batch-size", "4", "--warmup", "0", "--steps", "100000", "--out", str(tmp_path)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, FAIL_HOOK: f"torch:{MLP}"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        for line in proc.stderr:  # the first run fails at once (injected); wait for the second's progress
+            if line.startswith("[2/2]"):
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted: 1 run(s) recorded, 1 not finished" in out and "pytorch-celeba-dcgan" in out
+    assert "Traceback" not in err
+    assert (tmp_path / f"{KEY}.json").exists()
+    assert not (tmp_path / "torch__pytorch-celeba-dcgan__cpu__eager.json").exists()
+    assert not _parts(tmp_path) and not list(tmp_path.glob(".*.lock"))
