@@ -338,7 +338,7 @@ def cmd_list(a) -> int:
 
 def cmd_reproduce(a) -> int:
     from backends.base import BackendUnavailable
-    from benchmarks.reproduce import Reproduction
+    from benchmarks.reproduce import Reproduction, ResumeError
     from common.data.errors import DataUnavailable
 
     try:
@@ -349,7 +349,10 @@ def cmd_reproduce(a) -> int:
         sys.exit(f"reproduce runs on real data only.\n{e}")
     except BackendUnavailable as e:
         sys.exit(str(e))
-    rec = rep.run(resume=a.resume)
+    try:
+        rec = rep.run(resume=a.resume)
+    except ResumeError as e:
+        sys.exit(f"--resume: {e}")
     print(f"{a.model} on {rec['backend']}: {rec['status']} after {rec['epochs_done']}/{rec['epochs_planned']} "
           f"epochs -> {rep.out}")
     if rec["error"]:

@@ -38,7 +38,33 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
-def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame) -> list[dict[str, Any]]:
+def _usable(runs: list, warnings: list[str]) -> list:
+    """The runs whose summary row can be computed; each other one is named in a warning and left
+    out, so one crafted file never stops the page (its values passed the type checks but break
+    the arithmetic, e.g. an environment field of the wrong kind)."""
+    good = []
+    for run in runs:
+        try:
+            aggregate._row(run)
+        except Exception as exc:
+            warnings.append(f"{run.file}: cannot be shown ({type(exc).__name__}: {str(exc)[:200]}); skipped")
+            continue
+        good.append(run)
+    return good
+
+
+def _guarded(make, block: pd.DataFrame, warnings: list[str], what: str):
+    """A chart, or None with a warning naming the block's files when it cannot be drawn."""
+    try:
+        return make()
+    except Exception as exc:
+        files = ", ".join(sorted(block["file"].astype(str)))[:500]
+        warnings.append(f"{what} not drawn ({type(exc).__name__}: {str(exc)[:200]}); its files: {files}")
+        return None
+
+
+def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str] | None = None) -> list[dict[str, Any]]:
+    warnings = [] if warnings is None else warnings
     learned = dict(iter(learning.groupby(aggregate.SETTING))) if not learning.empty else {}
     out = []
     for keys, block in df.groupby(["device", "hardware", "data_source"], sort=False):
@@ -48,8 +74,10 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame) -> list[dict[str, 
             learn = learned.get((device, hardware, data_source, model))
             models.append({"model": model, "rows": _records(mblock),
                            "learning": _records(learn) if learn is not None else [],
-                           "loss_chart": charts.loss_chart(mblock, runs),
-                           "samples_chart": charts.samples_chart(mblock, runs)})
+                           "loss_chart": _guarded(lambda: charts.loss_chart(mblock, runs), mblock, warnings,
+                                                  f"loss chart of {model}"),
+                           "samples_chart": _guarded(lambda: charts.samples_chart(mblock, runs), mblock,
+                                                     warnings, f"samples of {model}")})
         details = sorted({str(runs[i]["data_detail"]) for i in block.index if runs[i]["data_detail"]})
         kinds = set(block["memory_kind"].dropna())
         out.append({"device": device, "hardware": hardware, "data_source": data_source,
@@ -58,8 +86,10 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame) -> list[dict[str, 
                     "details": details, "rows": _records(block),
                     # One kind for the whole block goes in the header; mixed kinds go per row.
                     "memory_kind": kinds.pop() if len(kinds) == 1 else None,
-                    "throughput_chart": charts.throughput_chart(block),
-                    "step_chart": charts.step_time_chart(block, runs), "models": models})
+                    "throughput_chart": _guarded(lambda: charts.throughput_chart(block), block, warnings,
+                                                 "throughput chart"),
+                    "step_chart": _guarded(lambda: charts.step_time_chart(block, runs), block, warnings,
+                                           "step-time chart"), "models": models})
     return out
 
 
@@ -80,7 +110,8 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
     csv_path = out.with_suffix(".csv")
 
     loaded = load_results(results_dir)
-    runs, warnings = loaded.runs, list(loaded.warnings)
+    warnings = list(loaded.warnings)
+    runs = _usable(loaded.runs, warnings)
     df = aggregate.summary_frame(runs, baseline)
     if runs and not ((df["backend"] == baseline) & (df["status"] == "ok")).any():
         warnings.append(f"baseline {baseline!r} has no successful run; no speed-ups are shown")
@@ -97,7 +128,7 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
                    "reproductions": len(loaded.reproductions)},
         "warnings": warnings,
         "headlines": aggregate.headlines(df, runs, baseline),
-        "settings": _settings(df, runs, learning),
+        "settings": _settings(df, runs, learning, warnings),
         "parity": parity_blocks, "parity_notes": parity_notes,
         "failures": aggregate.failures(df, runs),
         "reproductions": reproduction.sections(loaded.reproductions, baseline),

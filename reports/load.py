@@ -12,12 +12,16 @@ what is wrong, and the report is built from whatever is valid. The messages are:
     FILE: schema_version V is not supported (this report reads ganbench-result version 1)
                                                                                     -> skipped
     FILE: not a ganbench result (schema 'S'); skipped
+    FILE: cannot be used (TYPE: MSG); skipped        (anything else that fails while reading it)
     FILE: optional key(s) 'KEY', 'KEY2' missing; shown as n/a                       -> run kept
     FILE: optional key 'KEY' must be KIND, got VALUE; shown as n/a                  -> run kept
     FILE: failed run records no error; shown as 'no error recorded'                 -> run kept
     FILE: samples_png 'P' ...: not found / not an image / outside the results folder -> run kept
-    FILE: same (backend, model, device, mode) and data source on HARDWARE as OTHER; kept the one
-          finished later (OTHER)                                                    -> FILE dropped
+    FILE: same (backend, model, device, mode), data source and status on HARDWARE as OTHER; kept
+          the one finished later (OTHER)                                            -> FILE dropped
+
+A failed run whose data_source is null (it failed before loading data) is kept, with data source
+"none". An ok result and a failure of the same run (KEY.json and KEY.failed.json) are both shown.
 
 Files of another known ganbench schema are read as what they are, not reported as problems:
 the parity traces ("ganbench-trace") and the reproductions ("ganbench-reproduction", written by
@@ -43,6 +47,7 @@ RESULT_SCHEMA = "ganbench-result"
 TRACE_SCHEMA = "ganbench-trace"
 REPRO_SCHEMA = "ganbench-reproduction"
 SUPPORTED_VERSION = 1
+NO_DATA = "none"  # data_source of a failed run that never loaded its data (null in the file)
 # Other schemas the suite writes next to results; they are not problems, and not results.
 OTHER_KNOWN_SCHEMAS = frozenset({TRACE_SCHEMA, REPRO_SCHEMA})
 
@@ -184,8 +189,8 @@ def _is_number(v: Any) -> bool:
 def _conforms(value: Any, kind: Any) -> bool:
     if isinstance(kind, tuple):
         return value in kind
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "int":  # an int64: the tables hold counts as 64-bit integers
+        return isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63
     if kind == "str":
         return isinstance(value, str)
     if kind == "number":
@@ -200,7 +205,7 @@ def _conforms(value: Any, kind: Any) -> bool:
     if kind == "list":
         return isinstance(value, list)
     if kind == "count":
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
     raise AssertionError(kind)
 
 
@@ -242,11 +247,17 @@ def parse_result(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str
     required = dict(REQUIRED)
     if doc.get("status") == "ok":
         required.update(REQUIRED_OK)
+    else:
+        # A run that failed before its data was loaded (missing dataset, a worker that died or
+        # timed out) has no data source: exactly the failures the report must show.
+        required["data_source"] = (REQUIRED["data_source"][0], True)
     _check_required(doc, required, rel)
     failed = doc["status"] == "failed"
     # A failed run measured nothing, and a successful one has no error to record.
     may_lack = (MEASUREMENT_KEYS if failed else {"error"}) | ADDED_KEYS
     out = _checked_optional(doc, {k: v for k, v in OPTIONAL.items() if k not in required}, may_lack, rel, warnings)
+    if out["data_source"] is None:
+        out["data_source"] = NO_DATA
     _normalise_nested(out, rel, warnings)
     if failed and not out["error"]:
         warnings.append(f"{rel}: failed run records no error; shown as 'no error recorded'")
@@ -563,11 +574,22 @@ def load_results(results_dir: Path) -> Loaded:
         except Rejected as exc:
             warnings.append(str(exc))
             continue
-        run.samples = _samples(run, path, root, warnings)
-        key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"])
+        except Exception as exc:  # whatever a crafted file holds, the other files are still read
+            warnings.append(f"{rel}: cannot be used ({type(exc).__name__}: {_short(str(exc))}); skipped")
+            continue
+        try:
+            run.samples = _samples(run, path, root, warnings)
+        except Exception as exc:  # e.g. a NUL byte in samples_png
+            warnings.append(f"{rel}: samples_png {_short(run['samples_png'])} cannot be used "
+                            f"({type(exc).__name__}: {exc}); no samples shown")
+            run.samples = None
+        # status is part of the key: a failed re-run written beside an ok result (KEY.failed.json)
+        # is shown next to it, not dropped as a duplicate.
+        key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"],
+               run["status"])
         if key in runs:
             older, newer = sorted([runs[key], run], key=_finished)
-            warnings.append(f"{older.file}: same (backend, model, device, mode) and data source on "
+            warnings.append(f"{older.file}: same (backend, model, device, mode), data source and status on "
                             f"{run.hardware} as {newer.file}; kept the one finished later ({newer.file})")
             run = newer
         runs[key] = run

@@ -238,3 +238,122 @@ def test_ctrl_c_stops_the_child_and_says_what_finished(tmp_path):
     assert (tmp_path / f"{KEY}.json").exists()
     assert not (tmp_path / "torch__pytorch-celeba-dcgan__cpu__eager.json").exists()
     assert not _parts(tmp_path) and not list(tmp_path.glob(".*.lock"))
+
+
+# --- resume --------------------------------------------------------------------------------------
+
+REPRO = ["reproduce", MLP, "--backend", "torch", "--subset", "64", "--batch-size", "32", "--metric-samples", "32",
+         "--no-download"]
+
+
+def _reproduce(out: Path, data: Path, *args, env=None):
+    return _cli(*REPRO, "--out", str(out), "--data-dir", str(data), *args,
+                env={"GANBENCH_NO_HUB": "1", **(env or {})}, timeout=300)
+
+
+def _losses(out: Path) -> dict:
+    return json.loads((out / "reproduction.json").read_text())["losses"]
+
+
+@pytest.fixture(scope="module")
+def whole_run(shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    proc = _reproduce(out, shared_data, "--epochs", "2", "--keep", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+@pytest.mark.parametrize("point", ["saved", "recorded", "rotated"])
+def test_checkpoint_rotation_survives_a_kill_at_each_point(shared_data, whole_run, tmp_path, point):
+    from benchmarks.reproduce import KILL_AT_HOOK
+
+    killed = _reproduce(tmp_path, shared_data, "--epochs", "2", "--keep", "1", env={KILL_AT_HOOK: f"{point}:1"})
+    assert killed.returncode == -signal.SIGKILL
+    resumed = _reproduce(tmp_path, shared_data, "--epochs", "2", "--keep", "1", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _losses(tmp_path) == _losses(whole_run)
+    assert [p.name for p in (tmp_path / "checkpoints").glob("*.npz")] == ["epoch_001.npz"]
+
+
+def test_a_truncated_latest_checkpoint_falls_back_to_the_one_before(shared_data, whole_run, tmp_path):
+    proc = _reproduce(tmp_path, shared_data, "--epochs", "2", "--keep", "3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    latest = tmp_path / "checkpoints" / "epoch_001.npz"
+    latest.write_bytes(latest.read_bytes()[:1000])
+    resumed = _reproduce(tmp_path, shared_data, "--epochs", "2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"{latest} cannot be loaded" in resumed.stderr and "resuming from epoch_000.npz" in resumed.stderr
+    assert _losses(tmp_path) == _losses(whole_run)
+
+
+def test_resume_without_a_loadable_checkpoint_or_record_is_one_clear_line(shared_data, whole_run, tmp_path):
+    import shutil
+
+    shutil.copytree(whole_run, tmp_path / "r")
+    shutil.rmtree(tmp_path / "r" / "checkpoints")
+    proc = _reproduce(tmp_path / "r", shared_data, "--epochs", "2", "--resume")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"--resume: no checkpoint in {tmp_path / 'r' / 'checkpoints'} loads" in proc.stderr
+    record = tmp_path / "r" / "reproduction.json"
+    record.write_text(record.read_text()[:200])
+    proc = _reproduce(tmp_path / "r", shared_data, "--epochs", "2", "--resume")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"--resume: {record} cannot be read (JSONDecodeError" in proc.stderr
+
+
+# --- the report shows every failure and survives any file ----------------------------------------
+
+def _failed_before_data(folder: Path, backend: str, **fields) -> Path:
+    from reports.demo import write_result
+
+    return write_result(folder, f"{backend}__{MLP}__cpu__default.json", backend=backend, model=MLP, mode="default",
+                        status="failed", data_source=None, data_detail=None, images_per_s=None, throughput=None,
+                        step_times_s=[], error={"type": "WorkerDied", "message": f"{backend} died", "traceback": ""},
+                        **fields)
+
+
+def test_failures_before_the_data_loaded_are_all_reported(tmp_path):
+    from reports.__main__ import main as report_main
+    from reports.build import build_report
+
+    for b in ("torch", "jax", "paddle", "mxnet"):
+        _failed_before_data(tmp_path, b)
+    assert report_main(["build", str(tmp_path)]) == 0  # not "no valid result"
+    outcome = build_report(tmp_path)
+    assert outcome.runs == 4 and not outcome.warnings[1:]
+    page = outcome.html.read_text()
+    assert "Failures (4)" in page and all(f"{b} died" in page for b in ("torch", "jax", "paddle", "mxnet"))
+
+
+def test_a_failure_beside_an_ok_result_shows_both(tmp_path):
+    from reports.build import build_report
+    from reports.demo import write_result
+
+    write_result(tmp_path, f"{KEY}.json", model=MLP, finished_at="2026-11-22T10:00:00+00:00")
+    write_result(tmp_path, f"{KEY}.failed.json", model=MLP, status="failed", images_per_s=None,
+                 error={"type": "RuntimeError", "message": "rerun broke", "traceback": ""},
+                 finished_at="2026-11-22T11:00:00+00:00")
+    outcome = build_report(tmp_path)
+    assert sorted(outcome.summary["status"]) == ["failed", "ok"]
+    assert "Failures (1)" in outcome.html.read_text()
+
+
+@pytest.mark.parametrize("crafted, named", [
+    ({"samples_png": "a\x00b"}, "samples_png 'a\\x00b' cannot be used (ValueError"),
+    ({"device": "cuda", "env": {"precision": ["fp32"], "device_name": "NVIDIA H100 80GB HBM3"}},
+     "cannot be shown (TypeError"),
+    ({"device": "cuda", "env": {"device_name": ["H100"]}}, "cannot be shown (TypeError"),
+    ({"batch_size": 2**70}, "key 'batch_size' must be an integer"),
+])
+def test_no_crafted_file_stops_the_report(tmp_path, crafted, named):
+    from reports.build import build_report
+    from reports.demo import write_result
+
+    write_result(tmp_path, "good.json")
+    write_result(tmp_path, "crafted.json", backend="jax")
+    doc = json.loads((tmp_path / "crafted.json").read_text())
+    doc.update(crafted)
+    (tmp_path / "crafted.json").write_text(json.dumps(doc))
+    outcome = build_report(tmp_path)
+    assert outcome.html.exists() and "good.json" in set(outcome.summary["file"])
+    assert any(w.startswith("crafted.json: ") and named in w for w in outcome.warnings), outcome.warnings
