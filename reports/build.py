@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,30 @@ def _guarded(make, block: pd.DataFrame, warnings: list[str], what: str):
         return None
 
 
-def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str] | None = None) -> list[dict[str, Any]]:
+def _best_runs(df: pd.DataFrame) -> set:
+    """The fastest successful run of each (backend, model) over the whole report: only these
+    embed their sample grids, so the page grows with backends × models, not with runs."""
+    ok = df[(df["status"] == "ok") & df["images_per_s"].notna()]
+    if ok.empty:
+        return set()
+    return set(ok.sort_values("images_per_s").groupby(["backend", "model"]).tail(1).index)
+
+
+def _sample_links(block: pd.DataFrame, runs, featured: set, page_dir: Path) -> list[dict[str, str]]:
+    """Links (relative to the page) to the sample grids of the block's other successful runs."""
+    out = []
+    for i, r in block.iterrows():
+        if i in featured or r["status"] != "ok" or runs[i].samples is None:
+            continue
+        href = Path(os.path.relpath(runs[i].samples, page_dir.resolve())).as_posix()
+        out.append({"label": f"{r['backend']} ({r['mode']})", "href": href})
+    return out
+
+
+def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str] | None = None,
+              page_dir: Path = Path(".")) -> list[dict[str, Any]]:
     warnings = [] if warnings is None else warnings
+    featured = _best_runs(df)
     learned = dict(iter(learning.groupby(aggregate.SETTING))) if not learning.empty else {}
     out = []
     for keys, block in df.groupby(["device", "hardware", "data_source"], sort=False):
@@ -76,8 +99,10 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
                            "learning": _records(learn) if learn is not None else [],
                            "loss_chart": _guarded(lambda: charts.loss_chart(mblock, runs), mblock, warnings,
                                                   f"loss chart of {model}"),
-                           "samples_chart": _guarded(lambda: charts.samples_chart(mblock, runs), mblock,
-                                                     warnings, f"samples of {model}")})
+                           "samples_chart": _guarded(
+                               lambda: charts.samples_chart(mblock[mblock.index.isin(featured)], runs), mblock,
+                               warnings, f"samples of {model}"),
+                           "sample_links": _sample_links(mblock, runs, featured, page_dir)})
         details = sorted({str(runs[i]["data_detail"]) for i in block.index if runs[i]["data_detail"]})
         kinds = set(block["memory_kind"].dropna())
         out.append({"device": device, "hardware": hardware, "data_source": data_source,
@@ -128,7 +153,7 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
                    "reproductions": len(loaded.reproductions)},
         "warnings": warnings,
         "headlines": aggregate.headlines(df, runs, baseline),
-        "settings": _settings(df, runs, learning, warnings),
+        "settings": _settings(df, runs, learning, warnings, out.parent),
         "parity": parity_blocks, "parity_notes": parity_notes,
         "failures": aggregate.failures(df, runs),
         "reproductions": reproduction.sections(loaded.reproductions, baseline),
