@@ -35,13 +35,13 @@ KILL_HOOK = "GANBENCH_KILL_AFTER_EPOCH"  # test hook: SIGKILL itself once this e
 # "saved" (new checkpoint written, record not yet), "recorded" (record written, old checkpoints not
 # yet deleted) or "rotated" (old checkpoints deleted)
 KILL_AT_HOOK = "GANBENCH_KILL_AT"
+NAN_HOOK = "GANBENCH_PLANT_NAN"  # test hook: "E:I" feeds a NaN batch at epoch E, iteration I
+COLLAPSE_STD = 0.01  # mean per-pixel std over the fixed-noise samples below this: a collapsed generator
+METRIC_NOISE_SEED = 4242
 
 
 class ResumeError(Exception):
     """--resume cannot continue; the message names the file and what to do."""
-NAN_HOOK = "GANBENCH_PLANT_NAN"  # test hook: "E:I" feeds a NaN batch at epoch E, iteration I
-COLLAPSE_STD = 0.01  # mean per-pixel std over the fixed-noise samples below this: a collapsed generator
-METRIC_NOISE_SEED = 4242
 
 
 class Subset:
