@@ -363,7 +363,10 @@ def cmd_reproduce(a) -> int:
 def _worker(cfg: RunConfig) -> int:
     """The child of `run`: SIGTERM (its parent stopping it on Ctrl-C) ends it like Ctrl-C does, so
     temporary files are removed and nothing is recorded for the unfinished run."""
+    from benchmarks.runner import STOPPING
+
     def stop(signum, frame):
+        STOPPING.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)

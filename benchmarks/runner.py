@@ -32,6 +32,9 @@ from common.models import get_model
 from common.results import RESULT_SCHEMA, SCHEMA_VERSION, read_json, run_key, write_json_atomic
 from common.state import initial_state
 
+# Set by the worker when its parent stops it (Ctrl-C): the run then records nothing, even where a
+# framework turned the interrupt into an ordinary exception that run_one would record as a failure.
+STOPPING = threading.Event()
 FAIL_HOOK = "GANBENCH_FAIL_AT"  # test hook: "backend:model" raises, "backend:model:crash" kills the process
 
 
@@ -261,6 +264,8 @@ def _run_one(cfg: RunConfig, progress: bool) -> dict:
             res["samples_png"] = rel.as_posix()
     except Exception as exc:  # recorded, not raised: the next run must start
         res["status"], res["error"] = "failed", _error(exc)
+    if STOPPING.is_set():
+        raise KeyboardInterrupt
     res["finished_at"] = now_iso()
     write_result(cfg, res)
     return res
