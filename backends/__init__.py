@@ -18,7 +18,7 @@ REGISTRY: dict[str, tuple[str, str, str]] = {
     "jax": ("backends.jax_flax", "JaxBackend", "pip install jax flax optax (nox -s bench-jax)"),
 }
 
-__all__ = ["Backend", "BackendUnavailable", "StepStats", "REGISTRY", "load_backend", "importable_backends"]
+__all__ = ["Backend", "BackendUnavailable", "StepStats", "REGISTRY", "load_backend", "importable_backends", "backend_problems"]
 
 
 def load_backend(name: str) -> type[Backend]:
@@ -35,16 +35,22 @@ def load_backend(name: str) -> type[Backend]:
     return getattr(mod, cls)
 
 
-def importable_backends() -> list[str]:
-    """Backends whose adapter module (and so framework) imports in this interpreter."""
-    found = []
+def backend_problems() -> dict[str, tuple[str, str] | None]:
+    """For each registered backend: None if it imports here, ("missing", why) if its framework is
+    not installed, ("broken", "Type: message") if it is installed but raises on import."""
+    out: dict[str, tuple[str, str] | None] = {}
     for name in REGISTRY:
         try:
             load_backend(name)
-        except BackendUnavailable:
-            continue
-        except Exception:  # a framework that is installed but broken is reported when it is run
-            found.append(name)
-            continue
-        found.append(name)
-    return found
+        except BackendUnavailable as e:
+            out[name] = ("missing", str(e))
+        except Exception as e:  # e.g. a framework built against another numpy
+            out[name] = ("broken", f"{type(e).__name__}: {e}")
+        else:
+            out[name] = None
+    return out
+
+
+def importable_backends() -> list[str]:
+    """Backends whose adapter module (and so framework) imports in this interpreter."""
+    return [name for name, why in backend_problems().items() if why is None]

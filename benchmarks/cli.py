@@ -6,10 +6,12 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
-from benchmarks.runner import RunConfig, run_isolated, run_one
+from benchmarks.runner import RunConfig, record_failure, run_isolated, run_one
 from common.models import MODELS
 from common.results import write_json_atomic
 from common.stability import stability_warnings
@@ -18,8 +20,40 @@ CPU_DEFAULTS = {"warmup": 3, "steps": 10}
 CUDA_DEFAULTS = {"warmup": 10, "steps": 100}
 
 
+def _at_least(low: int, kind=int):
+    """argparse type: a number >= low, else one line naming the allowed range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: {low} or more")
+        return value
+    parse.__name__ = "integer" if kind is int else "number"
+    return parse
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: more than 0 seconds")
+    return value
+
+
+def _backend_name(text: str) -> str:
+    from backends import REGISTRY
+
+    if text not in REGISTRY:
+        raise argparse.ArgumentTypeError(f"unknown backend {text!r}; known backends: {', '.join(REGISTRY)}")
+    return text
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", "-b", nargs="+", help="backends (default: every importable one)")
+    p.add_argument("--backend", "-b", nargs="+", type=_backend_name, help="backends (default: every importable one)")
     p.add_argument("--model", "-m", nargs="+", choices=list(MODELS), help="models (default: all five)")
     p.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: CUDA where the backend sees a GPU, else CPU")
@@ -30,10 +64,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _batch_list(text: str) -> list[int]:
-    """'32,64,128' -> [32, 64, 128]; argparse turns the ValueError into a usage error."""
-    sizes = [int(w) for w in text.split(",") if w.strip()]
+    """'32,64,128' -> [32, 64, 128]; anything else is one usage line naming the allowed range."""
+    try:
+        sizes = [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        sizes = []
     if not sizes or any(b < 1 for b in sizes):
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: 1 or more, or a list such as 32,64,128")
     return sizes
 
 
@@ -43,10 +80,12 @@ def _batch_sizes(given: list[list[int]] | None) -> list[int | None]:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--warmup", type=int, help="untimed iterations first (default: 3 on CPU, 10 on CUDA)")
-    p.add_argument("--steps", type=int, help="timed iterations (default: 10 on CPU, 100 on CUDA)")
+    p.add_argument("--warmup", type=_at_least(0), help="untimed iterations first, 0 or more (default: 3 on CPU, "
+                                                       "10 on CUDA)")
+    p.add_argument("--steps", type=_at_least(1), help="timed iterations, 1 or more (default: 10 on CPU, 100 on CUDA)")
     p.add_argument("--batch-size", nargs="+", type=_batch_list, metavar="N[,N...]",
-                   help="override the tutorial's batch size; several (32,64,128) run a batch sweep, one run each")
+                   help="override the tutorial's batch size (1 or more); several (32,64,128) run a batch sweep, "
+                        "one run each")
     p.add_argument("--data", default="auto", choices=["auto", "real", "synthetic"],
                    help="auto: real data when it can be had, else synthetic (with a loud warning)")
     p.add_argument("--data-dir", help="where datasets are looked for (default: $GANBENCH_DATA_DIR or ./data)")
@@ -54,9 +93,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                                        "~/.cache/ganbench)")
     p.add_argument("--no-download", action="store_true", help="never try the network for datasets")
     p.add_argument("--out", "-o", default="results", help="results directory (default: results)")
-    p.add_argument("--threads", type=int, help="CPU threads for the framework (default: every core); "
+    p.add_argument("--threads", type=_at_least(1), help="CPU threads for the framework (default: every core); "
                                                "set explicitly and recorded")
-    p.add_argument("--timeout", type=float, default=3600, help="seconds before a run is killed and recorded "
+    p.add_argument("--timeout", type=_positive, default=3600, help="seconds before a run is killed and recorded "
                                                                "as failed")
     p.add_argument("--in-process", action="store_true", help="no child process per run (debugging)")
     p.add_argument("--no-samples", action="store_true", help="skip the sample grid PNG")
@@ -95,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("trace", help="parity mode: K steps from the canonical state, inputs written down")
     _add_common(tr)
-    tr.add_argument("--steps", type=int, default=10)
-    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--steps", type=_at_least(1), default=10)
+    tr.add_argument("--batch-size", type=_at_least(1), default=16)
     tr.add_argument("--out", "-o", default="results/traces")
     tr.add_argument("--golden-dir", help="also write losses only as GOLDEN_DIR/MODEL.json (the repository's "
                                          "golden traces: tests/golden, and tests/golden/f64 for float64)")
@@ -105,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("reproduce", help="a tutorial's full training on real data: grids, GIF, checkpoints, metrics")
     rp.add_argument("model", choices=list(MODELS))
-    rp.add_argument("--backend", "-b", help="default: the tutorial's own framework")
+    rp.add_argument("--backend", "-b", type=_backend_name, help="default: the tutorial's own framework")
     rp.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"])
-    rp.add_argument("--epochs", type=int, help="default: the tutorial's")
+    rp.add_argument("--epochs", type=_at_least(1), help="default: the tutorial's")
     rp.add_argument("--mode", help="execution mode, or 'best' (default: the backend's first, its plainest)")
     rp.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     rp.add_argument("--out", "-o", help="default: results/reproduce/MODEL__BACKEND")
@@ -115,10 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--cache-dir")
     rp.add_argument("--no-download", action="store_true")
     rp.add_argument("--seed", type=int, default=0)
-    rp.add_argument("--batch-size", type=int, help="override the tutorial's batch size")
-    rp.add_argument("--subset", type=int, help="use only the first N images (smoke runs; recorded)")
-    rp.add_argument("--metric-samples", type=int, default=1000, help="samples per quality measurement")
-    rp.add_argument("--keep", type=int, default=3, help="how many epoch checkpoints to keep")
+    rp.add_argument("--batch-size", type=_at_least(1), help="override the tutorial's batch size")
+    rp.add_argument("--subset", type=_at_least(1), help="use only the first N images (smoke runs; recorded)")
+    rp.add_argument("--metric-samples", type=_at_least(1), default=1000, help="samples per quality measurement")
+    rp.add_argument("--keep", type=_at_least(1), default=3, help="how many epoch checkpoints to keep")
 
     from benchmarks.compare import add_compare_parser, add_export_parser
 
@@ -147,13 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _backends(names: list[str] | None) -> list[str]:
-    from backends import importable_backends, load_backend
+    """The backends asked for (names are checked at parse time), or by default every installed one:
+    those that import and those installed but raising on import, which are then recorded as
+    failed runs rather than left out unseen."""
+    from backends import backend_problems
 
     if names:
-        for n in names:
-            load_backend(n)  # fail early with the install hint
         return names
-    found = importable_backends()
+    problems = backend_problems()
+    found = [b for b, why in problems.items() if why is None or why[0] == "broken"]
     if not found:
         sys.exit("no backend importable in this interpreter; install one (e.g. `pip install torch`)")
     return found
@@ -210,44 +251,97 @@ def _modes(backend: str, modes: list[str] | None, model: str | None = None, devi
     return list(dict.fromkeys(chosen))
 
 
-def cmd_run(a) -> int:
-    backends = _backends(a.backend)
-    models = a.model or list(MODELS)
-    plan = []
-    for b in backends:
-        dev = _devices(b, a.device)
+def _check_out(out: Path) -> None:
+    """Before anything trains: the results folder can be created and written to."""
+    try:
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.", suffix=".part")
+        try:
+            os.write(fd, b"ganbench" * 512)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e:
+        sys.exit(f"--out {out}: cannot write results there ({e.strerror or e}); free space or choose a "
+                 f"writable folder with --out")
+
+
+def _plan(a) -> tuple[list[RunConfig], list[tuple[RunConfig, BaseException]]]:
+    """The runs to do, and those that cannot start (a backend not installed or raising on import),
+    each with its error: the latter are recorded as failed results and the rest still runs."""
+    plan, cannot = [], []
+    for b in _backends(a.backend):
+        models = a.model or list(MODELS)
+        common = dict(data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
+                      seed=a.seed, out=a.out, threads=a.threads or os.cpu_count(), samples=not a.no_samples,
+                      min_time=a.min_time, target_ci=a.target_ci, max_time=a.max_time, max_steps=a.max_steps)
+        try:
+            dev = _devices(b, a.device)
+        except Exception as exc:  # not installed, or installed but raising on import
+            dev = "cpu" if a.device == "auto" else a.device
+            cannot += [(RunConfig(backend=b, model=m, device=dev, warmup=a.warmup or 0, steps=a.steps or 0,
+                                  **common), exc) for m in models]
+            continue
         defaults = CUDA_DEFAULTS if dev == "cuda" else CPU_DEFAULTS
         for m in models:
             for batch in _batch_sizes(a.batch_size):
                 for mode in _modes(b, a.mode, m, dev):
                     plan.append(RunConfig(
-                        backend=b, model=m, device=dev, mode=mode,
+                        backend=b, model=m, device=dev, mode=mode, batch_size=batch,
                         warmup=a.warmup if a.warmup is not None else defaults["warmup"],
-                        steps=a.steps if a.steps is not None else defaults["steps"],
-                        data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
-                        seed=a.seed, out=a.out, batch_size=batch, threads=a.threads or os.cpu_count(),
-                        samples=not a.no_samples, min_time=a.min_time, target_ci=a.target_ci,
-                        max_time=a.max_time, max_steps=a.max_steps))
+                        steps=a.steps if a.steps is not None else defaults["steps"], **common))
+    return plan, cannot
+
+
+def cmd_run(a) -> int:
+    _check_out(Path(a.out))
+    plan, cannot = _plan(a)
     # every invocation gets its own run set, decided once here, so a re-run never overwrites a result
     from benchmarks.runsets import finish_run_set, start_run_set
 
-    run_set = start_run_set(Path(a.out), backends, argv=getattr(a, "argv", None))
-    for cfg in plan:
+    run_set = start_run_set(Path(a.out), _backends(a.backend), argv=getattr(a, "argv", None))
+    for cfg in [*plan, *(c for c, _ in cannot)]:
         cfg.out = str(run_set)
     results = []
-    for k, cfg in enumerate(plan, 1):
-        print(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}"
-              f"{' (' + cfg.mode + ')' if cfg.mode else ''}{f', batch {cfg.batch_size}' if cfg.batch_size else ''}: {cfg.warmup} warm-up + {cfg.steps} timed iterations",
-              file=sys.stderr, flush=True)
-        res = run_one(cfg) if a.in_process else run_isolated(cfg, timeout=a.timeout)
+    for cfg, exc in cannot:
+        res = record_failure(cfg, exc)
         results.append(res)
-        print(_line(res), file=sys.stderr, flush=True)
-        for why in stability_warnings(res):
-            print(f"  WARNING (noisy): {why}", file=sys.stderr, flush=True)
+        print(f"{cfg.backend} {cfg.model}: cannot start\n{_line(res)}", file=sys.stderr, flush=True)
+    done = 0
+    try:
+        for k, cfg in enumerate(plan, 1):
+            print(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}"
+                  f"{' (' + cfg.mode + ')' if cfg.mode else ''}{f', batch {cfg.batch_size}' if cfg.batch_size else ''}: "
+                  f"{cfg.warmup} warm-up + {cfg.steps} timed iterations", file=sys.stderr, flush=True)
+            res = run_one(cfg) if a.in_process else run_isolated(cfg, timeout=a.timeout)
+            results.append(res)
+            done = k
+            print(_line(res), file=sys.stderr, flush=True)
+            for why in stability_warnings(res):
+                print(f"  WARNING (noisy): {why}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        finish_run_set(run_set, results)
+        print(summary_table(results))
+        left = [f"{c.backend} {c.model} {c.device}{'/' + c.mode if c.mode else ''}" for c in plan[done:]]
+        print(f"interrupted: {len(results)} run(s) recorded, {len(left)} not finished (nothing written for "
+              f"them): {', '.join(left)}")
+        print(f"results in {run_set.resolve()}")
+        return 130
+    except OSError as e:  # the results folder became unwritable or full mid-way
+        _remove_parts(run_set)
+        print(summary_table(results))
+        sys.exit(f"--out {a.out}: cannot write results ({e.strerror or e}); stopped after {done} of "
+                 f"{len(plan)} runs; partial files removed")
     finish_run_set(run_set, results)
     print(summary_table(results))
     print(f"results in {run_set.resolve()}")
     return 0 if any(r["status"] == "ok" for r in results) else 1
+
+
+def _remove_parts(out: Path) -> None:
+    for part in [*out.glob(".*.part"), *out.glob("samples/.*.part")]:
+        part.unlink(missing_ok=True)
 
 
 def cmd_bench_gpu(a) -> int:
@@ -258,7 +352,7 @@ def cmd_bench_gpu(a) -> int:
         sys.exit("bench-gpu runs on CUDA; `python -m benchmarks run --device cpu --mode all` benchmarks the CPU")
     a.device = "cuda"
     a.mode = a.mode or ["all"]
-    a.backend = [b for b in _backends(a.backend) if load_backend(b).device_available("cuda")]
+    a.backend = [b for b in _backends(a.backend) if _sees_cuda(load_backend, b)]
     if not a.backend:
         sys.exit("bench-gpu: no importable backend sees a CUDA device here (`python -m benchmarks list` "
                  "shows what is importable; `run --device cpu` benchmarks the CPU)")
@@ -268,6 +362,14 @@ def cmd_bench_gpu(a) -> int:
     outcome = build_report(Path(a.out))
     print(f"report: {outcome.html}")
     return rc
+
+
+def _sees_cuda(load_backend, b: str) -> bool:
+    try:
+        return load_backend(b).device_available("cuda")
+    except Exception as exc:  # not installed or raising on import: say so and go on with the rest
+        print(f"bench-gpu: skipping {b}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return False
 
 
 def _line(r: dict) -> str:
@@ -312,21 +414,24 @@ def cmd_trace(a) -> int:
 
 
 def cmd_list(a) -> int:
-    from backends import REGISTRY, importable_backends
+    from backends import REGISTRY, backend_problems
     from common.analysis import iteration_flops, param_count
 
     for m in MODELS.values():
         g, d = param_count(m.generator), param_count(m.discriminator)
         print(f"{m.name:22s} G {g.trainable:>11,d}  D {d.trainable:>11,d}  "
               f"{iteration_flops(m) / 1e9:8.1f} GFLOP/iteration  batch {m.data.batch_size}  {m.title}")
-    have = importable_backends()
-    print("backends: " + ", ".join(f"{b}{'' if b in have else ' (not importable)'}" for b in REGISTRY))
+    problems = backend_problems()
+    print("backends: " + ", ".join(f"{b}{'' if problems[b] is None else ' (not importable)'}" for b in REGISTRY))
+    for b, why in problems.items():
+        if why is not None and why[0] == "broken":
+            print(f"  {b} is installed but raises on import: {why[1]}")
     return 0
 
 
 def cmd_reproduce(a) -> int:
     from backends.base import BackendUnavailable
-    from benchmarks.reproduce import Reproduction
+    from benchmarks.reproduce import Reproduction, ResumeError
     from common.data.errors import DataUnavailable
 
     try:
@@ -337,7 +442,10 @@ def cmd_reproduce(a) -> int:
         sys.exit(f"reproduce runs on real data only.\n{e}")
     except BackendUnavailable as e:
         sys.exit(str(e))
-    rec = rep.run(resume=a.resume)
+    try:
+        rec = rep.run(resume=a.resume)
+    except ResumeError as e:
+        sys.exit(f"--resume: {e}")
     print(f"{a.model} on {rec['backend']}: {rec['status']} after {rec['epochs_done']}/{rec['epochs_planned']} "
           f"epochs -> {rep.out}")
     if rec["error"]:
@@ -345,13 +453,31 @@ def cmd_reproduce(a) -> int:
     return 0 if rec["status"] == "completed" else 1
 
 
+def _worker(cfg: RunConfig) -> int:
+    """The child of `run`: SIGTERM (its parent stopping it on Ctrl-C) ends it like Ctrl-C does, so
+    temporary files are removed and nothing is recorded for the unfinished run."""
+    from benchmarks.runner import STOPPING
+
+    def stop(signum, frame):
+        STOPPING.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        res = run_one(cfg, lock=False)  # the parent holds the run's lock
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        print(f"cannot write the result to {cfg.out}: {e.strerror or e}", file=sys.stderr)
+        return 3
+    return 0 if res["status"] == "ok" else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)  # the run set's manifest records the command
     if a.cmd == "_one":
-        cfg = RunConfig(**json.loads(a.config))
-        res = run_one(cfg)
-        return 0 if res["status"] == "ok" else 1
+        return _worker(RunConfig(**json.loads(a.config)))
     if a.cmd == "reproduce":
         return cmd_reproduce(a)
     if a.cmd == "targets":

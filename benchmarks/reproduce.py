@@ -31,9 +31,17 @@ from common.state import initial_state, load_state, save_state
 
 SCHEMA = REPRO_SCHEMA
 KILL_HOOK = "GANBENCH_KILL_AFTER_EPOCH"  # test hook: SIGKILL itself once this epoch's checkpoint is written
+# test hook: "POINT:EPOCH" SIGKILLs itself at one point of an epoch's checkpoint rotation, POINT being
+# "saved" (new checkpoint written, record not yet), "recorded" (record written, old checkpoints not
+# yet deleted) or "rotated" (old checkpoints deleted)
+KILL_AT_HOOK = "GANBENCH_KILL_AT"
 NAN_HOOK = "GANBENCH_PLANT_NAN"  # test hook: "E:I" feeds a NaN batch at epoch E, iteration I
 COLLAPSE_STD = 0.01  # mean per-pixel std over the fixed-noise samples below this: a collapsed generator
 METRIC_NOISE_SEED = 4242
+
+
+class ResumeError(Exception):
+    """--resume cannot continue; the message names the file and what to do."""
 
 
 class Subset:
@@ -108,26 +116,79 @@ class Reproduction:
         write_json_atomic(self.out / "reproduction.json", self.record)
 
     def _checkpoint(self, epoch: int) -> Path:
+        """Write this epoch's checkpoint. Older ones are deleted by _rotate only after the record
+        that names this one is on disk, so a kill at any point leaves the record's checkpoint."""
         path = self.out / "checkpoints" / f"epoch_{epoch:03d}.npz"
         save_state(path, self.backend.export_state())
-        old = sorted((self.out / "checkpoints").glob("epoch_*.npz"))[:-self.keep]
-        for p in old:
-            p.unlink()
+        self._maybe_kill("saved", epoch)
         return path
+
+    def _rotate(self, epoch: int) -> None:
+        self._maybe_kill("recorded", epoch)
+        self._prune()
+        self._maybe_kill("rotated", epoch)
+
+    def _prune(self) -> None:
+        """Keep the newest `keep` checkpoints up to the record's; a newer one (written before a
+        kill, never recorded) is redone and overwritten, older ones go."""
+        done = self.record.get("epochs_done") or 0
+        ckpts = sorted((self.out / "checkpoints").glob("epoch_*.npz"))
+        recorded = [p for p in ckpts if p.name <= f"epoch_{done - 1:03d}.npz"]
+        for p in recorded[:-self.keep]:
+            p.unlink()
+
+    @staticmethod
+    def _maybe_kill(point: str, epoch: int) -> None:
+        if os.environ.get(KILL_AT_HOOK) == f"{point}:{epoch}":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _read_record(self, path: Path) -> dict:
+        if not path.exists():
+            raise ResumeError(f"nothing to resume in {self.out}: no reproduction.json (run without --resume)")
+        try:
+            rec = read_json(path)
+            done = int(rec["epochs_done"])
+            if done < 0 or not isinstance(rec.get("losses"), dict):
+                raise ValueError(f"epochs_done {done}")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ResumeError(f"{path} cannot be read ({type(exc).__name__}: {exc}); it is not a record to "
+                              f"resume from: run without --resume (or with another --out)") from None
+        return rec
+
+    def _load_checkpoint(self, done: int) -> int:
+        """Load the newest checkpoint up to epoch done-1 that loads; returns how many epochs it holds.
+        A truncated or missing newest one is reported and the one before it tried."""
+        problems = []
+        for epoch in range(done - 1, -1, -1):
+            ckpt = self.out / "checkpoints" / f"epoch_{epoch:03d}.npz"
+            if not ckpt.exists():
+                if epoch == done - 1:
+                    problems.append(f"{ckpt} is missing")
+                continue
+            try:
+                self.backend.load_state(load_state(ckpt))
+            except Exception as exc:  # np.load raises BadZipFile, EOFError, ValueError, OSError …
+                problems.append(f"{ckpt} cannot be loaded ({type(exc).__name__}: {exc})")
+                continue
+            if problems:
+                self.log(f"{'; '.join(problems)}; resuming from {ckpt.name} instead (epochs after it are redone)")
+            return epoch + 1
+        raise ResumeError(f"no checkpoint in {self.out / 'checkpoints'} loads ({'; '.join(problems) or 'none there'}); "
+                          f"run without --resume to start afresh")
 
     def resume(self) -> int:
         """Load the last checkpoint and the record up to it; returns the epoch to start at."""
         path = self.out / "reproduction.json"
-        if not path.exists():
-            raise FileNotFoundError(f"nothing to resume in {self.out}: no reproduction.json")
-        rec = read_json(path)
+        rec = self._read_record(path)
         if rec.get("spec_hash") != self.spec.spec_hash() or rec.get("backend") != self.backend_name:
-            raise ValueError(f"{path} is a run of another spec or backend; not resuming")
+            raise ResumeError(f"{path} is a run of another spec or backend; not resuming")
         done = int(rec["epochs_done"])
         if not done:
             return 0
+        done = self._load_checkpoint(done)
         ckpt = self.out / "checkpoints" / f"epoch_{done - 1:03d}.npz"
-        self.backend.load_state(load_state(ckpt))
+        rec["checkpoint"] = ckpt.relative_to(self.out).as_posix()
+        rec["epochs_done"] = done
         n = done * self.record["iterations_per_epoch"]
         rec["losses"] = {k: v[:n] for k, v in rec["losses"].items()}
         rec["epoch_losses"], rec["metrics"] = rec["epoch_losses"][:done], rec["metrics"][:done]
@@ -141,6 +202,8 @@ class Reproduction:
     def run(self, resume: bool = False) -> dict:
         self.out.mkdir(parents=True, exist_ok=True)
         start = self.resume() if resume else 0
+        if start:
+            self._prune()  # a kill between the record and the rotation left one too many
         if start == 0:
             self.backend.load_state(initial_state(self.spec, self.seed))
         t0 = time.perf_counter() - self.record.get("seconds", 0.0)
@@ -152,6 +215,7 @@ class Reproduction:
                     self.record["status"] = status
                     break
                 self._save_record()
+                self._rotate(epoch)
                 if os.environ.get(KILL_HOOK) == str(epoch):
                     os.kill(os.getpid(), signal.SIGKILL)
             else:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -31,6 +32,9 @@ from common.models import get_model
 from common.results import RESULT_SCHEMA, SCHEMA_VERSION, read_json, run_key, write_json_atomic
 from common.state import initial_state
 
+# Set by the worker when its parent stops it (Ctrl-C): the run then records nothing, even where a
+# framework turned the interrupt into an ordinary exception that run_one would record as a failure.
+STOPPING = threading.Event()
 FAIL_HOOK = "GANBENCH_FAIL_AT"  # test hook: "backend:model" raises, "backend:model:crash" kills the process
 
 
@@ -57,6 +61,9 @@ class RunConfig:
     max_time: float | None = None
     max_steps: int | None = None
     run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    # A private file the worker also writes its result to, so that the parent reads its own
+    # worker's result and never whatever another writer left under the shared name.
+    handback: str | None = None
 
     def key(self, mode: str | None = None) -> str:
         return run_key(self.backend, self.model, self.device, mode or self.mode or "default", self.batch_suffix())
@@ -74,6 +81,84 @@ class RunConfig:
 
 def result_path(cfg: RunConfig, mode: str) -> Path:
     return Path(cfg.out) / f"{cfg.key(mode)}.json"
+
+
+def failed_path(cfg: RunConfig, mode: str) -> Path:
+    """Where a failure goes when the run's own name holds a successful result (or belongs to
+    another run that is still writing it): beside it, so the good result is never replaced."""
+    return Path(cfg.out) / f"{cfg.key(mode)}.failed.json"
+
+
+def write_result(cfg: RunConfig, res: dict, conflict: bool = False) -> Path:
+    """Write a finished run's result under its name; a failure never replaces an ok result."""
+    mode = res["mode"] or "default"
+    path = result_path(cfg, mode)
+    if res["status"] != "ok" and (conflict or _holds_ok(path)):
+        path = failed_path(cfg, mode)
+    write_json_atomic(path, res)
+    if cfg.handback:
+        write_json_atomic(Path(cfg.handback), res)
+    return path
+
+
+def _holds_ok(path: Path) -> bool:
+    try:
+        return read_json(path).get("status") == "ok"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class RunLock:
+    """`OUT/.KEY.lock` (O_EXCL, holding the pid) for the length of a run, so that two runs of one
+    key into one folder are never a silent race: the second fails at once and says who holds it.
+    A lock whose process is gone (a killed harness) is taken over."""
+
+    def __init__(self, cfg: RunConfig, mode: str):
+        self.path = Path(cfg.out) / f".{cfg.key(mode)}.lock"
+        self.held = False
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and _alive(holder):
+                    raise RunConflict(f"another run (pid {holder}) is writing {self.path.name[1:-5]} in "
+                                      f"{self.path.parent}; wait for it or use another --out") from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self.held = True
+            return
+        raise RunConflict(f"could not take {self.path} (another run keeps creating it)")
+
+    def _holder(self) -> int | None:
+        try:
+            return int(self.path.read_text().strip() or 0) or None
+        except (OSError, ValueError):
+            return None
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+class RunConflict(RuntimeError):
+    pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _base_result(cfg: RunConfig) -> dict:
@@ -105,8 +190,35 @@ def open_source(spec, data: str, data_dir, cache_dir, download: bool, log=print)
                        cache_dir=Path(cache_dir) if cache_dir else None, download=download, log=log)
 
 
-def run_one(cfg: RunConfig, progress: bool = True) -> dict:
-    """Run and record one benchmark; the result is written to disk before returning."""
+def run_one(cfg: RunConfig, progress: bool = True, lock: bool = True) -> dict:
+    """Run and record one benchmark; the result is written to disk before returning.
+
+    `lock`: hold OUT/.KEY.lock meanwhile (the worker of run_isolated runs under its parent's)."""
+    if not lock:
+        return _run_one(cfg, progress)
+    held = RunLock(cfg, cfg.mode or _default_mode(cfg.backend))
+    try:
+        held.acquire()
+    except RunConflict as exc:
+        return record_failure(cfg, exc, conflict=True)
+    try:
+        return _run_one(cfg, progress)
+    finally:
+        held.release()
+
+
+def record_failure(cfg: RunConfig, exc: BaseException, conflict: bool = False) -> dict:
+    """A failed result for a run that could not start (no backend, a framework that raises on
+    import, another run holding its name), written like any other result."""
+    res = _base_result(cfg)
+    res["mode"] = cfg.mode or _default_mode(cfg.backend)
+    res["error"] = _error(exc)
+    res["finished_at"] = now_iso()
+    write_result(cfg, res, conflict=conflict)
+    return res
+
+
+def _run_one(cfg: RunConfig, progress: bool) -> dict:
     from backends import load_backend
 
     res = _base_result(cfg)
@@ -174,8 +286,10 @@ def run_one(cfg: RunConfig, progress: bool = True) -> dict:
             res["samples_png"] = rel.as_posix()
     except Exception as exc:  # recorded, not raised: the next run must start
         res["status"], res["error"] = "failed", _error(exc)
+    if STOPPING.is_set():
+        raise KeyboardInterrupt
     res["finished_at"] = now_iso()
-    write_json_atomic(result_path(cfg, res["mode"] or "default"), res)
+    write_result(cfg, res)
     return res
 
 
@@ -198,10 +312,33 @@ def _bar(cfg: RunConfig, mode: str):
 # --- process isolation ---------------------------------------------------------------------------
 
 def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
-    """Run in a child interpreter; a child that dies or hangs is recorded as a failed run."""
+    """Run in a child interpreter; a child that dies or hangs is recorded as a failed run.
+
+    The child runs in this process's working folder (the repository goes on PYTHONPATH), so
+    relative --out, --data-dir and --cache-dir mean the same in both, and it hands its result
+    back in a private file. Ctrl-C (KeyboardInterrupt here) stops the child, records nothing for
+    this run and is raised again."""
+    mode = cfg.mode or _default_mode(cfg.backend)
+    held = RunLock(cfg, mode)
+    try:
+        held.acquire()
+    except RunConflict as exc:
+        return record_failure(cfg, exc, conflict=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ganbench-") as private:
+            child = dataclasses.replace(cfg, out=str(Path(cfg.out).resolve()),
+                                        handback=str(Path(private) / "result.json"))
+            return _supervise(child, mode, timeout)
+    finally:
+        held.release()
+
+
+def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
     cmd = [sys.executable, "-m", "benchmarks", "_one", json.dumps(dataclasses.asdict(cfg))]
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
     tail = bytearray()
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env)
     pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
     pump.start()
     try:
@@ -211,17 +348,34 @@ def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
         proc.kill()
         code = proc.wait()
         why = f"timed out after {timeout:.0f} s"
+    except BaseException:  # Ctrl-C: the child goes too, and this run records nothing
+        _stop(proc)
+        raise
     pump.join(timeout=5)
-    found = _find_result(cfg)
-    if found is not None and found.get("run_id") == cfg.run_id:
+    try:
+        found = read_json(Path(cfg.handback))
+    except (OSError, ValueError):
+        found = None
+    if isinstance(found, dict) and found.get("run_id") == cfg.run_id:
         return found
     res = _base_result(cfg)
-    res["mode"] = cfg.mode or _default_mode(cfg.backend)
+    res["mode"] = mode
     res["error"] = {"type": "WorkerDied", "message": f"the benchmark process ended without a result ({why})",
                     "traceback": bytes(tail).decode(errors="replace")[-4000:]}
     res["finished_at"] = now_iso()
-    write_json_atomic(result_path(cfg, res["mode"]), res)
+    write_result(dataclasses.replace(cfg, handback=None), res)
     return res
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM (the worker turns it into a clean stop), then SIGKILL after a few seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _default_mode(backend: str) -> str:
@@ -231,17 +385,6 @@ def _default_mode(backend: str) -> str:
         return load_backend(backend).modes[0]
     except Exception:
         return "default"
-
-
-def _find_result(cfg: RunConfig) -> dict | None:
-    for path in Path(cfg.out).glob(f"{cfg.backend}__{cfg.model}__{cfg.device}__*.json"):
-        try:
-            data = read_json(path)
-        except (OSError, ValueError):
-            continue
-        if data.get("run_id") == cfg.run_id:
-            return data
-    return None
 
 
 def _pump(stream, tail: bytearray) -> None:

@@ -29,6 +29,10 @@ def save_grid(path: Path, images: np.ndarray, image_shape: tuple[int, int, int],
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
-    grid_image(images, image_shape, nrow).save(tmp, format="PNG")
-    tmp.replace(path)
+    try:
+        grid_image(images, image_shape, nrow).save(tmp, format="PNG")
+        tmp.replace(path)
+    except BaseException:  # a full disk or Ctrl-C leaves no .part behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path

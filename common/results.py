@@ -37,11 +37,20 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+def umask_mode() -> int:
+    """The permissions open() would give a new file (0o666 less the umask): mkstemp creates 0600,
+    which would make results, checkpoints and records private unlike the images beside them."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_json_atomic(path: Path, data: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "w") as f:
             json.dump(_clean(data), f, indent=1, allow_nan=False)
             f.write("\n")

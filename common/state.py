@@ -28,6 +28,7 @@ import numpy as np
 
 from common.analysis import net_params
 from common.init import init_array
+from common.results import umask_mode
 from common.spec import ModelSpec
 
 NETS = ("G", "D")
@@ -92,6 +93,7 @@ def save_state(path: Path, state: dict[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
     try:
+        os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **state)
         os.replace(tmp, path)

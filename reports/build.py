@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,55 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
-def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame) -> list[dict[str, Any]]:
+def _usable(runs: list, warnings: list[str]) -> list:
+    """The runs whose summary row can be computed; each other one is named in a warning and left
+    out, so one crafted file never stops the page (its values passed the type checks but break
+    the arithmetic, e.g. an environment field of the wrong kind)."""
+    good = []
+    for run in runs:
+        try:
+            aggregate._row(run)
+        except Exception as exc:
+            warnings.append(f"{run.file}: cannot be shown ({type(exc).__name__}: {str(exc)[:200]}); skipped")
+            continue
+        good.append(run)
+    return good
+
+
+def _guarded(make, block: pd.DataFrame, warnings: list[str], what: str):
+    """A chart, or None with a warning naming the block's files when it cannot be drawn."""
+    try:
+        return make()
+    except Exception as exc:
+        files = ", ".join(sorted(block["file"].astype(str)))[:500]
+        warnings.append(f"{what} not drawn ({type(exc).__name__}: {str(exc)[:200]}); its files: {files}")
+        return None
+
+
+def _best_runs(df: pd.DataFrame) -> set:
+    """The fastest successful run of each (backend, model) over the whole report: only these
+    embed their sample grids, so the page grows with backends × models, not with runs."""
+    ok = df[(df["status"] == "ok") & df["images_per_s"].notna()]
+    if ok.empty:
+        return set()
+    return set(ok.sort_values("images_per_s").groupby(["backend", "model"]).tail(1).index)
+
+
+def _sample_links(block: pd.DataFrame, runs, featured: set, page_dir: Path) -> list[dict[str, str]]:
+    """Links (relative to the page) to the sample grids of the block's other successful runs."""
+    out = []
+    for i, r in block.iterrows():
+        if i in featured or r["status"] != "ok" or runs[i].samples is None:
+            continue
+        href = Path(os.path.relpath(runs[i].samples, page_dir.resolve())).as_posix()
+        out.append({"label": f"{r['backend']} ({r['mode']})", "href": href})
+    return out
+
+
+def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str] | None = None,
+              page_dir: Path = Path(".")) -> list[dict[str, Any]]:
+    warnings = [] if warnings is None else warnings
+    featured = _best_runs(df)
     learned = dict(iter(learning.groupby(aggregate.SETTING))) if not learning.empty else {}
     out = []
     primary = aggregate.at_primary(df)
@@ -55,8 +104,12 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame) -> list[dict[str, 
             models.append({"model": model, "rows": _records(mblock),
                            "learning": _records(learn) if learn is not None else [],
                            "batches": sorted({int(b) for b in mblock["batch_size"].dropna()}),
-                           "loss_chart": charts.loss_chart(cblock, runs),
-                           "samples_chart": charts.samples_chart(cblock, runs)})
+                           "loss_chart": _guarded(lambda: charts.loss_chart(cblock, runs), cblock, warnings,
+                                                  f"loss chart of {model}"),
+                           "samples_chart": _guarded(
+                               lambda: charts.samples_chart(cblock[cblock.index.isin(featured)], runs), cblock,
+                               warnings, f"samples of {model}"),
+                           "sample_links": _sample_links(cblock, runs, featured, page_dir)})
         details = sorted({str(runs[i]["data_detail"]) for i in block.index if runs[i]["data_detail"]})
         kinds = set(block["memory_kind"].dropna())
         out.append({"device": device, "hardware": hardware, "data_source": data_source,
@@ -65,8 +118,10 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame) -> list[dict[str, 
                     "details": details, "rows": _records(block),
                     # One kind for the whole block goes in the header; mixed kinds go per row.
                     "memory_kind": kinds.pop() if len(kinds) == 1 else None,
-                    "throughput_chart": charts.throughput_chart(chart_block),
-                    "step_chart": charts.step_time_chart(chart_block, runs), "models": models})
+                    "throughput_chart": _guarded(lambda: charts.throughput_chart(chart_block), chart_block, warnings,
+                                                 "throughput chart"),
+                    "step_chart": _guarded(lambda: charts.step_time_chart(chart_block, runs), chart_block, warnings,
+                                           "step-time chart"), "models": models})
     return out
 
 
@@ -101,7 +156,8 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
     csv_path = out.with_suffix(".csv")
 
     loaded = load_results(results_dir)
-    runs, warnings = loaded.runs, list(loaded.warnings)
+    warnings = list(loaded.warnings)
+    runs = _usable(loaded.runs, warnings)
     df = aggregate.summary_frame(runs, baseline)
     if runs and not ((df["backend"] == baseline) & (df["status"] == "ok")).any():
         warnings.append(f"baseline {baseline!r} has no successful run; no speed-ups are shown")
@@ -125,7 +181,7 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
         "headlines": aggregate.headlines(primary, runs, baseline),
         "overview": _overview(df, runs, baseline), "sweeps": _sweeps(df),
         "tutorial_batch": aggregate.TUTORIAL_BATCH, "plain_modes": aggregate.PLAIN_MODES,
-        "settings": _settings(df, runs, learning),
+        "settings": _settings(df, runs, learning, warnings, out.parent),
         "parity": parity_blocks, "parity_notes": parity_notes,
         "failures": aggregate.failures(df, runs),
         "reproductions": reproduction.sections(loaded.reproductions, baseline),

@@ -203,6 +203,7 @@ def samples_chart(block: pd.DataFrame, runs: list[Run]) -> str | None:
     if not any(runs[i].samples for i, _ in rows):
         return None
     device, hardware, data_source, model = block.iloc[0][["device", "hardware", "data_source", "model"]]
+    rows = [(i, r) for i, r in rows if runs[i].samples]  # the others are linked under the chart
     images = [(r, _sample_image(runs[i].samples) if runs[i].samples else None) for i, r in rows]
     side = max(img.shape[1] for _, img in images if img is not None) / DPI
     with matplotlib.rc_context(RC):

@@ -12,12 +12,16 @@ what is wrong, and the report is built from whatever is valid. The messages are:
     FILE: schema_version V is not supported (this report reads ganbench-result version 1)
                                                                                     -> skipped
     FILE: not a ganbench result (schema 'S'); skipped
+    FILE: cannot be used (TYPE: MSG); skipped        (anything else that fails while reading it)
     FILE: optional key(s) 'KEY', 'KEY2' missing; shown as n/a                       -> run kept
     FILE: optional key 'KEY' must be KIND, got VALUE; shown as n/a                  -> run kept
     FILE: failed run records no error; shown as 'no error recorded'                 -> run kept
     FILE: samples_png 'P' ...: not found / not an image / outside the results folder -> run kept
-    FILE: same (backend, model, device, mode) and data source on HARDWARE as OTHER; kept the one
-          finished later (OTHER)                                                    -> FILE dropped
+    FILE: same (backend, model, device, mode), data source and status on HARDWARE as OTHER; kept
+          the one finished later (OTHER)                                            -> FILE dropped
+
+A failed run whose data_source is null (it failed before loading data) is kept, with data source
+"none". An ok result and a failure of the same run (KEY.json and KEY.failed.json) are both shown.
 
 Files of another known ganbench schema are read as what they are, not reported as problems:
 the parity traces ("ganbench-trace") and the reproductions ("ganbench-reproduction", written by
@@ -48,6 +52,7 @@ from common.results import (DOCTOR_SCHEMA, REPRO_SCHEMA, RESULT_SCHEMA, RUN_SET_
                             read_manifest, run_sets)
 
 SUPPORTED_VERSION = 1
+NO_DATA = "none"  # data_source of a failed run that never loaded its data (null in the file)
 # Other schemas the suite writes next to results; they are not problems, and not results.
 OTHER_KNOWN_SCHEMAS = frozenset({TRACE_SCHEMA, REPRO_SCHEMA, RUN_SET_SCHEMA, DOCTOR_SCHEMA, TARGETS_SCHEMA})
 
@@ -194,8 +199,8 @@ def _is_number(v: Any) -> bool:
 def _conforms(value: Any, kind: Any) -> bool:
     if isinstance(kind, tuple):
         return value in kind
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "int":  # an int64: the tables hold counts as 64-bit integers
+        return isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63
     if kind == "str":
         return isinstance(value, str)
     if kind == "number":
@@ -210,7 +215,7 @@ def _conforms(value: Any, kind: Any) -> bool:
     if kind == "list":
         return isinstance(value, list)
     if kind == "count":
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
     raise AssertionError(kind)
 
 
@@ -252,11 +257,17 @@ def parse_result(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str
     required = dict(REQUIRED)
     if doc.get("status") == "ok":
         required.update(REQUIRED_OK)
+    else:
+        # A run that failed before its data was loaded (missing dataset, a worker that died or
+        # timed out) has no data source: exactly the failures the report must show.
+        required["data_source"] = (REQUIRED["data_source"][0], True)
     _check_required(doc, required, rel)
     failed = doc["status"] == "failed"
     # A failed run measured nothing, and a successful one has no error to record.
     may_lack = (MEASUREMENT_KEYS if failed else {"error"}) | ADDED_KEYS
     out = _checked_optional(doc, {k: v for k, v in OPTIONAL.items() if k not in required}, may_lack, rel, warnings)
+    if out["data_source"] is None:
+        out["data_source"] = NO_DATA
     _normalise_nested(out, rel, warnings)
     if failed and not out["error"]:
         warnings.append(f"{rel}: failed run records no error; shown as 'no error recorded'")
@@ -578,13 +589,23 @@ def load_results(results_dir: Path) -> Loaded:
         except Rejected as exc:
             warnings.append(str(exc))
             continue
-        run.samples = _samples(run, path, root, warnings)
+        except Exception as exc:  # whatever a crafted file holds, the other files are still read
+            warnings.append(f"{rel}: cannot be used ({type(exc).__name__}: {_short(str(exc))}); skipped")
+            continue
+        try:
+            run.samples = _samples(run, path, root, warnings)
+        except Exception as exc:  # e.g. a NUL byte in samples_png
+            warnings.append(f"{rel}: samples_png {_short(run['samples_png'])} cannot be used "
+                            f"({type(exc).__name__}: {exc}); no samples shown")
+            run.samples = None
         top = Path(rel).parts[0]
         run.run_set = top if top in set_rank and len(Path(rel).parts) > 1 else None
         history.append(run)
-        # The batch is part of what ran: a batch sweep's runs are distinct runs, not duplicates.
+        # The batch is part of what ran: a batch sweep's runs are distinct runs, not duplicates; and
+        # status is too: a failed re-run written beside an ok result (KEY.failed.json) is shown next
+        # to it, not dropped as a duplicate.
         key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"],
-               run["batch_size"])
+               run["batch_size"], run["status"])
         rank = set_rank.get(run.run_set, -1)
         if key in runs and set_rank.get(runs[key].run_set, -1) != rank:
             if set_rank.get(runs[key].run_set, -1) < rank:
@@ -592,7 +613,7 @@ def load_results(results_dir: Path) -> Loaded:
             continue
         if key in runs:
             older, newer = sorted([runs[key], run], key=_finished)
-            warnings.append(f"{older.file}: same (backend, model, device, mode) and data source on "
+            warnings.append(f"{older.file}: same (backend, model, device, mode), data source and status on "
                             f"{run.hardware} as {newer.file}; kept the one finished later ({newer.file})")
             run = newer
         runs[key] = run

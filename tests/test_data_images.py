@@ -1,4 +1,5 @@
 """LFW and CelebA: file discovery, archives, and preprocessing against direct cv2 / PIL code."""
+import hashlib
 import io
 import pickle
 import tarfile
@@ -130,9 +131,10 @@ def test_lfw_tgz_is_extracted_once_into_cache(tmp_path):
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "src" / "lfw-deepfunneled", arcname="lfw-deepfunneled")
     src = _real(LFW, tmp_path / "data", tmp_path / "cache")
-    extracted = tmp_path / "cache" / "lfw" / "lfw-deepfunneled"
+    key = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]  # keyed on the archive's content
+    extracted = tmp_path / "cache" / "lfw" / key / "lfw-deepfunneled"
     assert len(src) == 3 and (extracted / "B_Person" / "B_Person_0001.jpg").is_file()
-    assert [p.name for p in (tmp_path / "cache" / "lfw").iterdir()] == ["lfw-deepfunneled"]
+    assert [p.name for p in (tmp_path / "cache" / "lfw" / key).iterdir()] == ["lfw-deepfunneled"]
     first = src.get([0, 1, 2])
     archive.unlink()  # the cached extraction is enough from now on
     again = _real(LFW, tmp_path / "data", tmp_path / "cache")

@@ -108,7 +108,7 @@ def test_duplicate_run_keeps_the_later_one(tmp_path):
     write_result(tmp_path / "m2", "r.json", finished_at="2026-11-22T11:00:00+00:00")
     loaded = load_results(tmp_path)
     assert [r.file for r in loaded.runs] == ["m2/r.json"]
-    assert loaded.warnings == ["m1/r.json: same (backend, model, device, mode) and data source on "
+    assert loaded.warnings == ["m1/r.json: same (backend, model, device, mode), data source and status on "
                                "AMD EPYC 9454 48-Core Processor as m2/r.json; kept the one finished later (m2/r.json)"]
 
 

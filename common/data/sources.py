@@ -278,5 +278,5 @@ def _synthetic_warning(dataset: str, exc: DataUnavailable) -> str:
             f"WARNING: using SYNTHETIC data for {dataset!r}: the real dataset was not found.\n"
             f"WARNING: Timings stay meaningful; samples, losses and quality metrics do not.\n"
             f"WARNING: Why:\n{reason}\n"
-            f"WARNING: Pass source='real' to make this an error instead.\n"
+            f"WARNING: Pass --data real to make this an error instead.\n"
             f"{bar}")
