@@ -44,6 +44,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                                                                "as failed")
     p.add_argument("--in-process", action="store_true", help="no child process per run (debugging)")
     p.add_argument("--no-samples", action="store_true", help="skip the sample grid PNG")
+    dp = p.add_argument_group("data parallel (each framework's own engine; README, 'Data parallel')")
+    dp.add_argument("--replicas", type=int, default=1, help="replicas per node (processes or devices)")
+    dp.add_argument("--nodes", type=int, default=1, help="hosts taking part (run the same command on each)")
+    dp.add_argument("--node-rank", type=int, default=0, help="this host's index among --nodes")
+    dp.add_argument("--master-addr", default="127.0.0.1", help="the rendezvous host (node 0's address)")
+    dp.add_argument("--master-port", type=int, default=0, help="the rendezvous port (default: a free one, "
+                                                                "single node only)")
+    dp.add_argument("--scaling", choices=["strong", "weak"], default="strong",
+                    help="strong: the tutorial's batch split over the replicas; weak: that batch per replica")
+    dp.add_argument("--sync-bn", action="store_true", help="BatchNorm statistics over all replicas "
+                                                           "(default: each replica its own)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,7 +182,7 @@ def cmd_run(a) -> int:
                     steps=a.steps if a.steps is not None else defaults["steps"],
                     data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
                     seed=a.seed, out=a.out, batch_size=a.batch_size, threads=a.threads or os.cpu_count(),
-                    samples=not a.no_samples))
+                    samples=not a.no_samples, **_dp_options(a)))
     results = []
     for k, cfg in enumerate(plan, 1):
         print(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}"
@@ -183,6 +194,12 @@ def cmd_run(a) -> int:
     print(summary_table(results))
     print(f"results in {Path(a.out).resolve()}")
     return 0 if any(r["status"] == "ok" for r in results) else 1
+
+
+def _dp_options(a) -> dict:
+    """The data-parallel fields of RunConfig from `run`'s arguments (absent in bench-gpu's defaults)."""
+    keys = ("replicas", "nodes", "node_rank", "master_addr", "master_port", "scaling", "sync_bn")
+    return {k: getattr(a, k) for k in keys if hasattr(a, k)}
 
 
 def cmd_bench_gpu(a) -> int:

@@ -52,6 +52,19 @@ class RunConfig:
     threads: int | None = None
     samples: bool = True
     run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    # data parallel (issue 15, benchmarks/distributed.py): replicas per node, nodes, strong/weak scaling,
+    # synchronised BatchNorm, and the engine's rendezvous for several nodes
+    replicas: int = 1
+    nodes: int = 1
+    scaling: str = "strong"
+    sync_bn: bool = False
+    node_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.replicas > 1 or self.nodes > 1 or self.sync_bn or self.scaling != "strong"
 
     def key(self, mode: str | None = None) -> str:
         return run_key(self.backend, self.model, self.device, mode or self.mode or "default")
@@ -93,6 +106,11 @@ def open_source(spec, data: str, data_dir, cache_dir, download: bool, log=print)
 def run_one(cfg: RunConfig, progress: bool = True) -> dict:
     """Run and record one benchmark; the result is written to disk before returning."""
     from backends import load_backend
+
+    if cfg.distributed:  # started by the framework's own launcher, also with --in-process
+        from benchmarks.distributed import run_distributed
+
+        return run_distributed(cfg)
 
     res = _base_result(cfg)
     out = Path(cfg.out)
@@ -178,6 +196,10 @@ def _bar(cfg: RunConfig, mode: str):
 
 def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
     """Run in a child interpreter; a child that dies or hangs is recorded as a failed run."""
+    if cfg.distributed:  # the engine's launcher is the child (torchrun, …), bounded the same way
+        from benchmarks.distributed import run_distributed
+
+        return run_distributed(cfg, timeout=timeout)
     cmd = [sys.executable, "-m", "benchmarks", "_one", json.dumps(dataclasses.asdict(cfg))]
     tail = bytearray()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
