@@ -77,7 +77,7 @@ def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
     arg = json.dumps(payload)
     worker = ["-m", "benchmarks.distributed", "worker", arg]
     if launcher == "torchrun":
-        per = max(1, (cfg.get("threads") or os.cpu_count() or 1) // cfg["replicas"])
+        per = max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"])
         env["OMP_NUM_THREADS"] = str(per)
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(cfg["replicas"]),
                "--nnodes", str(cfg["nodes"]), "--node-rank", str(cfg["node_rank"]),
@@ -140,7 +140,7 @@ def run_distributed(cfg, timeout: float | None = None) -> dict:
 
 def run_dp_trace(backend: str, model: str, replicas: int, out: Path, sync_bn: bool = False, dtype: str = "float64",
                  steps: int = 10, batch: int = 16, seed: int = 0, device: str = "cpu", timeout: float = 600,
-                 threads: int = 1) -> dict:
+                 threads: int | None = None) -> dict:
     """Parity trace on `replicas` replicas (strong scaling: `batch` is the global batch); returns the
     trace JSON (also written to `out`) or raises with the launcher's output."""
     from benchmarks.runner import RunConfig
@@ -179,7 +179,8 @@ def _make_backend(cfg, dtype: str = "float32"):
     dp = setup_of(cfg, _rank())
     dp.check(cfg.batch_size or spec.data.batch_size)
     cls = load_dp_backend(cfg.backend).with_dtype(dtype)
-    threads = max(1, (cfg.threads or os.cpu_count() or 1) // max(1, cfg.replicas if cls.launcher != "single" else 1))
+    # one process per replica shares the cores; one process driving every replica keeps them all
+    threads = cfg.threads and max(1, cfg.threads // (cfg.replicas if cls.launcher == "torchrun" else 1))
     backend = cls(spec, cfg.device, cfg.mode, seed=cfg.seed, threads=threads, dp=dp)
     backend.load_state(initial_state(spec, cfg.seed))
     return spec, dp, backend
@@ -199,7 +200,7 @@ def _trace_worker(cfg, payload: dict) -> int:
             "schema": "ganbench-dp-trace", "backend": cfg.backend, "model": cfg.model, "replicas": dp.replicas,
             "nodes": dp.nodes, "bn_mode": dp.bn_mode, "scaling": dp.scaling, "dtype": payload["dtype"],
             "batch_size": cfg.batch_size, "steps": payload["steps"], "spec_hash": get_model(cfg.model).spec_hash(),
-            "engine": backend.engine, "transport": backend.transport, "losses": losses})
+            "engine": backend.engine, "transport": backend.transport, "losses": losses, "env": backend.info()})
     backend.close()
     return 0
 
