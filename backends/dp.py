@@ -29,7 +29,7 @@ DP_REGISTRY: dict[str, tuple[str, str, str]] = {
     "torch": ("backends.pytorch_dp", "TorchDDPBackend", "torchrun"),
     "jax": ("backends.jax_dp", "JaxMeshBackend", "single"),
     "mxnet": ("backends.mxnet_dp", "MXNetKVStoreBackend", "single"),
-    "paddle": ("backends.paddle_dp", "PaddleDPBackend", "refuse"),
+    "paddle": ("backends.paddle_dp", "PaddleDPBackend", "paddle_launch"),
     "mindspore": ("backends.mindspore_dp", "MindSporeDPBackend", "refuse"),
 }
 

@@ -83,6 +83,16 @@ def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
                "--nnodes", str(cfg["nodes"]), "--node-rank", str(cfg["node_rank"]),
                "--master-addr", cfg["master_addr"], "--master-port", str(cfg["master_port"]), *worker]
         return cmd, env
+    if launcher == "paddle_launch":
+        env["OMP_NUM_THREADS"] = str(max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"]))
+        log_dir = Path(payload.get("log_dir") or Path(cfg["out"]) / "paddle_launch_logs")
+        cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(cfg["replicas"]),
+               "--nnodes", str(cfg["nodes"]), "--rank", str(cfg["node_rank"]),
+               "--master", f"{cfg['master_addr']}:{cfg['master_port']}", "--log_dir", str(log_dir),
+               "--job_id", f"ganbench-{cfg['run_id'][:8]}"]
+        if cfg["nodes"] == 1:
+            cmd += ["--host", "127.0.0.1"]
+        return cmd + [str(ROOT / "benchmarks" / "distributed.py"), "worker", arg], env
     if launcher == "single":
         if payload["backend"] == "jax" and cfg["device"] == "cpu":
             # must be set before jax is imported: the child's N host devices are the replicas
@@ -106,7 +116,12 @@ def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]
         os.killpg(proc.pid, 9)
         out, _ = proc.communicate()
         code, why = None, f"timed out after {timeout:.0f} s"
-    tail = out.decode(errors="replace")[-6000:]
+    text = out.decode(errors="replace")
+    logs = Path(payload["cfg"]["out"]) / "paddle_launch_logs"
+    if launcher_of(payload["backend"]) == "paddle_launch" and logs.is_dir():  # the ranks log to files
+        text += "".join(f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:]
+                        for p in sorted(logs.glob("workerlog.*")))
+    tail = text[-6000:]
     sys.stderr.write(tail[-3000:])
     return code, why, tail
 
@@ -158,7 +173,8 @@ def run_dp_trace(backend: str, model: str, replicas: int, out: Path, sync_bn: bo
 # --- inside the job ------------------------------------------------------------------------------
 
 def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
+    # torchrun and msrun set RANK; paddle.distributed.launch sets PADDLE_TRAINER_ID
+    return int(os.environ.get("RANK", os.environ.get("PADDLE_TRAINER_ID", "0")))
 
 
 def worker(payload: dict) -> int:
@@ -180,7 +196,7 @@ def _make_backend(cfg, dtype: str = "float32"):
     dp.check(cfg.batch_size or spec.data.batch_size)
     cls = load_dp_backend(cfg.backend).with_dtype(dtype)
     # one process per replica shares the cores; one process driving every replica keeps them all
-    threads = cfg.threads and max(1, cfg.threads // (cfg.replicas if cls.launcher == "torchrun" else 1))
+    threads = cfg.threads and max(1, cfg.threads // (cfg.replicas if cls.launcher != "single" else 1))
     backend = cls(spec, cfg.device, cfg.mode, seed=cfg.seed, threads=threads, dp=dp)
     backend.load_state(initial_state(spec, cfg.seed))
     return spec, dp, backend
