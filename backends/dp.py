@@ -30,7 +30,7 @@ DP_REGISTRY: dict[str, tuple[str, str, str]] = {
     "jax": ("backends.jax_dp", "JaxMeshBackend", "single"),
     "mxnet": ("backends.mxnet_dp", "MXNetKVStoreBackend", "single"),
     "paddle": ("backends.paddle_dp", "PaddleDPBackend", "paddle_launch"),
-    "mindspore": ("backends.mindspore_dp", "MindSporeDPBackend", "refuse"),
+    "mindspore": ("backends.mindspore_dp", "MindSporeDPBackend", "msrun"),
 }
 
 

@@ -93,6 +93,15 @@ def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
         if cfg["nodes"] == 1:
             cmd += ["--host", "127.0.0.1"]
         return cmd + [str(ROOT / "benchmarks" / "distributed.py"), "worker", arg], env
+    if launcher == "msrun":
+        env["OMP_NUM_THREADS"] = str(max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"]))
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")  # msrun runs `python`
+        log_dir = Path(cfg["out"]) / "msrun_logs"
+        cmd = [sys.executable, "-m", "mindspore.parallel.cluster.run", f"--worker_num={cfg['replicas'] * cfg['nodes']}",
+               f"--local_worker_num={cfg['replicas']}", f"--master_addr={cfg['master_addr']}",
+               f"--master_port={cfg['master_port']}", f"--node_rank={cfg['node_rank']}", f"--log_dir={log_dir}",
+               "--join=True"]
+        return cmd + [str(ROOT / "benchmarks" / "distributed.py"), "worker", arg], env
     if launcher == "single":
         if payload["backend"] == "jax" and cfg["device"] == "cpu":
             # must be set before jax is imported: the child's N host devices are the replicas
@@ -121,6 +130,10 @@ def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]
     if launcher_of(payload["backend"]) == "paddle_launch" and logs.is_dir():  # the ranks log to files
         text += "".join(f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:]
                         for p in sorted(logs.glob("workerlog.*")))
+    logs = Path(payload["cfg"]["out"]) / "msrun_logs"
+    if launcher_of(payload["backend"]) == "msrun" and logs.is_dir():
+        text += "".join(f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:]
+                        for p in sorted(logs.glob("worker_*.log")))
     tail = text[-6000:]
     sys.stderr.write(tail[-3000:])
     return code, why, tail
@@ -174,7 +187,10 @@ def run_dp_trace(backend: str, model: str, replicas: int, out: Path, sync_bn: bo
 
 def _rank() -> int:
     # torchrun and msrun set RANK; paddle.distributed.launch sets PADDLE_TRAINER_ID
-    return int(os.environ.get("RANK", os.environ.get("PADDLE_TRAINER_ID", "0")))
+    for var in ("RANK", "PADDLE_TRAINER_ID", "RANK_ID"):  # msrun sets RANK_ID
+        if os.environ.get(var):
+            return int(os.environ[var])
+    return 0
 
 
 def worker(payload: dict) -> int:
