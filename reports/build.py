@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import aggregate, charts, reproduction, stats
+from . import aggregate, charts, reproduction, scaling, stats
 from .load import load_results
 from .peaks import PEAKS
 from .render import num, ratio, render_page
@@ -107,6 +107,7 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
         "resamples": stats.RESAMPLES, "seed": stats.SEED, "min_steps": stats.MIN_STEPS,
         "parity_eps": aggregate.PARITY_EPS,
     }
+    context["scaling"] = scaling.section(runs)  # data-parallel runs (issue 15), None without any
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_page(context), encoding="utf-8")
     df.to_csv(csv_path, index=False)

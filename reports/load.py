@@ -565,6 +565,7 @@ def load_results(results_dir: Path) -> Loaded:
             continue
         run.samples = _samples(run, path, root, warnings)
         key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"])
+        key += _dp_key(run.doc)  # a data-parallel run is not a duplicate of the one-replica run
         if key in runs:
             older, newer = sorted([runs[key], run], key=_finished)
             warnings.append(f"{older.file}: same (backend, model, device, mode) and data source on "
@@ -572,3 +573,9 @@ def load_results(results_dir: Path) -> Loaded:
             run = newer
         runs[key] = run
     return Loaded(list(runs.values()), traces, warnings, len(files), reproductions)
+
+
+def _dp_key(doc: dict[str, Any]) -> tuple:
+    from .scaling import dp_key
+
+    return dp_key(doc)
