@@ -43,6 +43,7 @@ class DPSetup:
     rank: int = 0  # this process's global rank (0 where one process drives every replica)
     master_addr: str = "127.0.0.1"
     master_port: int = 0
+    node_rank: int = 0  # this host's index among `nodes`
 
     @property
     def world(self) -> int:

@@ -56,7 +56,8 @@ class JaxMeshBackend(JaxBackend):
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
                  threads: int | None = None, dp: DPSetup = DPSetup()):
         if dp.nodes > 1 and not jax.distributed.is_initialized():
-            jax.distributed.initialize(f"{dp.master_addr}:{dp.master_port}", dp.nodes, dp.rank // max(dp.replicas, 1))
+            # one process per host, each driving its `replicas` local devices
+            jax.distributed.initialize(f"{dp.master_addr}:{dp.master_port}", dp.nodes, dp.node_rank)
         platform = "gpu" if device == "cuda" else "cpu"
         try:
             devices = jax.devices(platform)
@@ -84,19 +85,27 @@ class JaxMeshBackend(JaxBackend):
                    mesh_devices=[str(d) for d in self.mesh.devices.flat])
         return out
 
+    def _global(self, a, sharding):
+        """A global array from the host copy every process holds (each process fills its own devices'
+        shards: with several hosts a process cannot device_put onto another host's devices)."""
+        if self.dp.nodes == 1:
+            return jax.device_put(a, sharding)
+        a = np.asarray(a)
+        return jax.make_array_from_callback(a.shape, sharding, lambda idx: a[idx])
+
     def load_state(self, state):
         super().load_state(state)
-        self._carry = jax.device_put(self._carry, self.replicated)
+        self._carry = jax.tree_util.tree_map(lambda a: self._global(a, self.replicated), self._carry)
 
     def step(self, real: np.ndarray, noise: StepNoise | None = None):
         if self._carry is None:
             raise RuntimeError("jax: load_state() first")
-        x = jax.device_put(np.asarray(real, self.np_dtype), self.batched)
+        x = self._global(np.asarray(real, self.np_dtype), self.batched)
         if noise is None:
             args = (self._carry, x)
         else:
-            zg = tuple(jax.device_put(np.asarray(g, self.np_dtype), self.batched) for g in noise.g)
-            args = (self._carry, x, jax.device_put(np.asarray(noise.d, self.np_dtype), self.batched), zg)
+            zg = tuple(self._global(np.asarray(g, self.np_dtype), self.batched) for g in noise.g)
+            args = (self._carry, x, self._global(np.asarray(noise.d, self.np_dtype), self.batched), zg)
         exe = self._executable(noise is None, args)
         self._carry, stats = exe(*args)
         self._last = stats
@@ -111,7 +120,7 @@ class JaxMeshBackend(JaxBackend):
 
     def generate(self, noise: np.ndarray) -> np.ndarray:
         c = self._carry
-        z = jax.device_put(np.ascontiguousarray(noise, self.np_dtype), self.replicated)
+        z = self._global(np.ascontiguousarray(noise, self.np_dtype), self.replicated)
         return np.asarray(jax.device_get(self._gen(c["G"], c["fixed_G"], c["bn_G"], z)), np.float32)
 
     def read(self, handle) -> StepStats:

@@ -54,7 +54,7 @@ def setup_of(cfg, rank: int = 0):
     from backends.dp import DPSetup
 
     return DPSetup(replicas=cfg.replicas, nodes=cfg.nodes, scaling=cfg.scaling, sync_bn=cfg.sync_bn, rank=rank,
-                   master_addr=cfg.master_addr, master_port=cfg.master_port)
+                   master_addr=cfg.master_addr, master_port=cfg.master_port, node_rank=cfg.node_rank)
 
 
 def free_port() -> int:
@@ -160,6 +160,10 @@ def run_distributed(cfg, timeout: float | None = None) -> dict:
     res["mode"] = mode
     res["error"] = {"type": "WorkerDied", "message": f"the data-parallel job ended without a result ({why})",
                     "traceback": tail[-4000:]}
+    if cfg.node_rank > 0:  # not an error when the job ended well: node 0 writes the one result
+        res["error"] = {"type": "OtherNode" if code == 0 else "WorkerDied",
+                        "message": f"node {cfg.node_rank} ran its replicas ({why}); node 0 writes the result",
+                        "traceback": tail[-4000:]}
     res["finished_at"] = now_iso()
     if cfg.node_rank == 0:
         write_json_atomic(path, res)
@@ -304,7 +308,7 @@ def _run_worker(cfg) -> int:
     except Exception as exc:  # recorded, not raised (a refusal included)
         res["status"], res["error"] = "failed", _error(exc)
     res["finished_at"] = now_iso()
-    if rank == 0:
+    if rank == 0 and cfg.node_rank == 0:  # global rank 0 lives on node 0 (one-process engines: rank 0 on every node)
         write_json_atomic(dp_result_path(cfg, mode), res)
     if backend is not None:
         backend.close()

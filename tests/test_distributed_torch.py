@@ -81,3 +81,23 @@ def test_harness_run_with_two_replicas_writes_one_result(tmp_path):
     assert len(r["step_times_s"]) == 2
     assert all(m >= r0 for m, r0 in zip(r["step_times_s"], r["step_times_rank0_s"]))
     assert len(r["losses"]["d"]) == 3
+
+
+def test_two_nodes_on_loopback(tmp_path):
+    """The multi-node recipe (README) as two 'hosts' on 127.0.0.1: the same command with --nodes 2 and
+    --node-rank 0/1, one replica each; torchrun's rendezvous joins them, node 0 writes the one result."""
+    from benchmarks.distributed import free_port
+
+    port = free_port()
+    base = [sys.executable, "-m", "benchmarks", "run", "-b", "torch", "-m", MODEL, "--device", "cpu", "--replicas", "1",
+            "--nodes", "2", "--master-addr", "127.0.0.1", "--master-port", str(port), "--data", "synthetic",
+            "--batch-size", "16", "--warmup", "1", "--steps", "2", "--threads", "1", "--no-samples",
+            "--timeout", str(TIMEOUT)]
+    procs = [subprocess.Popen(base + ["--node-rank", str(r), "--out", str(tmp_path / f"node{r}")], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for r in (0, 1)]
+    for p in procs:
+        p.wait(timeout=TIMEOUT + 30)
+    assert not list((tmp_path / "node1").glob("*.json"))  # only node 0 writes
+    r = json.loads((tmp_path / "node0" / "torch__mindspore-mlp-gan__cpu__eager__r1n2.json").read_text())
+    assert r["status"] == "ok", r["error"]
+    assert (r["replicas"], r["nodes"], r["world_size"], r["per_replica_batch"]) == (1, 2, 2, 8)
