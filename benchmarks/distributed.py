@@ -145,6 +145,14 @@ def run_distributed(cfg, timeout: float | None = None) -> dict:
     from common.env import now_iso
     from common.results import read_json, write_json_atomic
 
+    if not cfg.master_port and cfg.nodes > 1:  # every host must name the same rendezvous
+        res = _base_result(cfg)
+        res.update(dp_fields(cfg, setup_of(cfg)), mode=cfg.mode or _default_mode(cfg.backend), finished_at=now_iso())
+        res["error"] = {"type": "ValueError", "message": "--nodes > 1 needs --master-addr and --master-port (node 0's "
+                        "address and a free port there), the same on every host", "traceback": ""}
+        if cfg.node_rank == 0:
+            write_json_atomic(dp_result_path(cfg, res["mode"]), res)
+        return res
     if not cfg.master_port:
         cfg = dataclasses.replace(cfg, master_port=free_port())
     mode = cfg.mode or _default_mode(cfg.backend)
