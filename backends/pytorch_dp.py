@@ -97,9 +97,20 @@ class TorchDDPBackend(TorchBackend):
     def barrier(self) -> None:
         dist.barrier()
 
-    def comm_s(self) -> float | None:
-        """DDP exposes its backward communication time only through sampled internal logging; not used."""
-        return None
+    def comm_s(self) -> dict | None:
+        """DDP's own runtime logging (`_get_ddp_logging_data`, private but DDP's only account of it): per
+        wrapped network, the averages over DDP's sampled iterations of one backward's all-reduce time,
+        its compute time and their overlap, and the forward's compute, on this rank (rank 0), in s."""
+        keys = ("avg_backward_comm_time", "avg_backward_compute_time", "avg_backward_compute_comm_overlap_time",
+                "avg_forward_compute_time")
+        out: dict = {"source": "torch DDP runtime logging (sampled iterations), rank 0"}
+        for net, wrapper in (("G", self.fG), ("D", self.fD)):
+            try:
+                data = wrapper._get_ddp_logging_data()
+            except Exception:  # a torch without it: nothing exposed
+                return None
+            out[net] = {k.replace("_time", "_s"): data[k] / 1e9 for k in keys if data.get(k)}
+        return out
 
     def close(self) -> None:
         if dist.is_initialized():

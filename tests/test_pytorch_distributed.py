@@ -81,6 +81,8 @@ def test_harness_run_with_two_replicas_writes_one_result(tmp_path):
     assert len(r["step_times_s"]) == 2
     assert all(m >= r0 for m, r0 in zip(r["step_times_s"], r["step_times_rank0_s"]))
     assert len(r["losses"]["d"]) == 3
+    # DDP's own account of the all-reduce time of each network's backward
+    assert r["comm_s"]["G"]["avg_backward_comm_s"] > 0 and r["comm_s"]["D"]["avg_backward_comm_s"] > 0
 
 
 def test_two_nodes_on_loopback(tmp_path):
