@@ -235,6 +235,9 @@ class Net:
     params: trainable arrays; fixed: non-trainable parameters (a fixed BatchNorm γ);
     stats: running_mean / running_var buffers. `apply` returns (output, new stats)."""
 
+    # training-mode BatchNorm; backends/jax_dp.py's per-replica Net normalises each replica's slice
+    bn_train = staticmethod(_bn_train)
+
     def __init__(self, prefix: str, net_spec, cpu: bool = True):
         self.prefix, self.cpu = prefix, cpu
         self.layers = tuple(net_spec.layers)
@@ -264,7 +267,7 @@ class Net:
                 w = params[k + "weight"] if layer.gamma == "learned" else fixed[k + "weight"]
                 b, rm, rv = params[k + "bias"], stats[k + "running_mean"], stats[k + "running_var"]
                 if train:
-                    x, new_stats[k + "running_mean"], new_stats[k + "running_var"] = _bn_train(x, w, b, rm, rv, layer)
+                    x, new_stats[k + "running_mean"], new_stats[k + "running_var"] = self.bn_train(x, w, b, rm, rv, layer)
                 else:
                     x = _bn_eval(x, w, b, rm, rv, layer)
             elif isinstance(layer, Act):
@@ -316,13 +319,14 @@ def _gpu_devices() -> list:
         return []
 
 
-def make_train_step(spec: ModelSpec, native: bool, cpu: bool = True, dtype=jnp.float32):
+def make_train_step(spec: ModelSpec, native: bool, cpu: bool = True, dtype=jnp.float32, net_cls=None):
     """The whole iteration as one pure function: (carry, real[, z, zg]) -> (carry, stats).
 
     carry = {"G", "D": trainable params, "opt_G", "opt_D": optax states, "bn_G", "bn_D": running
     statistics, "fixed_G", "fixed_D": fixed parameters, "key": PRNG key (native noise)}."""
     r = spec.recipe
-    g_net, d_net = Net("G", spec.generator, cpu), Net("D", spec.discriminator, cpu)
+    net_cls = net_cls or Net  # a data-parallel run's Net (backends/jax_dp.py) for per-replica BatchNorm
+    g_net, d_net = net_cls("G", spec.generator, cpu), net_cls("D", spec.discriminator, cpu)
     tx = {"G": adam(r.opt_g), "D": adam(r.opt_d)}
     loss_fn = LOSSES[r.loss]
     logits = r.loss == "bce_logits"

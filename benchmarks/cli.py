@@ -99,13 +99,24 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                                                                "as failed")
     p.add_argument("--in-process", action="store_true", help="no child process per run (debugging)")
     p.add_argument("--no-samples", action="store_true", help="skip the sample grid PNG")
-    p.add_argument("--min-time", type=float, metavar="S",
+    p.add_argument("--min-time", type=_positive, metavar="S",
                    help="keep measuring (after --steps) until S seconds were spent measuring")
     p.add_argument("--target-ci", type=_fraction, metavar="P",
                    help="keep measuring until the 95%% interval of the median is within ±P of it (2%% or 0.02), "
                         "or --max-time is spent")
-    p.add_argument("--max-time", type=float, metavar="S", help="time budget of --target-ci (default 120 s)")
-    p.add_argument("--max-steps", type=int, metavar="N", help="never measure more than N steps")
+    p.add_argument("--max-time", type=_positive, metavar="S", help="time budget of --target-ci (default 120 s)")
+    p.add_argument("--max-steps", type=_at_least(1), metavar="N", help="never measure more than N steps")
+    dp = p.add_argument_group("data parallel (each framework's own engine; README, 'Data parallel')")
+    dp.add_argument("--replicas", type=_at_least(1), default=1, help="replicas per node (processes or devices)")
+    dp.add_argument("--nodes", type=_at_least(1), default=1, help="hosts taking part (run the same command on each)")
+    dp.add_argument("--node-rank", type=_at_least(0), default=0, help="this host's index among --nodes")
+    dp.add_argument("--master-addr", default="127.0.0.1", help="the rendezvous host (node 0's address)")
+    dp.add_argument("--master-port", type=int, default=0, help="the rendezvous port (default: a free one, "
+                                                                "single node only)")
+    dp.add_argument("--scaling", choices=["strong", "weak"], default="strong",
+                    help="strong: the tutorial's batch split over the replicas; weak: that batch per replica")
+    dp.add_argument("--sync-bn", action="store_true", help="BatchNorm statistics over all replicas "
+                                                           "(default: each replica its own)")
 
 
 def _fraction(text: str) -> float:
@@ -275,7 +286,8 @@ def _plan(a) -> tuple[list[RunConfig], list[tuple[RunConfig, BaseException]]]:
         models = a.model or list(MODELS)
         common = dict(data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
                       seed=a.seed, out=a.out, threads=a.threads or os.cpu_count(), samples=not a.no_samples,
-                      min_time=a.min_time, target_ci=a.target_ci, max_time=a.max_time, max_steps=a.max_steps)
+                      min_time=a.min_time, target_ci=a.target_ci, max_time=a.max_time, max_steps=a.max_steps,
+                      **_dp_options(a))
         try:
             dev = _devices(b, a.device)
         except Exception as exc:  # not installed, or installed but raising on import
@@ -342,6 +354,12 @@ def cmd_run(a) -> int:
 def _remove_parts(out: Path) -> None:
     for part in [*out.glob(".*.part"), *out.glob("samples/.*.part")]:
         part.unlink(missing_ok=True)
+
+
+def _dp_options(a) -> dict:
+    """The data-parallel fields of RunConfig from `run`'s arguments (absent in bench-gpu's defaults)."""
+    keys = ("replicas", "nodes", "node_rank", "master_addr", "master_port", "scaling", "sync_bn")
+    return {k: getattr(a, k) for k in keys if hasattr(a, k)}
 
 
 def cmd_bench_gpu(a) -> int:

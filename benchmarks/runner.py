@@ -64,6 +64,19 @@ class RunConfig:
     # A private file the worker also writes its result to, so that the parent reads its own
     # worker's result and never whatever another writer left under the shared name.
     handback: str | None = None
+    # data parallel (issue 15, benchmarks/distributed.py): replicas per node, nodes, strong/weak scaling,
+    # synchronised BatchNorm, and the engine's rendezvous for several nodes
+    replicas: int = 1
+    nodes: int = 1
+    scaling: str = "strong"
+    sync_bn: bool = False
+    node_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.replicas > 1 or self.nodes > 1 or self.sync_bn or self.scaling != "strong"
 
     def key(self, mode: str | None = None) -> str:
         return run_key(self.backend, self.model, self.device, mode or self.mode or "default", self.batch_suffix())
@@ -221,6 +234,11 @@ def record_failure(cfg: RunConfig, exc: BaseException, conflict: bool = False) -
 def _run_one(cfg: RunConfig, progress: bool) -> dict:
     from backends import load_backend
 
+    if cfg.distributed:  # started by the framework's own launcher, also with --in-process
+        from benchmarks.distributed import run_distributed
+
+        return run_distributed(cfg)
+
     res = _base_result(cfg)
     out = Path(cfg.out)
     try:
@@ -318,6 +336,10 @@ def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
     relative --out, --data-dir and --cache-dir mean the same in both, and it hands its result
     back in a private file. Ctrl-C (KeyboardInterrupt here) stops the child, records nothing for
     this run and is raised again."""
+    if cfg.distributed:  # the engine's launcher is the child (torchrun, …), bounded the same way
+        from benchmarks.distributed import run_distributed
+
+        return run_distributed(dataclasses.replace(cfg, out=str(Path(cfg.out).resolve())), timeout=timeout)
     mode = cfg.mode or _default_mode(cfg.backend)
     held = RunLock(cfg, mode)
     try:

@@ -606,6 +606,7 @@ def load_results(results_dir: Path) -> Loaded:
         # to it, not dropped as a duplicate.
         key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"],
                run["batch_size"], run["status"])
+        key += _dp_key(run.doc)  # a data-parallel run is not a duplicate of the one-replica run
         rank = set_rank.get(run.run_set, -1)
         if key in runs and set_rank.get(runs[key].run_set, -1) != rank:
             if set_rank.get(runs[key].run_set, -1) < rank:
@@ -619,3 +620,9 @@ def load_results(results_dir: Path) -> Loaded:
         runs[key] = run
     return Loaded(list(runs.values()), traces, warnings, len(files), reproductions, history,
                   {p.name: read_manifest(p) for p in set_folders})
+
+
+def _dp_key(doc: dict[str, Any]) -> tuple:
+    from .scaling import dp_key
+
+    return dp_key(doc)

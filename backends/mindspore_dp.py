@@ -1,0 +1,90 @@
+"""MindSpore data parallel: its communication API in processes started by `msrun` (issue 15).
+
+One process per replica; `msrun --worker_num --local_worker_num --master_addr --master_port
+--node_rank` starts them and its scheduler is the rendezvous; `mindspore.communication.init()` joins
+the group (on CPU MindSpore 2.10 runs its own TCP collectives; HCCL on Ascend, NCCL on GPUs).
+The iteration is MindSporeBackend's, unchanged, except that each optimiser receives the gradients
+through `nn.DistributedGradReducer(mean=True)` (MindSpore's data-parallel gradient all-reduce,
+averaged over the replicas) — done by swapping the step cell's optimiser for a cell that reduces,
+then updates.
+
+BatchNorm: per replica (each process normalises its slice). `--sync-bn` is refused off Ascend:
+`mindspore.nn.SyncBatchNorm`'s documented supported platform is Ascend only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import mindspore as ms
+from mindspore import Tensor, nn, ops
+from mindspore.communication import get_group_size, get_rank, init
+
+from backends.base import ModeRefused, StepStats
+from backends.dp import DPSetup, shard, shard_noise
+from backends.mindspore_nn import MindSporeBackend
+from common.spec import ModelSpec
+
+_INITIALISED = []
+
+
+class _ReducedOptimizer(nn.Cell):
+    """The data-parallel optimiser: gradients averaged over the replicas, then the same update."""
+
+    def __init__(self, opt, params, world: int):
+        super().__init__(auto_prefix=False)
+        self.opt = opt
+        self.reducer = nn.DistributedGradReducer(params, mean=True, degree=world)
+
+    def construct(self, grads):
+        return self.opt(self.reducer(grads))
+
+
+class MindSporeDPBackend(MindSporeBackend):
+    launcher = "msrun"
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
+                 threads: int | None = None, dp: DPSetup = DPSetup()):
+        if dp.sync_bn:
+            raise ModeRefused("mindspore.nn.SyncBatchNorm supports Ascend only (its documented platforms); "
+                              f"this run is on {device}")
+        super().__init__(spec, device, mode, seed, threads)
+        if not _INITIALISED:
+            init()  # msrun's environment is the rendezvous
+            _INITIALISED.append(True)
+        self.dp, self.rank, self.world = dp, get_rank(), get_group_size()
+        if self.world != dp.world:
+            raise RuntimeError(f"msrun started {self.world} processes, {dp.world} replicas were asked for")
+        ms.set_seed(seed * 1_000_003 + self.rank)  # native noise: each replica its own stream
+        for net in ("G", "D"):
+            params = ms.ParameterTuple([self.params[k] for k in self.trainable[net]])
+            setattr(self.cell, f"opt_{net.lower()}", _ReducedOptimizer(self.opts[net], params, self.world))
+        self._allreduce = ops.AllReduce()
+        self.transport = {"cpu": "mindspore CPU collectives (TCP)", "cuda": "nccl"}.get(device, "hccl")
+        self.engine = "mindspore.communication + nn.DistributedGradReducer via msrun"
+
+    def info(self) -> dict:
+        out = super().info()
+        out.update(engine=self.engine, transport=self.transport, world_size=self.world, rank=self.rank)
+        return out
+
+    def step(self, real, noise=None):
+        return super().step(shard(real, self.rank, self.world), shard_noise(noise, self.rank, self.world))
+
+    def read(self, handle) -> StepStats:
+        v = (np.asarray(self._allreduce(handle).asnumpy(), np.float64) / self.world).tolist()
+        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+
+    def max_over_ranks(self, values: list[float]) -> list[float]:
+        # MindSpore's CPU AllReduce sums only ("AllReduce only support reduce sum on CPU, but got max"):
+        # each rank writes its row of a zero matrix, the sum gathers every rank's times, the max is taken here
+        rows = np.zeros((self.world, len(values)), np.float32)
+        rows[self.rank] = values
+        return np.asarray(self._allreduce(Tensor(rows)).asnumpy(), np.float64).max(axis=0).tolist()
+
+    def barrier(self) -> None:
+        self._allreduce(Tensor(np.zeros(1, np.float32))).asnumpy()
+
+    def comm_s(self) -> float | None:
+        return None
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,335 @@
+"""Data-parallel runs (issue 15): started by each framework's own launcher, one result from rank 0.
+
+`run_distributed(cfg)` is what `python -m benchmarks run --replicas N` does for one
+(backend, model, device, mode): it starts the framework's engine the framework's way —
+
+- torch: `torchrun --nproc-per-node N [--nnodes M --node-rank R] --master-addr A --master-port P
+  -m benchmarks.distributed worker CONFIG` (one process per replica, Gloo on CPU, NCCL on CUDA);
+- jax, mxnet: one process driving every replica (a device mesh; a list of contexts with a KVStore);
+  on CPU, JAX's N host devices come from XLA_FLAGS=--xla_force_host_platform_device_count=N, set
+  here before the child imports jax;
+- a framework whose engine cannot run the configuration: one process that asks its adapter, which
+  refuses with the reason (recorded like any refusal);
+
+then waits (bounded) and returns rank 0's result. Each rank runs `worker`: the canonical initial
+state, the run's global batch and noise from common/feed.py (every rank builds the same ones and
+trains on its slice), the timing core of benchmarks/timing.py, each step's time maxed over ranks.
+
+`run_dp_trace` is the data-parallel twin of `python -m benchmarks trace`: the parity inputs of
+common/parity.py on N replicas, losses averaged over replicas, written to a JSON file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dp_fields(cfg, dp, engine=None, transport=None) -> dict:
+    """The result keys a data-parallel run adds (README, result files)."""
+    return {"replicas": dp.replicas, "nodes": dp.nodes, "world_size": dp.world, "scaling": dp.scaling,
+            "bn_mode": dp.bn_mode, "engine": engine, "transport": transport,
+            "per_replica_batch": None, "comm_s": None}
+
+
+def dp_suffix(cfg) -> str:
+    s = f"r{cfg.replicas}" + (f"n{cfg.nodes}" if cfg.nodes > 1 else "")
+    return s + ("-weak" if cfg.scaling == "weak" else "") + ("-syncbn" if cfg.sync_bn else "")
+
+
+def dp_result_path(cfg, mode: str) -> Path:
+    return Path(cfg.out) / f"{cfg.key(mode)}__{dp_suffix(cfg)}.json"
+
+
+def setup_of(cfg, rank: int = 0):
+    from backends.dp import DPSetup
+
+    return DPSetup(replicas=cfg.replicas, nodes=cfg.nodes, scaling=cfg.scaling, sync_bn=cfg.sync_bn, rank=rank,
+                   master_addr=cfg.master_addr, master_port=cfg.master_port, node_rank=cfg.node_rank)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launcher_of(backend: str) -> str:
+    from backends.dp import DP_REGISTRY
+
+    return DP_REGISTRY[backend][2] if backend in DP_REGISTRY else "refuse"
+
+
+def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
+    """The engine's own launcher command and environment for one data-parallel job."""
+    cfg = payload["cfg"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    arg = json.dumps(payload)
+    worker = ["-m", "benchmarks.distributed", "worker", arg]
+    if launcher == "torchrun":
+        per = max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"])
+        env["OMP_NUM_THREADS"] = str(per)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(cfg["replicas"]),
+               "--nnodes", str(cfg["nodes"]), "--node-rank", str(cfg["node_rank"]),
+               "--master-addr", cfg["master_addr"], "--master-port", str(cfg["master_port"]), *worker]
+        return cmd, env
+    if launcher == "paddle_launch":
+        env["OMP_NUM_THREADS"] = str(max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"]))
+        log_dir = Path(payload.get("log_dir") or Path(cfg["out"]) / "paddle_launch_logs")
+        cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(cfg["replicas"]),
+               "--nnodes", str(cfg["nodes"]), "--rank", str(cfg["node_rank"]),
+               "--master", f"{cfg['master_addr']}:{cfg['master_port']}", "--log_dir", str(log_dir),
+               "--job_id", f"ganbench-{cfg['run_id'][:8]}"]
+        if cfg["nodes"] == 1:
+            cmd += ["--host", "127.0.0.1"]
+        return cmd + [str(ROOT / "benchmarks" / "distributed.py"), "worker", arg], env
+    if launcher == "msrun":
+        env["OMP_NUM_THREADS"] = str(max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"]))
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")  # msrun runs `python`
+        log_dir = Path(cfg["out"]) / "msrun_logs"
+        cmd = [sys.executable, "-m", "mindspore.parallel.cluster.run", f"--worker_num={cfg['replicas'] * cfg['nodes']}",
+               f"--local_worker_num={cfg['replicas']}", f"--master_addr={cfg['master_addr']}",
+               f"--master_port={cfg['master_port']}", f"--node_rank={cfg['node_rank']}", f"--log_dir={log_dir}",
+               "--join=True"]
+        return cmd + [str(ROOT / "benchmarks" / "distributed.py"), "worker", arg], env
+    if launcher == "single":
+        if payload["backend"] == "jax" and cfg["device"] == "cpu":
+            # must be set before jax is imported: the child's N host devices are the replicas
+            flags = env.get("XLA_FLAGS", "")
+            env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cfg['replicas']}".strip()
+        return [sys.executable, *worker], env
+    return [sys.executable, *worker], env
+
+
+def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]:
+    """Run the job; (exit code or None on timeout, why, output tail)."""
+    cmd, env = launch_command(payload, launcher_of(payload["backend"]))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        code = proc.returncode
+        why = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
+    except subprocess.TimeoutExpired:
+        # the launcher and every rank it started are in the session we created for it
+        os.killpg(proc.pid, 9)
+        out, _ = proc.communicate()
+        code, why = None, f"timed out after {timeout:.0f} s"
+    text = out.decode(errors="replace")
+    logs = Path(payload["cfg"]["out"]) / "paddle_launch_logs"
+    if launcher_of(payload["backend"]) == "paddle_launch" and logs.is_dir():  # the ranks log to files
+        text += "".join(f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:]
+                        for p in sorted(logs.glob("workerlog.*")))
+    logs = Path(payload["cfg"]["out"]) / "msrun_logs"
+    if launcher_of(payload["backend"]) == "msrun" and logs.is_dir():
+        text += "".join(f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:]
+                        for p in sorted(logs.glob("worker_*.log")))
+    tail = text[-6000:]
+    sys.stderr.write(tail[-3000:])
+    return code, why, tail
+
+
+def run_distributed(cfg, timeout: float | None = None) -> dict:
+    """One data-parallel benchmark run; the result rank 0 wrote, or a failed one saying why none came."""
+    from benchmarks.runner import _base_result, _default_mode
+    from common.env import now_iso
+    from common.results import read_json, write_json_atomic
+
+    if not cfg.master_port and cfg.nodes > 1:  # every host must name the same rendezvous
+        res = _base_result(cfg)
+        res.update(dp_fields(cfg, setup_of(cfg)), mode=cfg.mode or _default_mode(cfg.backend), finished_at=now_iso())
+        res["error"] = {"type": "ValueError", "message": "--nodes > 1 needs --master-addr and --master-port (node 0's "
+                        "address and a free port there), the same on every host", "traceback": ""}
+        if cfg.node_rank == 0:
+            write_json_atomic(dp_result_path(cfg, res["mode"]), res)
+        return res
+    if not cfg.master_port:
+        cfg = dataclasses.replace(cfg, master_port=free_port())
+    mode = cfg.mode or _default_mode(cfg.backend)
+    payload = {"kind": "run", "backend": cfg.backend, "cfg": dataclasses.asdict(cfg)}
+    code, why, tail = _launch(payload, timeout)
+    path = dp_result_path(cfg, mode)
+    if cfg.node_rank == 0 and path.exists():
+        found = read_json(path)
+        if found.get("run_id") == cfg.run_id:
+            return found
+    res = _base_result(cfg)
+    res.update(dp_fields(cfg, setup_of(cfg)))
+    res["mode"] = mode
+    res["error"] = {"type": "WorkerDied", "message": f"the data-parallel job ended without a result ({why})",
+                    "traceback": tail[-4000:]}
+    if cfg.node_rank > 0:  # not an error when the job ended well: node 0 writes the one result
+        res["error"] = {"type": "OtherNode" if code == 0 else "WorkerDied",
+                        "message": f"node {cfg.node_rank} ran its replicas ({why}); node 0 writes the result",
+                        "traceback": tail[-4000:]}
+    res["finished_at"] = now_iso()
+    if cfg.node_rank == 0:
+        write_json_atomic(path, res)
+    return res
+
+
+def run_dp_trace(backend: str, model: str, replicas: int, out: Path, sync_bn: bool = False, dtype: str = "float64",
+                 steps: int = 10, batch: int = 16, seed: int = 0, device: str = "cpu", timeout: float = 600,
+                 threads: int | None = None) -> dict:
+    """Parity trace on `replicas` replicas (strong scaling: `batch` is the global batch); returns the
+    trace JSON (also written to `out`) or raises with the launcher's output."""
+    from benchmarks.runner import RunConfig
+
+    cfg = RunConfig(backend=backend, model=model, device=device, seed=seed, batch_size=batch, threads=threads,
+                    replicas=replicas, sync_bn=sync_bn, master_port=free_port(), out=str(Path(out).parent))
+    payload = {"kind": "trace", "backend": backend, "cfg": dataclasses.asdict(cfg), "dtype": dtype, "steps": steps,
+               "trace_out": str(out)}
+    code, why, tail = _launch(payload, timeout)
+    if not Path(out).exists():
+        raise RuntimeError(f"data-parallel trace of {backend} {model} wrote nothing ({why}):\n{tail}")
+    return json.loads(Path(out).read_text())
+
+
+# --- inside the job ------------------------------------------------------------------------------
+
+def _rank() -> int:
+    # torchrun and msrun set RANK; paddle.distributed.launch sets PADDLE_TRAINER_ID
+    for var in ("RANK", "PADDLE_TRAINER_ID", "RANK_ID"):  # msrun sets RANK_ID
+        if os.environ.get(var):
+            return int(os.environ[var])
+    return 0
+
+
+def worker(payload: dict) -> int:
+    from benchmarks.runner import RunConfig
+
+    cfg = RunConfig(**payload["cfg"])
+    if payload["kind"] == "trace":
+        return _trace_worker(cfg, payload)
+    return _run_worker(cfg)
+
+
+def _make_backend(cfg, dtype: str = "float32"):
+    from backends.dp import load_dp_backend
+    from common.models import get_model
+    from common.state import initial_state
+
+    spec = get_model(cfg.model)
+    dp = setup_of(cfg, _rank())
+    dp.check(cfg.batch_size or spec.data.batch_size)
+    cls = load_dp_backend(cfg.backend).with_dtype(dtype)
+    # one process per replica shares the cores; one process driving every replica keeps them all
+    threads = cfg.threads and max(1, cfg.threads // (cfg.replicas if cls.launcher != "single" else 1))
+    backend = cls(spec, cfg.device, cfg.mode, seed=cfg.seed, threads=threads, dp=dp)
+    backend.load_state(initial_state(spec, cfg.seed))
+    return spec, dp, backend
+
+
+def _trace_worker(cfg, payload: dict) -> int:
+    from common.models import get_model
+    from common.parity import parity_inputs
+    from common.results import write_json_atomic
+
+    spec, dp, backend = _make_backend(cfg, payload["dtype"])
+    inputs = parity_inputs(spec, payload["steps"], cfg.batch_size, cfg.seed)
+    stats = [backend.read(backend.step(real, noise)) for real, noise in inputs]
+    if dp.rank == 0:
+        losses = {k: [s.as_dict()[k] for s in stats] for k in ("d", "g", "d_x", "d_g_z1", "d_g_z2", "g_all")}
+        write_json_atomic(Path(payload["trace_out"]), {
+            "schema": "ganbench-dp-trace", "backend": cfg.backend, "model": cfg.model, "replicas": dp.replicas,
+            "nodes": dp.nodes, "bn_mode": dp.bn_mode, "scaling": dp.scaling, "dtype": payload["dtype"],
+            "batch_size": cfg.batch_size, "steps": payload["steps"], "spec_hash": get_model(cfg.model).spec_hash(),
+            "engine": backend.engine, "transport": backend.transport, "losses": losses, "env": backend.info()})
+    backend.close()
+    return 0
+
+
+def _run_worker(cfg) -> int:
+    from benchmarks.memory import peak_rss_bytes, reset_peak_rss
+    from benchmarks.runner import _base_result, _default_mode, _error, open_source
+    from benchmarks.timing import Stepper, throughput_stats, time_steps
+    from common.analysis import iteration_flops, param_count
+    from common.env import now_iso
+    from common.feed import Feed, fixed_noise
+    from common.grid import save_grid
+    from common.models import get_model
+    from common.results import write_json_atomic
+
+    rank = _rank()
+    dp = setup_of(cfg, rank)
+    res = _base_result(cfg)
+    res.update(dp_fields(cfg, dp))
+    mode = cfg.mode or _default_mode(cfg.backend)
+    res["mode"] = mode
+    backend = None
+    try:
+        spec = get_model(cfg.model)
+        tutorial = cfg.batch_size or spec.data.batch_size
+        dp.check(tutorial)
+        batch = dp.global_batch(tutorial)
+        g, d = param_count(spec.generator), param_count(spec.discriminator)
+        res.update(spec_hash=spec.spec_hash(), batch_size=batch, per_replica_batch=batch // dp.world,
+                   flops_per_iteration=iteration_flops(spec, batch),
+                   params={"G": g.trainable, "D": d.trainable, "G_fixed": g.fixed, "D_fixed": d.fixed})
+        source = open_source(spec, cfg.data, cfg.data_dir, cfg.cache_dir, cfg.download,
+                             log=lambda m: print(m, file=sys.stderr, flush=True))
+        res.update(data_source=source.kind, data_detail=source.description)
+        reset_peak_rss()
+        t0 = time.perf_counter()
+        spec, dp, backend = _make_backend(cfg)
+        backend.sync()
+        res["setup_s"] = time.perf_counter() - t0
+        res["env"].update(backend.info())
+        res.update(engine=backend.engine, transport=backend.transport)
+        feed = Feed(spec, source, cfg.seed, batch)
+        backend.barrier()  # every rank starts the clock together
+        timing = time_steps(Stepper(backend, feed), cfg.warmup, cfg.steps, after_first=backend.check_placement)
+        # the step of a data-parallel run lasts as long as its slowest replica
+        steps_max = backend.max_over_ranks(timing.step_times_s) if timing.step_times_s else []
+        warm_max = backend.max_over_ranks(timing.warmup_s) if timing.warmup_s else []
+        stats = [backend.read(h) for h in timing.handles]
+        res["env"].update(backend.info())
+        res["compile_s"] = res["env"].get("compile_s")
+        comm = backend.comm_s()
+        losses_d, losses_g = [s.d_loss for s in stats], [s.g_loss for s in stats]
+        dev_peak, kind = backend.peak_memory()
+        if dev_peak is None:
+            dev_peak, kind = peak_rss_bytes(), "process_peak_rss"
+        tp = throughput_stats(steps_max, batch)
+        res.update(
+            status="ok", images_per_s=tp["median"] if tp else None, throughput=tp,
+            step_times_s=steps_max, step_times_rank0_s=timing.step_times_s, warmup_times_s=warm_max,
+            first_step_s=warm_max[0] if warm_max else (steps_max or [None])[0], comm_s=comm,
+            losses={"d": losses_d, "g": losses_g, "g_all": [list(s.g_losses) for s in stats]},
+            d_x=[s.d_x for s in stats], d_g_z=[s.d_g_z1 for s in stats], d_g_z2=[s.d_g_z2 for s in stats],
+            diverged=not bool(np.all(np.isfinite(losses_d + losses_g))),
+            peak_memory_bytes=int(dev_peak), memory_kind=kind)
+        if cfg.samples and rank == 0:
+            rel = Path("samples") / f"{cfg.key(mode)}__{dp_suffix(cfg)}.png"
+            save_grid(Path(cfg.out) / rel, backend.generate(fixed_noise(spec, seed=cfg.seed)), spec.data.image_shape)
+            res["samples_png"] = rel.as_posix()
+    except Exception as exc:  # recorded, not raised (a refusal included)
+        res["status"], res["error"] = "failed", _error(exc)
+    res["finished_at"] = now_iso()
+    if rank == 0 and cfg.node_rank == 0:  # global rank 0 lives on node 0 (one-process engines: rank 0 on every node)
+        write_json_atomic(dp_result_path(cfg, mode), res)
+    if backend is not None:
+        backend.close()
+    return 0 if res["status"] == "ok" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 2 and argv[0] == "worker":
+        return worker(json.loads(argv[1]))
+    print("usage: python -m benchmarks.distributed worker PAYLOAD_JSON (started by run_distributed)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""PyTorch data parallel (issue 15): DistributedDataParallel under torchrun, Gloo on this CPU.
+
+Two replicas on loopback, the MLP GAN (its G has three BatchNorm1d), batch 16, float64:
+- per-replica BatchNorm (DDP's default) must reproduce, iteration for iteration, the single-device
+  run whose BatchNorm normalises each half-batch alone (tests/dp_reference.py) to 1e-9 relative —
+  and must *not* match the full-batch single-device trace (which shows the reference discriminates);
+- `--sync-bn` on CPU is refused (torch's SyncBatchNorm has GPU kernels only) and the refusal is a
+  result like any failure;
+- `python -m benchmarks run --replicas 2` leaves one result, from rank 0, with the DP keys.
+Every launch is bounded by a timeout; nothing leaves 127.0.0.1.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from benchmarks.distributed import run_distributed, run_dp_trace  # noqa: E402
+from benchmarks.runner import RunConfig  # noqa: E402
+from common.parity import load_golden, max_rel_diff  # noqa: E402
+from dp_reference import load_ghost  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "mindspore-mlp-gan"
+TOL = 1e-9  # only the order of the gradient reduction differs
+TIMEOUT = 300
+
+
+def _worst(trace: dict, ref: dict) -> float:
+    return max(max(max_rel_diff(trace["losses"][k], ref["losses"][k])) for k in ("d", "g"))
+
+
+@pytest.fixture(scope="module")
+def per_replica_trace(tmp_path_factory):
+    return run_dp_trace("torch", MODEL, 2, tmp_path_factory.mktemp("dp") / "trace.json", timeout=TIMEOUT)
+
+
+def test_ddp_per_replica_bn_reproduces_the_half_batch_bn_reference(per_replica_trace):
+    t = per_replica_trace
+    assert (t["replicas"], t["bn_mode"], t["transport"], t["dtype"]) == (2, "per_replica", "gloo", "float64")
+    assert len(t["losses"]["d"]) == 10
+    assert _worst(t, load_ghost(MODEL, 2)) < TOL
+
+
+def test_per_replica_bn_is_not_full_batch_bn(per_replica_trace):
+    # the full-batch single-device trace is 4.5e-3 away: a DP run that silently used one process's
+    # whole batch, or synchronised statistics, would fail the test above
+    assert _worst(per_replica_trace, load_golden(MODEL, "float64")) > 1e-4
+
+
+def test_sync_bn_on_cpu_is_refused_and_recorded(tmp_path):
+    cfg = RunConfig(backend="torch", model=MODEL, device="cpu", data="synthetic", batch_size=16, warmup=1, steps=1,
+                    out=str(tmp_path), threads=1, samples=False, replicas=2, sync_bn=True)
+    res = run_distributed(cfg, timeout=TIMEOUT)
+    assert res["status"] == "failed"
+    assert res["error"]["type"] == "ModeRefused", res["error"]
+    assert "SyncBatchNorm" in res["error"]["message"]
+    assert (res["replicas"], res["bn_mode"]) == (2, "sync")
+    saved = json.loads((tmp_path / "torch__mindspore-mlp-gan__cpu__eager__b16__r2-syncbn.json").read_text())
+    assert saved["run_id"] == res["run_id"]
+
+
+def test_harness_run_with_two_replicas_writes_one_result(tmp_path):
+    cmd = [sys.executable, "-m", "benchmarks", "run", "-b", "torch", "-m", MODEL, "--device", "cpu", "--replicas", "2",
+           "--data", "synthetic", "--batch-size", "16", "--warmup", "1", "--steps", "2", "--threads", "2",
+           "--no-samples", "--out", str(tmp_path), "--timeout", str(TIMEOUT)]
+    subprocess.run(cmd, cwd=REPO, check=True, timeout=TIMEOUT + 30, capture_output=True)
+    files = sorted(p for p in tmp_path.rglob("*.json") if p.name != "manifest.json")
+    assert [f.name for f in files] == ["torch__mindspore-mlp-gan__cpu__eager__b16__r2.json"]
+    r = json.loads(files[0].read_text())
+    assert r["status"] == "ok", r["error"]
+    assert (r["replicas"], r["nodes"], r["world_size"], r["scaling"], r["bn_mode"]) == (2, 1, 2, "strong", "per_replica")
+    assert (r["engine"], r["transport"]) == ("torch.distributed DistributedDataParallel via torchrun", "gloo")
+    assert (r["batch_size"], r["per_replica_batch"]) == (16, 8)
+    # slowest rank per step: never faster than rank 0's own clock
+    assert len(r["step_times_s"]) == 2
+    assert all(m >= r0 for m, r0 in zip(r["step_times_s"], r["step_times_rank0_s"]))
+    assert len(r["losses"]["d"]) == 3
+    # DDP's own account of the all-reduce time of each network's backward
+    assert r["comm_s"]["G"]["avg_backward_comm_s"] > 0 and r["comm_s"]["D"]["avg_backward_comm_s"] > 0
+
+
+def test_two_nodes_on_loopback(tmp_path):
+    """The multi-node recipe (README) as two 'hosts' on 127.0.0.1: the same command with --nodes 2 and
+    --node-rank 0/1, one replica each; torchrun's rendezvous joins them, node 0 writes the one result."""
+    from benchmarks.distributed import free_port
+
+    port = free_port()
+    base = [sys.executable, "-m", "benchmarks", "run", "-b", "torch", "-m", MODEL, "--device", "cpu", "--replicas", "1",
+            "--nodes", "2", "--master-addr", "127.0.0.1", "--master-port", str(port), "--data", "synthetic",
+            "--batch-size", "16", "--warmup", "1", "--steps", "2", "--threads", "1", "--no-samples",
+            "--timeout", str(TIMEOUT)]
+    procs = [subprocess.Popen(base + ["--node-rank", str(r), "--out", str(tmp_path / f"node{r}")], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for r in (0, 1)]
+    for p in procs:
+        p.wait(timeout=TIMEOUT + 30)
+    assert not [p for p in (tmp_path / "node1").rglob("*.json") if p.name != "manifest.json"]  # only node 0 writes
+    (path,) = (tmp_path / "node0").rglob("torch__mindspore-mlp-gan__cpu__eager__b16__r1n2.json")
+    r = json.loads(path.read_text())
+    assert r["status"] == "ok", r["error"]
+    assert (r["replicas"], r["nodes"], r["world_size"], r["per_replica_batch"]) == (1, 2, 2, 8)

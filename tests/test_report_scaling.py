@@ -1,0 +1,52 @@
+"""The report's scaling section (issue 15): efficiency T(N)/(N·T(1)) with its interval, strong and
+weak apart, CPU flagged, refusals listed, and a data-parallel result never taken for a duplicate of
+the one-replica run."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pandas")
+pytest.importorskip("matplotlib")
+
+from reports import build_report  # noqa: E402
+from reports.demo import write_result  # noqa: E402
+from reports.load import load_results  # noqa: E402
+from reports.scaling import scaling_rows  # noqa: E402
+
+M = "mindspore-mlp-gan"
+
+
+def _write(folder):
+    # one replica: 128 images in 0.1 s; two replicas, strong: 128 in 0.08 s (efficiency 0.625); weak: 256 in 0.125 s (0.8)
+    write_result(folder, None, backend="torch", model=M, device="cpu", mode="eager", batch_size=128,
+                 step_times_s=[0.1] * 10)
+    write_result(folder, backend="torch", model=M, device="cpu", mode="eager", batch_size=128, step_times_s=[0.08] * 10, replicas=2, nodes=1,
+                 world_size=2, scaling="strong", bn_mode="per_replica", engine="DDP", transport="gloo",
+                 name=f"torch__{M}__cpu__eager__r2.json")
+    write_result(folder, backend="torch", model=M, device="cpu", mode="eager", batch_size=256, step_times_s=[0.125] * 10, replicas=2, nodes=1,
+                 world_size=2, scaling="weak", bn_mode="per_replica", engine="DDP", transport="gloo",
+                 name=f"torch__{M}__cpu__eager__r2-weak.json")
+    return write_result(folder, backend="torch", model=M, device="cpu", mode="eager", batch_size=128, replicas=2, nodes=1, world_size=2,
+                       scaling="strong", bn_mode="sync", status="failed", images_per_s=None, throughput=None,
+                       step_times_s=[], error={"type": "ModeRefused", "message": "SyncBatchNorm runs on GPU only",
+                                               "traceback": ""},
+                       name=f"torch__{M}__cpu__eager__r2-syncbn.json")
+
+
+def test_efficiency_strong_and_weak_apart(tmp_path):
+    _write(tmp_path)
+    loaded = load_results(tmp_path)
+    assert len(loaded.runs) == 4, loaded.warnings  # none dropped as a duplicate
+    rows = {(r["scaling"], r["replicas"]): r for r in scaling_rows(loaded.runs)}
+    assert rows[("strong", 2)]["efficiency"] == pytest.approx(0.625)
+    assert rows[("weak", 2)]["efficiency"] == pytest.approx(0.8)
+    assert rows[("-", 1)]["efficiency"] is None
+    assert all(r["cpu"] for r in rows.values())
+
+
+def test_report_shows_the_section(tmp_path):
+    _write(tmp_path)
+    outcome = build_report(tmp_path)
+    html = outcome.html.read_text()
+    assert 'id="scaling"' in html and "prove that the data-parallel plumbing runs" in html
+    assert "SyncBatchNorm runs on GPU only" in html and "ModeRefused" in html
