@@ -69,7 +69,7 @@ from mindspore import Parameter, Tensor, nn, ops
 
 from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
 from common.analysis import infer_shapes
-from common.env import cpu_model
+from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
@@ -91,7 +91,7 @@ def _configure_runtime(device: str, threads: int | None) -> dict:
             if ms.get_context("device_target") != target:
                 raise BackendUnavailable(f"mindspore: the runtime already started on "
                                          f"{ms.get_context('device_target')}; {device!r} needs a new process") from None
-        op_threads = int(threads or os.cpu_count() or 1)
+        op_threads = int(threads or usable_cores())
         dispatch = 1 if device == "cpu" else 2
         try:
             ms.device_context.cpu.op_tuning.threads_num(op_threads)
@@ -442,7 +442,7 @@ class MindSporeBackend(Backend):
     @classmethod
     def build_info(cls) -> dict:
         return {"version": ms.__version__, "cuda_build": False, "cuda": None, "cudnn": None, "gpus": [],
-                "archs": None, "threads": int(os.cpu_count() or 1)}
+                "archs": None, "threads": usable_cores()}
 
     def info(self) -> dict:
         cuda = self.device == "cuda"

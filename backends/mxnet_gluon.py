@@ -75,7 +75,7 @@ from mxnet.gluon import nn
 
 from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
 from common.layers import build_layers
-from common.env import cpu_model
+from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
@@ -342,7 +342,7 @@ class MXNetBackend(Backend):
         archs = [f"sm_{a}{b}" for a, b in cuda_build("mxnet", 11).sass] if cuda else None
         return {"version": mx.__version__, "cuda_build": cuda, "cuda": None, "cudnn": feats.is_enabled("CUDNN"),
                 "gpus": gpus, "archs": archs,
-                "threads": int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)}
+                "threads": int(os.environ.get("OMP_NUM_THREADS") or usable_cores())}
 
     def info(self) -> dict:
         cuda = self.device == "cuda"
@@ -352,7 +352,7 @@ class MXNetBackend(Backend):
                 "cuda": feats.is_enabled("CUDA") if cuda else None,
                 "cudnn": feats.is_enabled("CUDNN") if cuda else None,
                 "mkldnn": feats.is_enabled("MKLDNN"),
-                "threads": self.threads or int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1),
+                "threads": self.threads or int(os.environ.get("OMP_NUM_THREADS") or usable_cores()),
                 "mode": self.mode, "precision": "fp64" if self.dtype == "float64" else "fp32", "adam": self.adam}
 
     # --- state ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.runner import RunConfig, record_failure, run_isolated, run_one
+from common.env import usable_cores
 from common.models import MODELS
 from common.results import write_json_atomic
 from common.stability import stability_warnings
@@ -285,7 +286,7 @@ def _plan(a) -> tuple[list[RunConfig], list[tuple[RunConfig, BaseException]]]:
     for b in _backends(a.backend):
         models = a.model or list(MODELS)
         common = dict(data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
-                      seed=a.seed, out=a.out, threads=a.threads or os.cpu_count(), samples=not a.no_samples,
+                      seed=a.seed, out=a.out, threads=a.threads or usable_cores(), samples=not a.no_samples,
                       min_time=a.min_time, target_ci=a.target_ci, max_time=a.max_time, max_steps=a.max_steps,
                       **_dp_options(a))
         try:
