@@ -83,6 +83,20 @@ def shard_noise(noise: StepNoise | None, part: int, parts: int) -> StepNoise | N
     return StepNoise(shard(noise.d, part, parts), tuple(shard(g, part, parts) for g in noise.g))
 
 
+class ReplicaProcess:
+    """What a one-process-per-replica backend adds to its framework's backend (mixed in first): this
+    replica's slice of every batch and of the common noise, and the engine in `info()`. The class
+    sets self.rank, self.world, self.engine and self.transport."""
+
+    def info(self) -> dict:
+        out = super().info()
+        out.update(engine=self.engine, transport=self.transport, world_size=self.world, rank=self.rank)
+        return out
+
+    def step(self, real, noise=None):
+        return super().step(shard(real, self.rank, self.world), shard_noise(noise, self.rank, self.world))
+
+
 def load_dp_backend(name: str):
     """The data-parallel adapter class of `name` (importing its framework)."""
     import importlib

@@ -19,7 +19,7 @@ from mindspore import Tensor, nn, ops
 from mindspore.communication import get_group_size, get_rank, init
 
 from backends.base import ModeRefused, StepStats
-from backends.dp import DPSetup, shard, shard_noise
+from backends.dp import DPSetup, ReplicaProcess
 from backends.mindspore_nn import MindSporeBackend
 from common.spec import ModelSpec
 
@@ -38,7 +38,7 @@ class _ReducedOptimizer(nn.Cell):
         return self.opt(self.reducer(grads))
 
 
-class MindSporeDPBackend(MindSporeBackend):
+class MindSporeDPBackend(ReplicaProcess, MindSporeBackend):
     launcher = "msrun"
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
@@ -60,14 +60,6 @@ class MindSporeDPBackend(MindSporeBackend):
         self._allreduce = ops.AllReduce()
         self.transport = {"cpu": "mindspore CPU collectives (TCP)", "cuda": "nccl"}.get(device, "hccl")
         self.engine = "mindspore.communication + nn.DistributedGradReducer via msrun"
-
-    def info(self) -> dict:
-        out = super().info()
-        out.update(engine=self.engine, transport=self.transport, world_size=self.world, rank=self.rank)
-        return out
-
-    def step(self, real, noise=None):
-        return super().step(shard(real, self.rank, self.world), shard_noise(noise, self.rank, self.world))
 
     def read(self, handle) -> StepStats:
         v = (np.asarray(self._allreduce(handle).asnumpy(), np.float64) / self.world).tolist()

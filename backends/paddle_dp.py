@@ -17,12 +17,12 @@ import paddle
 import paddle.distributed as dist
 
 from backends.base import ModeRefused, StepStats
-from backends.dp import DPSetup, shard, shard_noise
+from backends.dp import DPSetup, ReplicaProcess
 from backends.paddle_nn import PaddleBackend
 from common.spec import ModelSpec
 
 
-class PaddleDPBackend(PaddleBackend):
+class PaddleDPBackend(ReplicaProcess, PaddleBackend):
     launcher = "paddle_launch"
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
@@ -46,14 +46,6 @@ class PaddleDPBackend(PaddleBackend):
         paddle.seed(seed * 1_000_003 + self.rank)  # native noise: each replica its own stream
         self.transport = "nccl" if device == "cuda" else "gloo"
         self.engine = "paddle.DataParallel via paddle.distributed.launch"
-
-    def info(self) -> dict:
-        out = super().info()
-        out.update(engine=self.engine, transport=self.transport, world_size=self.world, rank=self.rank)
-        return out
-
-    def step(self, real, noise=None):
-        return super().step(shard(real, self.rank, self.world), shard_noise(noise, self.rank, self.world))
 
     def read(self, handle) -> StepStats:
         v = handle.clone()

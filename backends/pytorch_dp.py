@@ -25,12 +25,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from backends.base import ModeRefused, StepStats
-from backends.dp import DPSetup, shard, shard_noise
+from backends.dp import DPSetup, ReplicaProcess
 from backends.pytorch import TorchBackend
 from common.spec import ModelSpec
 
 
-class TorchDDPBackend(TorchBackend):
+class TorchDDPBackend(ReplicaProcess, TorchBackend):
     launcher = "torchrun"
 
     @classmethod
@@ -73,14 +73,6 @@ class TorchDDPBackend(TorchBackend):
         self.gen.manual_seed(seed * 1_000_003 + self.rank)
         self.engine = "torch.distributed DistributedDataParallel via torchrun"
         self._comm_s = 0.0
-
-    def info(self) -> dict:
-        out = super().info()
-        out.update(engine=self.engine, transport=self.transport, world_size=self.world, rank=self.rank)
-        return out
-
-    def step(self, real, noise=None):
-        return super().step(shard(real, self.rank, self.world), shard_noise(noise, self.rank, self.world))
 
     def read(self, handle) -> StepStats:
         # losses averaged over replicas (= the mean over the global batch, slices being equal)

@@ -50,14 +50,6 @@ def ghost_trace(model: str, parts: int, steps: int = 10, batch: int = 16, seed: 
             "losses": {k: [s.as_dict()[k] for s in stats] for k in ("d", "g")}}
 
 
-def load_ghost(model: str, parts: int) -> dict:
-    from common.models import get_model
-
-    ref = json.loads((GOLDEN_DP / f"{model}__ghost{parts}.json").read_text())
-    assert ref["spec_hash"] == get_model(model).spec_hash(), "regenerate with python -m tests.dp_reference"
-    return ref
-
-
 if __name__ == "__main__":
     GOLDEN_DP.mkdir(parents=True, exist_ok=True)
     for model in ("mindspore-mlp-gan",):

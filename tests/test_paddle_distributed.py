@@ -1,4 +1,4 @@
-"""Paddle data parallel (issue 15): paddle.DataParallel in two processes started by
+"""Paddle data parallel: paddle.DataParallel in two processes started by
 `python -m paddle.distributed.launch` (Gloo on this CPU, loopback).
 
 MLP GAN, global batch 16, float64, ten iterations: per-replica BatchNorm reproduces the
@@ -6,59 +6,28 @@ half-batch-BN reference (tests/dp_reference.py) to 1e-9 relative and is far from
 trace; `--sync-bn` on CPU is refused (no CPU sync_batch_norm kernel in Paddle 3.3.1) and recorded;
 the harness leaves one result.
 """
-from __future__ import annotations
-
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("paddle")
 
-from benchmarks.distributed import run_distributed, run_dp_trace  # noqa: E402
-from benchmarks.runner import RunConfig  # noqa: E402
-from common.models import get_model  # noqa: E402
-from common.parity import load_golden, max_rel_diff  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-MODEL = "mindspore-mlp-gan"
-TOL = 1e-9
-TIMEOUT = 300
-
-
-def _worst(trace: dict, ref: dict) -> float:
-    return max(max(max_rel_diff(trace["losses"][k], ref["losses"][k])) for k in ("d", "g"))
+from benchmarks.distributed import run_dp_trace  # noqa: E402
+from common.parity import load_golden  # noqa: E402
+from dp_contract import MODEL, TIMEOUT, load_ghost, TOL, check_sync_bn_refused, harness_run, worst  # noqa: E402
 
 
 def test_per_replica_bn_reproduces_the_half_batch_bn_reference(tmp_path):
     t = run_dp_trace("paddle", MODEL, 2, tmp_path / "trace.json", timeout=TIMEOUT)
     assert t["env"]["world_size"] == 2 and t["transport"] == "gloo"
     assert t["dtype"] == "float64" and len(t["losses"]["d"]) == 10
-    ghost = json.loads((REPO / "tests" / "golden" / "dp" / f"{MODEL}__ghost2.json").read_text())
-    assert ghost["spec_hash"] == get_model(MODEL).spec_hash()
-    assert _worst(t, ghost) < TOL
-    assert _worst(t, load_golden(MODEL, "float64")) > 1e-4
+    assert worst(t, load_ghost(MODEL, 2)) < TOL
+    assert worst(t, load_golden(MODEL, "float64")) > 1e-4
 
 
 def test_sync_bn_on_cpu_is_refused_and_recorded(tmp_path):
-    cfg = RunConfig(backend="paddle", model=MODEL, device="cpu", data="synthetic", batch_size=16, warmup=1, steps=1,
-                    out=str(tmp_path), samples=False, replicas=2, sync_bn=True)
-    res = run_distributed(cfg, timeout=TIMEOUT)
-    assert res["status"] == "failed" and res["error"]["type"] == "ModeRefused", res["error"]
-    assert "SyncBatchNorm" in res["error"]["message"] and res["bn_mode"] == "sync"
-    assert (tmp_path / "paddle__mindspore-mlp-gan__cpu__dynamic__b16__r2-syncbn.json").exists()
+    check_sync_bn_refused("paddle", "dynamic", tmp_path)
 
 
 def test_harness_run_with_two_replicas(tmp_path):
-    cmd = [sys.executable, "-m", "benchmarks", "run", "-b", "paddle", "-m", MODEL, "--device", "cpu", "--replicas", "2",
-           "--data", "synthetic", "--batch-size", "16", "--warmup", "1", "--steps", "2", "--no-samples",
-           "--out", str(tmp_path), "--timeout", str(TIMEOUT)]
-    subprocess.run(cmd, cwd=REPO, check=True, timeout=TIMEOUT + 30, capture_output=True)
-    files = sorted(p for p in tmp_path.glob("*/*.json") if p.name != "manifest.json")  # the run set, not launcher logs
-    assert [f.name for f in files] == ["paddle__mindspore-mlp-gan__cpu__dynamic__b16__r2.json"]
-    r = json.loads(files[0].read_text())
-    assert r["status"] == "ok", r["error"]
+    r = harness_run("paddle", tmp_path, "paddle__mindspore-mlp-gan__cpu__dynamic__b16__r2.json")
     assert (r["replicas"], r["bn_mode"], r["transport"], r["per_replica_batch"]) == (2, "per_replica", "gloo", 8)
-    assert len(r["step_times_s"]) == 2 and len(r["losses"]["d"]) == 3
+    assert len(r["losses"]["d"]) == 3

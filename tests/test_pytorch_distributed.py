@@ -1,4 +1,4 @@
-"""PyTorch data parallel (issue 15): DistributedDataParallel under torchrun, Gloo on this CPU.
+"""PyTorch data parallel: DistributedDataParallel under torchrun, Gloo on this CPU.
 
 Two replicas on loopback, the MLP GAN (its G has three BatchNorm1d), batch 16, float64:
 - per-replica BatchNorm (DDP's default) must reproduce, iteration for iteration, the single-device
@@ -20,10 +20,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from benchmarks.distributed import run_distributed, run_dp_trace  # noqa: E402
-from benchmarks.runner import RunConfig  # noqa: E402
+from benchmarks.distributed import run_dp_trace  # noqa: E402
 from common.parity import load_golden, max_rel_diff  # noqa: E402
-from dp_reference import load_ghost  # noqa: E402
+from dp_contract import check_sync_bn_refused, load_ghost  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "mindspore-mlp-gan"
@@ -54,15 +53,7 @@ def test_per_replica_bn_is_not_full_batch_bn(per_replica_trace):
 
 
 def test_sync_bn_on_cpu_is_refused_and_recorded(tmp_path):
-    cfg = RunConfig(backend="torch", model=MODEL, device="cpu", data="synthetic", batch_size=16, warmup=1, steps=1,
-                    out=str(tmp_path), threads=1, samples=False, replicas=2, sync_bn=True)
-    res = run_distributed(cfg, timeout=TIMEOUT)
-    assert res["status"] == "failed"
-    assert res["error"]["type"] == "ModeRefused", res["error"]
-    assert "SyncBatchNorm" in res["error"]["message"]
-    assert (res["replicas"], res["bn_mode"]) == (2, "sync")
-    saved = json.loads((tmp_path / "torch__mindspore-mlp-gan__cpu__eager__b16__r2-syncbn.json").read_text())
-    assert saved["run_id"] == res["run_id"]
+    check_sync_bn_refused("torch", "eager", tmp_path, threads=1)
 
 
 def test_harness_run_with_two_replicas_writes_one_result(tmp_path):

@@ -1,0 +1,56 @@
+"""What every framework's data-parallel tests check, called from each tests/test_<backend>_distributed.py
+(each runs in its framework's virtualenv): the MLP GAN on two replicas, loopback only, bounded."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.distributed import run_distributed
+from benchmarks.runner import RunConfig
+from common.parity import max_rel_diff
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN_DP = REPO / "tests" / "golden" / "dp"
+MODEL = "mindspore-mlp-gan"
+TOL = 1e-9  # float64: only the order of the gradient reduction differs
+TIMEOUT = 300
+
+
+def load_ghost(model: str, parts: int) -> dict:
+    """The reference a per-replica-BN run must reproduce (tests/dp_reference.py writes it, with torch)."""
+    from common.models import get_model
+
+    ref = json.loads((GOLDEN_DP / f"{model}__ghost{parts}.json").read_text())
+    assert ref["spec_hash"] == get_model(model).spec_hash(), "regenerate with python -m tests.dp_reference"
+    return ref
+
+
+def worst(trace: dict, ref: dict) -> float:
+    return max(max(max_rel_diff(trace["losses"][k], ref["losses"][k])) for k in ("d", "g"))
+
+
+def check_sync_bn_refused(backend: str, mode: str, tmp_path: Path, **cfg) -> dict:
+    """--sync-bn on CPU: refused with the engine's reason, and the refusal written as a result."""
+    res = run_distributed(RunConfig(backend=backend, model=MODEL, device="cpu", data="synthetic", batch_size=16,
+                                    warmup=1, steps=1, out=str(tmp_path), samples=False, replicas=2, sync_bn=True,
+                                    **cfg), timeout=TIMEOUT)
+    assert res["status"] == "failed" and res["error"]["type"] == "ModeRefused", res["error"]
+    assert "SyncBatchNorm" in res["error"]["message"] and (res["replicas"], res["bn_mode"]) == (2, "sync")
+    saved = json.loads((tmp_path / f"{backend}__{MODEL}__cpu__{mode}__b16__r2-syncbn.json").read_text())
+    assert saved["run_id"] == res["run_id"]
+    return res
+
+
+def harness_run(backend: str, tmp_path: Path, name: str, *extra: str, batch: int = 16) -> dict:
+    """`python -m benchmarks run … --replicas 2`: one result, named `name`, in the invocation's run set
+    (the launchers' logs beside it are not results)."""
+    cmd = [sys.executable, "-m", "benchmarks", "run", "-b", backend, "-m", MODEL, "--device", "cpu", "--replicas", "2",
+           "--data", "synthetic", "--batch-size", str(batch), "--warmup", "1", "--steps", "2", "--no-samples",
+           "--out", str(tmp_path), "--timeout", str(TIMEOUT), *extra]
+    subprocess.run(cmd, cwd=REPO, check=True, timeout=TIMEOUT + 30, capture_output=True)
+    files = sorted(p for p in tmp_path.glob("*/*.json") if p.name != "manifest.json")
+    assert [f.name for f in files] == [name]
+    r = json.loads(files[0].read_text())
+    assert r["status"] == "ok", r["error"]
+    assert len(r["step_times_s"]) == 2
+    return r
