@@ -33,12 +33,18 @@ def beta_powers(opt: Adam, t: int) -> tuple[float, float]:
     if t < 1:
         raise ValueError(f"Adam update numbers start at 1, got {t}")
     if opt.adam_form.beta_power == "float32":
-        b1, b2 = F32(opt.beta1), F32(opt.beta2)
-        p1, p2 = F32(1.0), F32(1.0)
-        for _ in range(t):
-            p1, p2 = F32(p1 * b1), F32(p2 * b2)
-        return float(p1), float(p2)
+        return float32_powers(opt.beta1, t), float32_powers(opt.beta2, t)
     return float(opt.beta1) ** t, float(opt.beta2) ** t
+
+
+def float32_powers(beta: float, t: int) -> float:
+    """β^t as a float32 product of t factors float32(β), starting from 1."""
+    b, p = F32(beta), F32(1.0)
+    for _ in range(t):
+        p = F32(p * b)
+        if p == 0:
+            break
+    return float(p)
 
 
 def step_scalars(opt: Adam, t: int) -> tuple[float, float]:
@@ -54,7 +60,7 @@ def step_scalars(opt: Adam, t: int) -> tuple[float, float]:
         e = F32(opt.eps) if form.eps == "sqrt_v" else F32(F32(opt.eps) * root)
         return float(s), float(e)
     root = math.sqrt(1.0 - p2)
-    s = opt.lr * root / (1.0 - p1)
+    s = opt.lr * (root / (1.0 - p1))  # MXNet's order: lr *= sqrt(coef2)/coef1
     return s, (opt.eps if form.eps == "sqrt_v" else opt.eps * root)
 
 
@@ -95,5 +101,5 @@ def adam_form_of(spec: ModelSpec) -> str:
     return forms.pop() if len(forms) == 1 else "/".join(sorted(forms))
 
 
-__all__ = ["ADAM_FORMS", "moment_betas", "beta_powers", "step_scalars", "torch_scalars", "reference_update",
+__all__ = ["ADAM_FORMS", "moment_betas", "beta_powers", "float32_powers", "step_scalars", "torch_scalars", "reference_update",
            "with_adam_form", "adam_form_of"]
