@@ -312,8 +312,9 @@ def form_adam(o) -> optax.GradientTransformation:
 
     def init(params):
         zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-        one = jnp.ones([], jnp.float32)
-        return (FormAdamState(jnp.zeros([], jnp.int32), zeros, jax.tree_util.tree_map(jnp.zeros_like, params), one, one),)
+        # every leaf its own buffer: the compiled step donates the state
+        return (FormAdamState(jnp.zeros([], jnp.int32), zeros, jax.tree_util.tree_map(jnp.zeros_like, params),
+                              jnp.ones([], jnp.float32), jnp.ones([], jnp.float32)),)
 
     def update(grads, state, params=None):
         (st,) = state

@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from backends.pytorch import TorchBackend  # noqa: E402
 from benchmarks.trace import run_trace  # noqa: E402
+import tutorial_trace  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import float32_comparable_steps, load_golden, max_rel_diff, parity_inputs  # noqa: E402
@@ -144,3 +145,11 @@ def test_float64_runs_eager_only_and_float32_stays_default():
     be = TorchBackend.with_dtype("float64")(spec, "cpu")
     assert be.G[0].weight.dtype == torch.float64
     assert be.export_state()["G.0.weight"].dtype == np.float32  # the canonical layout stays float32
+
+
+@pytest.mark.parametrize("mode", ["eager"])
+def test_mlp_gan_matches_the_mindspore_tutorials_loop(mode):
+    """Ten float32 iterations of mindspore-mlp-gan with its Adam form ("mindspore") against the
+    MindSpore tutorial's own loop (tests/golden/tutorial) within 1e-6."""
+    trace, _, _ = run_trace("torch", "mindspore-mlp-gan", mode=mode)
+    tutorial_trace.assert_matches(trace["losses"]["d"], trace["losses"]["g"])
