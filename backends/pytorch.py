@@ -124,7 +124,8 @@ class _CapturableFormAdam(torch.optim.Adam):
                 p1, p2 = self._pows
                 p1.mul_(float(np.float32(o.beta1)))
                 p2.mul_(float(np.float32(o.beta2)))
-                root = torch.sqrt(1.0 - p2)
+                # sqrt in double, rounded to float32: the correctly rounded float sqrt of the kernels
+                root = torch.sqrt((1.0 - p2).double()).float()
                 neg_s = -(float(np.float32(o.lr)) * root / (1.0 - p1))
             else:
                 p1, p2 = torch.pow(float(o.beta1), t), torch.pow(float(o.beta2), t)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmarks.runner import RunConfig, run_isolated, run_one
 from common.models import MODELS
+from common.spec import ADAM_FORMS
 from common.results import write_json_atomic
 
 CPU_DEFAULTS = {"warmup": 3, "steps": 10}
@@ -25,6 +26,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", nargs="+", help="execution modes, 'all', or 'best' (each backend's fastest faithful "
                                             "mode for the model and device); default: each backend's first")
     p.add_argument("--seed", type=int, default=0)
+    _add_adam_form(p)
+
+
+def _add_adam_form(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--adam-form", choices=list(ADAM_FORMS),
+                   help="run every model with this Adam form instead of its tutorial's (an experiment; "
+                        "recorded as adam_form; the spec hash changes with it)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -85,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--subset", type=int, help="use only the first N images (smoke runs; recorded)")
     rp.add_argument("--metric-samples", type=int, default=1000, help="samples per quality measurement")
     rp.add_argument("--keep", type=int, default=3, help="how many epoch checkpoints to keep")
+    _add_adam_form(rp)
 
     sub.add_parser("list", help="models (with parameters and FLOPs) and importable backends")
     tc = sub.add_parser("train-classifier", help="train the MNIST feature extractor of the quality metrics (torch)")
@@ -150,7 +159,7 @@ def cmd_run(a) -> int:
                     steps=a.steps if a.steps is not None else defaults["steps"],
                     data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
                     seed=a.seed, out=a.out, batch_size=a.batch_size, threads=a.threads or os.cpu_count(),
-                    samples=not a.no_samples))
+                    samples=not a.no_samples, adam_form=a.adam_form))
     results = []
     for k, cfg in enumerate(plan, 1):
         print(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}"
@@ -212,7 +221,8 @@ def cmd_trace(a) -> int:
         dev = _devices(b, a.device)
         for m in a.model or list(MODELS):
             for mode in _modes(b, a.mode, m, dev):
-                trace, state0, inputs = run_trace(b, m, a.steps, a.batch_size, a.seed, dev, mode, dtype=a.dtype)
+                trace, state0, inputs = run_trace(b, m, a.steps, a.batch_size, a.seed, dev, mode, dtype=a.dtype,
+                                                  adam_form=a.adam_form)
                 folder = write_trace(Path(a.out), trace, state0, inputs)
                 if a.golden_dir:
                     golden = {k: v for k, v in trace.items() if k != "env"}
@@ -243,7 +253,8 @@ def cmd_reproduce(a) -> int:
     try:
         rep = Reproduction(a.model, a.backend, a.device, a.epochs, a.out, a.data_dir, a.cache_dir,
                            not a.no_download, a.seed, a.subset, a.batch_size, a.metric_samples, a.keep,
-                           log=lambda m: print(m, file=sys.stderr, flush=True), mode=a.mode)
+                           log=lambda m: print(m, file=sys.stderr, flush=True), mode=a.mode,
+                           adam_form=a.adam_form)
     except DataUnavailable as e:
         sys.exit(f"reproduce runs on real data only.\n{e}")
     except BackendUnavailable as e:

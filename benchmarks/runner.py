@@ -27,6 +27,7 @@ from common.analysis import iteration_flops, param_count
 from common.env import machine_env, now_iso
 from common.feed import Feed, fixed_noise
 from common.grid import save_grid
+from common.adam import adam_form_of, with_adam_form
 from common.models import get_model
 from common.results import RESULT_SCHEMA, SCHEMA_VERSION, read_json, run_key, write_json_atomic
 from common.state import initial_state
@@ -51,6 +52,7 @@ class RunConfig:
     batch_size: int | None = None
     threads: int | None = None
     samples: bool = True
+    adam_form: str | None = None  # None: the spec's own form (common/spec.py ADAM_FORMS)
     run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     def key(self, mode: str | None = None) -> str:
@@ -97,7 +99,8 @@ def run_one(cfg: RunConfig, progress: bool = True) -> dict:
     res = _base_result(cfg)
     out = Path(cfg.out)
     try:
-        spec = get_model(cfg.model)
+        spec = with_adam_form(get_model(cfg.model), cfg.adam_form)
+        res["adam_form"] = adam_form_of(spec)
         batch = cfg.batch_size or spec.data.batch_size
         g, d = param_count(spec.generator), param_count(spec.discriminator)
         res.update(spec_hash=spec.spec_hash(), batch_size=batch, flops_per_iteration=iteration_flops(spec, batch),
