@@ -133,9 +133,10 @@ class _ConvTranspose1(nn.HybridBlock):
 
 
 class _LeakyReLU64(nn.HybridBlock):
-    """Leaky ReLU with a double slope, for float64 parity references: the LeakyReLU op stores its
-    slope as a float32 parameter (0.2 becomes 0.200000003), a 1.5e-8 relative change that ten
-    chaotic iterations amplify past 1e-4."""
+    """Leaky ReLU computed in float64, for float64 parity references. MXNet 1.9.1's LeakyReLU
+    computes its negative branch at float32 precision even on float64 arrays: the output is exactly
+    float32(x)·0.2f rounded to float32 (measured: y/x between 0.1999999853 and 0.2000000236, 1.2e-7
+    relative), not just a float32-stored slope; ten chaotic iterations amplify that past 1e-4."""
 
     def __init__(self, slope: float, **kw):
         super().__init__(**kw)

@@ -10,7 +10,7 @@ mx = pytest.importorskip("mxnet")
 from mxnet import autograd, nd  # noqa: E402
 
 from backends import BackendUnavailable, load_backend  # noqa: E402
-from backends.mxnet_gluon import MXNetBackend, _Adam, _ConvTranspose1  # noqa: E402
+from backends.mxnet_gluon import MXNetBackend, _Adam, _ConvTranspose1, _LeakyReLU64  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import parity_inputs  # noqa: E402
@@ -368,3 +368,16 @@ def test_conv_transpose_to_one_channel_workaround(bias):
     np.testing.assert_allclose(blk.weight.grad().asnumpy().ravel()[::7], gw, rtol=1e-5, atol=1e-4)
     if bias:
         np.testing.assert_allclose(blk.bias.grad().asnumpy(), [dy.sum()], rtol=1e-5)
+
+
+def test_mxnet_leaky_relu_is_float32_on_float64_arrays():
+    """Why float64 runs use `_LeakyReLU64`: MXNet's op returns float32(x)·0.2f rounded to float32
+    for x < 0 even on float64 arrays; the block computes x·0.2 in float64."""
+    x = -np.random.default_rng(0).uniform(1e-3, 10, 10000)
+    y = mx.nd.LeakyReLU(nd.array(x, dtype="float64"), act_type="leaky", slope=0.2).asnumpy()
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, (x.astype(np.float32) * np.float32(0.2)).astype(np.float64))
+    assert np.abs(y / x - 0.2).max() > 1e-8
+    ours = _LeakyReLU64(0.2)
+    ours.initialize()
+    np.testing.assert_allclose(ours(nd.array(x, dtype="float64")).asnumpy(), 0.2 * x, rtol=1e-15)
