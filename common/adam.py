@@ -37,14 +37,19 @@ def beta_powers(opt: Adam, t: int) -> tuple[float, float]:
     return float(opt.beta1) ** t, float(opt.beta2) ** t
 
 
+_POWERS: dict[float, list[float]] = {}  # β -> [β^0, β^1, ...] as float32 products, extended on demand
+
+
 def float32_powers(beta: float, t: int) -> float:
-    """β^t as a float32 product of t factors float32(β), starting from 1."""
-    b, p = F32(beta), F32(1.0)
-    for _ in range(t):
-        p = F32(p * b)
-        if p == 0:
-            break
-    return float(p)
+    """β^t as a float32 product of t factors float32(β), starting from 1 (memoised: a backend asks
+    for every step's power, and a run makes 1e5 of them)."""
+    seq = _POWERS.setdefault(float(beta), [1.0])
+    if t >= len(seq) and seq[-1] != 0.0:
+        b, p = F32(beta), F32(seq[-1])
+        while len(seq) <= t and p != 0:
+            p = F32(p * b)
+            seq.append(float(p))
+    return seq[t] if t < len(seq) else 0.0
 
 
 def step_scalars(opt: Adam, t: int) -> tuple[float, float]:
