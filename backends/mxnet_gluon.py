@@ -243,6 +243,7 @@ class _Adam(mx.optimizer.Adam):
     def __init__(self, opt, float64: bool = False):
         super().__init__(learning_rate=opt.lr, beta1=opt.beta1, beta2=opt.beta2, epsilon=opt.eps)
         self.opt, self.float64 = opt, float64
+        self._scalars = (0, 0.0, 0.0)  # (t, lr_k, ε_k) of the latest update
         kernel = float(np.float32(1) - np.float32(self.beta2))  # what adam_update computes
         wanted = float(np.float32(1.0 - self.beta2))  # torch's value=1-beta2, as a float32 scalar
         self.v_scale = kernel / wanted if opt.form == "torch" and not float64 else 1.0
@@ -275,7 +276,9 @@ class _Adam(mx.optimizer.Adam):
             root = math.sqrt(self.v_scale)
             lr_k, eps = lr * math.sqrt(coef2) / coef1 * root, self.epsilon * math.sqrt(coef2) * root
         else:
-            lr_k, eps = step_scalars(self.opt, t)
+            if self._scalars[0] != t:  # the same for every parameter of one update
+                self._scalars = (t, *step_scalars(self.opt, t))
+            lr_k, eps = self._scalars[1:]
         nd.adam_update(weight, grad, mean, var, out=weight, lazy_update=self.lazy_update, lr=lr_k, wd=wd,
                        beta1=self.beta1, beta2=self.beta2, epsilon=eps, rescale_grad=self.rescale_grad)
 
