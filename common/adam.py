@@ -106,5 +106,5 @@ def adam_form_of(spec: ModelSpec) -> str:
     return forms.pop() if len(forms) == 1 else "/".join(sorted(forms))
 
 
-__all__ = ["ADAM_FORMS", "moment_betas", "beta_powers", "float32_powers", "step_scalars", "torch_scalars", "reference_update",
-           "with_adam_form", "adam_form_of"]
+__all__ = ["ADAM_FORMS", "moment_betas", "beta_powers", "float32_powers", "step_scalars", "torch_scalars",
+           "reference_update", "with_adam_form", "adam_form_of"]

@@ -63,7 +63,9 @@ PADDLE_DCGAN28 = ModelSpec(
         g_updates=2, g_input="fresh_noise",
         loss="bce_logits_on_prob",  # sigmoid_cross_entropy_with_logits on D's sigmoid output
         real_label=1.0, fake_label=0.0,
-        opt_g=Adam(2e-4, 0.9, 0.999, 1e-8, form="paddle-fluid"), opt_d=Adam(2e-4, 0.9, 0.999, 1e-8, form="paddle-fluid"),  # fluid Adam defaults
+        # fluid Adam defaults, and fluid's Adam kernel
+        opt_g=Adam(2e-4, 0.9, 0.999, 1e-8, form="paddle-fluid"),
+        opt_d=Adam(2e-4, 0.9, 0.999, 1e-8, form="paddle-fluid"),
     ),
     data=DataSpec("mnist-train", (1, 28, 28), "none", "keep", "x/255*2-1", flatten=True, batch_size=128,
                   order="shuffle_each_epoch", order_seed=None, last_batch="drop"),

@@ -60,13 +60,15 @@ def test_scalars_of_each_form_at_the_first_update():
     # MXNet: lr·sqrt(1-β2)/(1-β1) in doubles, ε unscaled; 1-β2 formed in float32 for the moments
     s, e = step_scalars(dataclasses.replace(o, form="mxnet"), 1)
     assert s == 2e-4 * (math.sqrt(1 - 0.999) / 0.5) and e == 1e-8
-    assert 1 - moment_betas(dataclasses.replace(o, form="mxnet"))[1] == float(f32(1) - f32(0.999)) == 0.0009999871253967285
+    one_minus_b2 = 1 - moment_betas(dataclasses.replace(o, form="mxnet"))[1]
+    assert one_minus_b2 == float(f32(1) - f32(0.999)) == 0.0009999871253967285
     # MindSpore / fluid: float32 throughout, so 1-β2ᵗ at t = 1 is 1 - 0.999f as well
     s, e = step_scalars(o, 1)
     assert s == float(f32(f32(f32(2e-4) * np.sqrt(f32(1) - f32(0.999))) / f32(0.5))) and e == float(f32(1e-8))
     # torch: ε scaled by sqrt(1-β2ᵗ) in sqrt(v) terms
     s, e = step_scalars(dataclasses.replace(o, form="torch"), 1)
-    assert e == pytest.approx(1e-8 * math.sqrt(1e-3), rel=1e-15) and moment_betas(dataclasses.replace(o, form="torch")) == (0.5, 0.999)
+    assert e == pytest.approx(1e-8 * math.sqrt(1e-3), rel=1e-15)
+    assert moment_betas(dataclasses.replace(o, form="torch")) == (0.5, 0.999)
     # float32 powers are products, not a correctly rounded power
     assert beta_powers(o, 3)[1] == float(f32(f32(f32(0.999) * f32(0.999)) * f32(0.999))) == float32_powers(0.999, 3)
     with pytest.raises(ValueError):
