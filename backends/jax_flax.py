@@ -21,8 +21,11 @@ installed, since the registry installs it alongside).
 Numerics matched to torch (backends/pytorch.py): Conv2d is `lax.conv_general_dilated`; a
 ConvTranspose2d is the input-dilated convolution with the spatially flipped IOHW kernel and padding
 (k-1-p, k-1-p+output_padding), exactly torch's definition; BCE on probabilities clamps its logs at
--100 and has torch's backward ((p-y)/max(p(1-p), 1e-12)); Adam is `optax.adam`, which like
-torch.optim.Adam adds eps to sqrt(v_hat) after bias correction (checked in tests/test_jax_*.py).
+-100 and has torch's backward ((p-y)/max(p(1-p), 1e-12)). Adam computes the spec's form
+(common/spec.py ADAM_FORMS): torch's is `optax.adam`, which like torch.optim.Adam adds eps to
+sqrt(v_hat) after bias correction; the others are `form_adam`, an optax transformation that adds ε
+to sqrt(v) with the step size lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) formed on the device as the form forms it
+(checked in tests/test_jax_*.py).
 In float64 (tests subclass with `dtype = "float64"`) the losses equal torch's float64 ones to
 ~1e-13 over ten iterations of every model. On CPU the convolutions' kernel gradients are one
 im2col matmul each (custom VJPs): XLA:CPU's own lowering of them was ~30x slower on a DCGAN layer.
@@ -36,9 +39,11 @@ compile time is measured apart and exposed as `info()["compile_s"]` once the fir
 """
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,6 +53,7 @@ import optax
 from jax import lax
 
 from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
+from common.adam import float32_powers, moment_betas
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
@@ -288,16 +294,68 @@ class Net:
         return x, new_stats
 
 
+class FormAdamState(NamedTuple):
+    count: jax.Array  # updates made (int32)
+    mu: optax.Updates
+    nu: optax.Updates
+    pow1: jax.Array  # β1ᵗ, β2ᵗ as float32 products (forms whose β powers are float32)
+    pow2: jax.Array
+
+
+def form_adam(o) -> optax.GradientTransformation:
+    """An Adam form that adds ε to sqrt(v): p -= S · m / (sqrt(v) + E) (common.adam.step_scalars).
+    1-β is formed from `moment_betas` (Python doubles, so the weakly typed scalars round to the
+    form's float32 values). Float32 β powers are carried in the state as float32 products, as
+    MindSpore and fluid accumulate them (a power computed afresh differs by a few ulps, which the
+    small 1-β2ᵗ of the first steps magnifies); double β powers (MXNet's) are formed as
+    1-βᵗ = -expm1(t·ln β), accurate to the last bit of the compute dtype."""
+    b1, b2 = moment_betas(o)
+    form = o.adam_form
+    lb1, lb2 = math.log(o.beta1), math.log(o.beta2)
+
+    def init(params):
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+        # every leaf its own buffer: the compiled step donates the state
+        return (FormAdamState(jnp.zeros([], jnp.int32), zeros, jax.tree_util.tree_map(jnp.zeros_like, params),
+                              jnp.ones([], jnp.float32), jnp.ones([], jnp.float32)),)
+
+    def update(grads, state, params=None):
+        (st,) = state
+        mu = jax.tree_util.tree_map(lambda m, g: b1 * m + (1.0 - b1) * g, st.mu, grads)
+        nu = jax.tree_util.tree_map(lambda v, g: b2 * v + (1.0 - b2) * g * g, st.nu, grads)
+        count = st.count + 1
+        dtype = jax.tree_util.tree_leaves(grads)[0].dtype
+        if form.beta_power == "float32":
+            one = jnp.float32(1.0)
+            p1, p2 = st.pow1 * jnp.float32(o.beta1), st.pow2 * jnp.float32(o.beta2)
+            root = jnp.sqrt(one - p2)
+            step = jnp.float32(o.lr) * root / (one - p1)
+            eps = jnp.float32(o.eps) * (root if form.eps == "sqrt_v_hat" else one)
+        else:
+            p1, p2 = st.pow1, st.pow2
+            t = count.astype(dtype)
+            root = jnp.sqrt(-jnp.expm1(t * lb2))
+            step = o.lr * (root / -jnp.expm1(t * lb1))
+            eps = o.eps * (root if form.eps == "sqrt_v_hat" else jnp.ones_like(root))
+        step, eps = step.astype(dtype), eps.astype(dtype)
+        updates = jax.tree_util.tree_map(lambda m, v: -step * m / (jnp.sqrt(v) + eps), mu, nu)
+        return updates, (FormAdamState(count, mu, nu, p1, p2),)
+
+    return optax.GradientTransformation(init, update)
+
+
 def adam(o) -> optax.GradientTransformation:
-    """torch.optim.Adam: m, v updated, bias-corrected, p -= lr * m_hat / (sqrt(v_hat) + eps)."""
-    return optax.adam(o.lr, b1=o.beta1, b2=o.beta2, eps=o.eps)
+    """The spec's Adam form: torch's is optax.adam (p -= lr · m̂ / (sqrt(v̂) + eps))."""
+    if o.form == "torch":
+        return optax.adam(o.lr, b1=o.beta1, b2=o.beta2, eps=o.eps)
+    return form_adam(o)
 
 
 def _adam_index(opt_state) -> int:
     for j, s in enumerate(opt_state):
-        if isinstance(s, optax.ScaleByAdamState):
+        if isinstance(s, (optax.ScaleByAdamState, FormAdamState)):
             return j
-    raise TypeError(f"no ScaleByAdamState in {opt_state!r}")
+    raise TypeError(f"no Adam state in {opt_state!r}")
 
 
 def _versions() -> dict:
@@ -528,10 +586,15 @@ class JaxBackend(Backend):
             opt = self.tx[net].init(params)
             j = _adam_index(opt)
             opt = list(opt)
+            step = int(state[f"opt.{net}.step"])
             opt[j] = opt[j]._replace(
-                count=jax.device_put(np.asarray(int(state[f"opt.{net}.step"]), np.int32), self.dev),
+                count=jax.device_put(np.asarray(step, np.int32), self.dev),
                 mu={k: self._put(state[f"opt.{k}.m"]) for k in params},
                 nu={k: self._put(state[f"opt.{k}.v"]) for k in params})
+            if isinstance(opt[j], FormAdamState) and step:
+                o = self.spec.recipe.opt_g if net == "G" else self.spec.recipe.opt_d
+                opt[j] = opt[j]._replace(pow1=self._put(float32_powers(o.beta1, step), np.float32),
+                                         pow2=self._put(float32_powers(o.beta2, step), np.float32))
             carry[net], carry["fixed_" + net], carry["bn_" + net], carry["opt_" + net] = params, fixed, bn, tuple(opt)
         carry["key"] = jax.device_put(jax.random.PRNGKey(self.seed), self.dev)
         self._carry = carry

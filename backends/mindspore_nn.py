@@ -29,16 +29,13 @@ How the recipe maps onto MindSpore's functional autodiff (nothing here is model-
   where torch clamps them at -100); BCE-with-logits is written out as (1 - y)·x + softplus(-x),
   because `ops.binary_cross_entropy_with_logits`'s PyNative backward in 2.10 reuses the batch size
   of its first call (a later batch of another size gets a wrongly scaled gradient).
-- Adam: `nn.Adam` (the tutorial's) folds the bias correction into the learning rate and adds eps
-  to sqrt(v); torch adds eps to sqrt(v_hat), i.e. its eps is eps·sqrt(1-β2^t) in nn.Adam's terms
-  (3e-10 instead of 1e-8 at t = 1). That is not negligible here: Adam's first steps are about
-  ±lr for every parameter, and for parameters whose gradient is near eps/sqrt(1-β2) the two
-  placements differ a lot; on mindspore-mlp-gan the native nn.Adam leaves the PyTorch golden
-  trace by 2.3e-4 (D and G losses, 10 iterations) where the parity criterion is 1e-4. So the
-  default (ADAM = "torch") is `_TorchEpsAdam`: nn.Adam's own fused kernel and state, fed
-  eps·sqrt(1-β2^t) each step, which is torch.optim.Adam's update exactly (the trace then agrees
-  within 1e-6). ADAM = "native" keeps the framework's nn.Adam unchanged; with it the backend
-  reproduces the tutorial's own loop (tests/test_mindspore_tutorial.py).
+- Adam: each optimiser computes its spec's form (common/spec.py ADAM_FORMS) with nn.Adam's own
+  fused kernel, which computes lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) · m / (sqrt(v) + ε) from float32 beta powers:
+  "mindspore" and "paddle-fluid" are that kernel as it is (`nn.Adam`, the tutorial's optimiser);
+  "torch" feeds it ε·sqrt(1-β2ᵗ) every step (`_TorchEpsAdam`); "mxnet" (step size from β powers
+  in double) keeps float64 beta powers beside the float32 ones, forms the step size from them and
+  feeds the kernel that step size with zero beta powers, for which the kernel's own factor
+  sqrt(1-0)/(1-0) is exactly 1 (`_MXNetFormAdam`).
 - Names: every parameter is named by its canonical key ("G.3.weight", "D.1.running_var"), the
   moments "opt.<key>.m" / "opt.<key>.v", and each optimiser's scalars "opt.G.beta1_power", ...:
   unique across G, D and both optimisers (graph mode requires it; the tutorial renames them too).
@@ -73,11 +70,6 @@ from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
-
-# "torch" (default): nn.Adam's fused kernel with torch's eps placement (_TorchEpsAdam), needed for
-# the 1e-4 parity with the PyTorch golden traces; "native": mindspore.nn.Adam exactly as the
-# MindSpore tutorial uses it. Read when a backend is constructed.
-ADAM = "torch"
 
 _RUNTIME: dict = {}  # process-wide settings MindSpore accepts only once
 
@@ -219,9 +211,41 @@ class _TorchEpsAdam(nn.Adam):
         return success
 
 
+class _MXNetFormAdam(nn.Adam):
+    """nn.Adam's fused kernel computing MXNet's form: p -= S · m / (sqrt(v) + ε) with
+    S = lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) formed from float64 β powers (MXNet's Python doubles), rounded once
+    to float32. The kernel gets S as its learning rate and zero beta powers, so its own factor
+    sqrt(1-0)/(1-0) is exactly 1; the float32 beta powers are still kept for export/reload."""
+
+    def __init__(self, params, **kw):
+        super().__init__(params, **kw)
+        self.pow1_f64 = Parameter(Tensor(1.0, ms.float64), name="beta1_power_f64", requires_grad=False)
+        self.pow2_f64 = Parameter(Tensor(1.0, ms.float64), name="beta2_power_f64", requires_grad=False)
+        self.beta1_f64, self.beta2_f64 = Tensor(float(kw["beta1"]), ms.float64), Tensor(float(kw["beta2"]), ms.float64)
+        self.lr_f64 = Tensor(float(kw["learning_rate"]), ms.float64)
+        self.zero = Tensor(0.0, ms.float32)
+
+    @ms.jit
+    def construct(self, gradients):
+        self.beta1_power = self.beta1_power * self.beta1
+        self.beta2_power = self.beta2_power * self.beta2
+        p1 = self.pow1_f64 * self.beta1_f64
+        self.pow1_f64 = p1
+        p2 = self.pow2_f64 * self.beta2_f64
+        self.pow2_f64 = p2
+        step = ops.cast(self.lr_f64 * ops.sqrt(1.0 - p2) / (1.0 - p1), ms.float32)
+        success = True
+        for param, m, v, grad in zip(self._parameters, self.moment1, self.moment2, gradients):
+            success = ops.depend(success, self.opt(param, m, v, self.zero, self.zero, step, self.beta1,
+                                                   self.beta2, self.eps, grad))
+        return success
+
+
+_ADAMS = {"torch": _TorchEpsAdam, "mxnet": _MXNetFormAdam, "mindspore": nn.Adam, "paddle-fluid": nn.Adam}
+
+
 def _adam(params, o):
-    cls = _TorchEpsAdam if ADAM == "torch" else nn.Adam
-    return cls(params, learning_rate=o.lr, beta1=o.beta1, beta2=o.beta2, eps=o.eps)
+    return _ADAMS[o.form](params, learning_rate=o.lr, beta1=o.beta1, beta2=o.beta2, eps=o.eps)
 
 
 def _bce_with_logits(x, label: float):
@@ -251,7 +275,7 @@ class _TrainStep(nn.Cell):
                                ("D", self.opt_d, param_keys(spec, "D", trainable_only=True))):
             for key, m, v in zip(keys, opt.moment1, opt.moment2):
                 m.name, v.name = f"opt.{key}.m", f"opt.{key}.v"
-            for attr in ("beta1_power", "beta2_power", "global_step", "learning_rate"):
+            for attr in ("beta1_power", "beta2_power", "global_step", "learning_rate", "pow1_f64", "pow2_f64"):
                 p = getattr(opt, attr, None)
                 if isinstance(p, Parameter):
                     p.name = f"opt.{net}.{attr}"
@@ -455,7 +479,7 @@ class MindSporeBackend(Backend):
         return {"framework": "mindspore", "framework_version": ms.__version__,
                 "device_name": name, "cuda": None,
                 "threads": self.runtime.get("threads"), "dispatch_threads": self.runtime.get("dispatch_threads"),
-                "mode": self.mode, "adam": ADAM, "compile_s": self.compile_s}
+                "mode": self.mode, "compile_s": self.compile_s}
 
     # --- state ---------------------------------------------------------------------------------
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -471,6 +495,9 @@ class MindSporeBackend(Backend):
             # nn.Adam keeps beta^t as a float32 product updated before each step: rebuilt the same way
             opt.beta1_power.set_data(Tensor(_float32_power(o.beta1, step)))
             opt.beta2_power.set_data(Tensor(_float32_power(o.beta2, step)))
+            if isinstance(opt, _MXNetFormAdam):
+                opt.pow1_f64.set_data(Tensor(float(o.beta1) ** step, ms.float64))
+                opt.pow2_f64.set_data(Tensor(float(o.beta2) ** step, ms.float64))
             self._steps[net] = step
 
     def export_state(self) -> dict[str, np.ndarray]:

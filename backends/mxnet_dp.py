@@ -25,7 +25,7 @@ from mxnet.gluon import nn
 
 from backends.base import Backend, BackendUnavailable, DEVICE_KIND, ModeRefused, StepStats
 from backends.dp import DPSetup, shard
-from backends.mxnet_gluon import (ADAM, ADAM_CHOICES, MXNetBackend, _act, _conv_transpose, _num_gpus, _Reshape,
+from backends.mxnet_gluon import (MXNetBackend, _act, _conv_transpose, _num_gpus, _Reshape,
                                   _Scorer, _set_omp_threads)
 from common.layers import build_layers
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
@@ -63,7 +63,7 @@ class MXNetKVStoreBackend(MXNetBackend):
     launcher = "single"
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None, adam: str | None = None, dp: DPSetup = DPSetup()):
+                 threads: int | None = None, dp: DPSetup = DPSetup()):
         Backend.__init__(self, spec, device, mode, seed, threads)  # MXNetBackend's body is redone for N contexts
         if dp.nodes > 1:
             raise ModeRefused("mxnet over several hosts needs the dist_sync KVStore with workers and servers "
@@ -79,9 +79,6 @@ class MXNetKVStoreBackend(MXNetBackend):
             raise BackendUnavailable(f"mxnet data parallel over {dp.world} {device} contexts: GPUs visible "
                                      f"{_num_gpus()}")
         self.dp, self.rank, self.world = dp, 0, dp.world
-        self.adam = adam or ADAM
-        if self.adam not in ADAM_CHOICES:
-            raise ValueError(f"adam must be one of {ADAM_CHOICES}, got {self.adam!r}")
         if threads:
             _set_omp_threads(threads)
         self.ctxs = [mx.gpu(i) if device == "cuda" else mx.cpu(i) for i in range(dp.world)]

@@ -28,17 +28,14 @@ the Module tutorial's D-input-gradient-into-G, done by autograd); "recompute_sam
 gradient is written as torch's backward formula ((sigmoid(x) - y)/n, also LogisticRegressionOutput's;
 see `_Scorer`). Nothing is copied to the host inside `step`; `read` copies one small array.
 
-Adam (`ADAM`, or the `adam` argument). Both forms run MXNet's fused `adam_update` kernel (`_Adam`).
-"native" is MXNet's Adam as the tutorials' Trainer and Module run it; the default, "torch", drives
-the same kernel to compute torch.optim.Adam's update. They differ twice: MXNet adds ε to sqrt(v)
-with the bias corrections folded into the learning rate (torch adds ε to sqrt(v̂): an effective ε
-of 1e-8/sqrt(1-β2ᵗ) = 3.2e-7 at t=1), and the kernel forms 1-β2 in float32 (1 - 0.999f =
-0.00099998713), so v runs 1.3e-5 (relative) small at every step. Against the golden traces (batch
-16, 10 iterations) native Adam puts paddle-dcgan28's first-iteration G loss 2.5e-4 off and the MLP
-GAN's 10 iterations 2.3e-4 off; the torch form brings every first iteration within 2.7e-5 and
-the MLP GAN's 10 iterations within 2.0e-5 (torch itself lands there, or at 1.6e-7, from 1-ulp
-perturbations of the state), at the same cost per step. The native form is one argument away
-(tests/test_mxnet_tutorial.py runs it against the tutorials' own optimisers).
+Adam: every form (common/spec.py ADAM_FORMS) runs MXNet's fused `adam_update` kernel (`_Adam`),
+which computes w -= lr_k · m / (sqrt(v) + ε_k) with 1-β formed in float32. "mxnet" is MXNet's Adam
+as the tutorials' Trainer and Module run it (lr_k = lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) in doubles, ε_k = ε);
+"mindspore" and "paddle-fluid" pass their float32 step size and ε (common.adam.step_scalars);
+"torch" passes torch's: ε_k = ε·sqrt(1-β2ᵗ), and since torch forms 1-β2 in double (0.001 where the
+kernel has 1 - 0.999f = 0.00099998713), the kernel's v is κ = 1 - 1.29e-5 times torch's at every
+step, which is folded into the scalars (see `_Adam`). Only scalars change: one fused pass per
+parameter for every form (an NDArray-op version of torch's update doubled paddle-dcgan28's step time).
 
 BatchNorm running statistics (what MXNet does, observed in 1.9.1 CPU builds, MKLDNN and native
 kernels alike, imperative and hybridized): the running mean/var move in the BACKWARD pass of a
@@ -74,14 +71,13 @@ from mxnet import autograd, gluon, nd
 from mxnet.gluon import nn
 
 from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
+from common.adam import moment_betas, step_scalars
 from common.layers import build_layers
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
 
-ADAM = "torch"  # "torch": torch.optim.Adam's update; "native": MXNet's Adam (both the fused adam_update kernel)
-ADAM_CHOICES = ("torch", "native")
 _BCE_EPS = 1e-12  # torch's binary_cross_entropy backward: (p - y) / max(p (1 - p), EPSILON)
 _BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean", "running_var": "running_var"}
 
@@ -137,9 +133,10 @@ class _ConvTranspose1(nn.HybridBlock):
 
 
 class _LeakyReLU64(nn.HybridBlock):
-    """Leaky ReLU with a double slope, for float64 parity references: the LeakyReLU op stores its
-    slope as a float32 parameter (0.2 becomes 0.200000003), a 1.5e-8 relative change that ten
-    chaotic iterations amplify past 1e-4."""
+    """Leaky ReLU computed in float64, for float64 parity references. MXNet 1.9.1's LeakyReLU
+    computes its negative branch at float32 precision even on float64 arrays: the output is exactly
+    float32(x)·0.2f rounded to float32 (measured: y/x between 0.1999999853 and 0.2000000236, 1.2e-7
+    relative), not just a float32-stored slope; ten chaotic iterations amplify that past 1e-4."""
 
     def __init__(self, slope: float, **kw):
         super().__init__(**kw)
@@ -228,56 +225,62 @@ class _Scorer(nn.HybridBlock):
 # --- Adam ----------------------------------------------------------------------------------------
 
 class _Adam(mx.optimizer.Adam):
-    """MXNet's fused `adam_update` kernel, either as MXNet's Adam ("native") or driven to compute
-    torch.optim.Adam's update (torch_form=True):
+    """MXNet's fused `adam_update` kernel computing the Adam form of `opt` (a spec Adam):
 
-        torch:  v ← β2·v + (1-β2)·g²;   w ← w - lr/(1-β1ᵗ) · m / (sqrt(v)/sqrt(1-β2ᵗ) + ε)
         kernel: v ← β2·v + (1-β2)f·g²;  w ← w - lr_k · m / (sqrt(v) + ε_k)
 
-    MXNet's Adam passes lr_k = lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) and ε_k = ε. Two differences from torch:
-    ε's place (ε_k = ε·sqrt(1-β2ᵗ) moves it), and (1-β2)f: the kernel forms 1-β2 in float32,
-    1 - 0.999f = 0.00099998713 where torch uses 0.001. As every step adds g² with the same factor,
-    the kernel's v is exactly κ = (1-β2)f / (1-β2) times torch's (κ = 1 - 1.29e-5 for β2 = 0.999):
-    the torch form multiplies lr_k and ε_k by sqrt(κ), and divides / multiplies the exported /
-    imported v by κ (`v_scale`). Only scalars change: the same single fused pass per parameter (an
-    NDArray-op version of torch's update doubled paddle-dcgan28's step time) and no extra rounding
-    of any element."""
+    "mxnet" is mx.optimizer.Adam.update unchanged (lr_k = lr·sqrt(1-β2ᵗ)/(1-β1ᵗ), ε_k = ε); the
+    other sqrt(v) forms take (lr_k, ε_k) = common.adam.step_scalars. torch's form,
+    w ← w - lr/(1-β1ᵗ) · m / (sqrt(v)/sqrt(1-β2ᵗ) + ε) with v ← β2·v + (1-β2)·g², differs from the
+    kernel in ε's place (ε_k = ε·sqrt(1-β2ᵗ)) and in (1-β2)f = 1 - 0.999f = 0.00099998713 where
+    torch uses 0.001: as every step adds g² with the same factor, the kernel's v is exactly
+    κ = (1-β2)f / (1-β2) times torch's, so lr_k and ε_k are multiplied by sqrt(κ) and the exported /
+    imported v divided / multiplied by κ (`v_scale`).
 
-    def __init__(self, torch_form: bool = False, float64: bool = False, **kw):
-        super().__init__(**kw)
-        self.torch_form, self.float64 = torch_form, float64
+    float64 (parity references): adam_update takes lr, β and ε as float32 op parameters
+    (2e-4 becomes 1.99999995e-4), so the update is written with NDArray ops, whose scalars are doubles."""
+
+    def __init__(self, opt, float64: bool = False):
+        super().__init__(learning_rate=opt.lr, beta1=opt.beta1, beta2=opt.beta2, epsilon=opt.eps)
+        self.opt, self.float64 = opt, float64
+        self._scalars = (0, 0.0, 0.0)  # (t, lr_k, ε_k) of the latest update
         kernel = float(np.float32(1) - np.float32(self.beta2))  # what adam_update computes
         wanted = float(np.float32(1.0 - self.beta2))  # torch's value=1-beta2, as a float32 scalar
-        self.v_scale = kernel / wanted if torch_form and not float64 else 1.0
+        self.v_scale = kernel / wanted if opt.form == "torch" and not float64 else 1.0
 
     def update(self, index, weight, grad, state):
         self._update_count(index)
         lr = self._get_lr(index)
         wd = self._get_wd(index)
+        if wd or self.clip_gradient:
+            raise NotImplementedError("no recipe uses weight decay or gradient clipping")
         t = self._index_update_count[index]
         coef1, coef2 = 1.0 - self.beta1 ** t, 1.0 - self.beta2 ** t
-        lr_k, eps = lr * math.sqrt(coef2) / coef1, self.epsilon
-        if self.torch_form:
-            if wd:
-                raise NotImplementedError("the torch form has no weight decay (no recipe uses it)")
-            root = math.sqrt(self.v_scale)
-            lr_k, eps = lr_k * root, eps * math.sqrt(coef2) * root
-        kw = {"beta1": self.beta1, "beta2": self.beta2, "epsilon": eps, "rescale_grad": self.rescale_grad}
-        if self.clip_gradient:
-            kw["clip_gradient"] = self.clip_gradient
         mean, var = state
         if self.float64:
-            # float64 parity references: adam_update takes lr, β and ε as float32 op parameters
-            # (2e-4 becomes 1.99999995e-4), so torch's update is written with NDArray ops, whose
-            # scalars are doubles
-            if not self.torch_form or wd or self.clip_gradient:
-                raise NotImplementedError("float64 runs torch's Adam only (no recipe uses weight decay or clipping)")
             g = grad * self.rescale_grad
-            mean[:] = self.beta1 * mean + (1.0 - self.beta1) * g
-            var[:] = self.beta2 * var + (1.0 - self.beta2) * g * g
-            weight[:] = weight - (lr / coef1) * mean / (nd.sqrt(var) / math.sqrt(coef2) + self.epsilon)
+            if self.opt.form == "torch":
+                mean[:] = self.beta1 * mean + (1.0 - self.beta1) * g
+                var[:] = self.beta2 * var + (1.0 - self.beta2) * g * g
+                weight[:] = weight - (lr / coef1) * mean / (nd.sqrt(var) / math.sqrt(coef2) + self.epsilon)
+                return
+            b1, b2 = moment_betas(self.opt)
+            s, e = step_scalars(self.opt, t)
+            mean[:] = b1 * mean + (1.0 - b1) * g
+            var[:] = b2 * var + (1.0 - b2) * g * g
+            weight[:] = weight - s * mean / (nd.sqrt(var) + e)
             return
-        nd.adam_update(weight, grad, mean, var, out=weight, lazy_update=self.lazy_update, lr=lr_k, wd=wd, **kw)
+        if self.opt.form == "mxnet":
+            lr_k, eps = lr * (math.sqrt(coef2) / coef1), self.epsilon  # as mx.optimizer.Adam.update
+        elif self.opt.form == "torch":
+            root = math.sqrt(self.v_scale)
+            lr_k, eps = lr * math.sqrt(coef2) / coef1 * root, self.epsilon * math.sqrt(coef2) * root
+        else:
+            if self._scalars[0] != t:  # the same for every parameter of one update
+                self._scalars = (t, *step_scalars(self.opt, t))
+            lr_k, eps = self._scalars[1:]
+        nd.adam_update(weight, grad, mean, var, out=weight, lazy_update=self.lazy_update, lr=lr_k, wd=wd,
+                       beta1=self.beta1, beta2=self.beta2, epsilon=eps, rescale_grad=self.rescale_grad)
 
 
 # --- the backend ---------------------------------------------------------------------------------
@@ -291,15 +294,12 @@ class MXNetBackend(Backend):
     supports_float64 = True  # parity references: MXNet's native (non-oneDNN) kernels run float64
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None, adam: str | None = None):
+                 threads: int | None = None):
         super().__init__(spec, device, mode, seed, threads)
         if not self.device_available(device):
             raise BackendUnavailable(f"mxnet: device {device!r} is not available here "
                                      f"(GPUs visible to MXNet: {_num_gpus()}; the pip wheel mxnet==1.9.1 is CPU-only, "
                                      "CUDA needs an mxnet-cuXXX build)")
-        self.adam = adam or ADAM
-        if self.adam not in ADAM_CHOICES:
-            raise ValueError(f"adam must be one of {ADAM_CHOICES}, got {self.adam!r}")
         if threads:
             _set_omp_threads(threads)
         self.ctx = mx.gpu(0) if device == "cuda" else mx.cpu()
@@ -353,7 +353,7 @@ class MXNetBackend(Backend):
                 "cudnn": feats.is_enabled("CUDNN") if cuda else None,
                 "mkldnn": feats.is_enabled("MKLDNN"),
                 "threads": self.threads or int(os.environ.get("OMP_NUM_THREADS") or usable_cores()),
-                "mode": self.mode, "precision": "fp64" if self.dtype == "float64" else "fp32", "adam": self.adam}
+                "mode": self.mode, "precision": "fp64" if self.dtype == "float64" else "fp32"}
 
     # --- state ---------------------------------------------------------------------------------
     def _param(self, key: str) -> gluon.Parameter:
@@ -365,8 +365,7 @@ class MXNetBackend(Backend):
         r = self.spec.recipe
         self.trainers = {}
         for n, o in (("G", r.opt_g), ("D", r.opt_d)):
-            opt = _Adam(torch_form=self.adam == "torch", float64=self.dtype == "float64", learning_rate=o.lr, beta1=o.beta1, beta2=o.beta2,
-                        epsilon=o.eps)
+            opt = _Adam(o, float64=self.dtype == "float64")
             self.trainers[n] = gluon.Trainer([self._params[n][k] for k in self._trainable[n]], opt, kvstore=None)
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:

@@ -29,9 +29,13 @@ Layouts and state (canonical layout = PyTorch's, common/state.py):
   Paddle's own (biased) update. The losses do not depend on it (every pass uses batch statistics).
   A fixed γ (MXNet's fix_gamma) keeps requires-grad in autograd but stays out of the optimiser:
   Paddle's batch_norm backward returns NO β gradient when γ needs none (β would never learn).
-- Adam: Paddle 3.3.1's adam kernel computes lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) · m / (sqrt(v) + ε·sqrt(1-β2ᵗ)),
-  which is torch's update exactly (fluid 1.x added ε to sqrt(v); checked in tests/test_paddle_*.py
-  with gradients small enough for ε to matter), so the native `paddle.optimizer.Adam` is used.
+- Adam: Paddle 3.3.1's adam kernel computes lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) · m / (sqrt(v) + ε·sqrt(1-β2ᵗ))
+  from its β-power accumulators, which is torch's form (fluid 1.x, the Paddle book's, added ε to
+  sqrt(v): the "paddle-fluid" form; checked in tests/test_paddle_*.py with gradients small enough
+  for ε to matter). The torch form runs `paddle.optimizer.Adam` as it is; every other form runs
+  the same kernel with its learning rate and ε set before each update so that the kernel's own
+  factors turn them into the form's step size S and ε (common.adam.step_scalars):
+  lr' = S·(1-β1ᵗ)/sqrt(1-β2ᵗ), ε' = E/sqrt(1-β2ᵗ) with the accumulators' β powers.
   Its moments are the canonical m / v; its β-power accumulators are set on import to β^(step+1)
   as the kernel itself accumulates it (float32 products: a resumed run continues bit for bit) and
   the step count is kept beside them. One float32 detail: the kernel holds β2 as float32, so v
@@ -54,6 +58,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from backends.base import Backend, BackendUnavailable, StepStats
+from common.adam import moment_betas, step_scalars
 from common.layers import build_layers
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
@@ -178,6 +183,18 @@ def _beta_pow(beta: float, t: int, dtype) -> np.ndarray:
     return np.array([acc], dtype)
 
 
+def set_form_scalars(opt, o, t: int, dtype) -> None:
+    """Set the learning rate and ε of `opt` (a paddle.optimizer.Adam built with o's hyperparameters,
+    about to make update t) so that its kernel computes o's form; torch's form is the kernel's own."""
+    if o.form == "torch":
+        return
+    p1, p2 = (float(_beta_pow(b, t, dtype)[0]) for b in moment_betas(o))
+    s, e = step_scalars(o, t)
+    root = math.sqrt(1.0 - p2)
+    opt.set_lr(s * (1.0 - p1) / root)
+    opt._epsilon = e / root  # dygraph passes it to the kernel as a float at every update
+
+
 class PaddleBackend(Backend):
     name = "paddle"
     modes = ("dynamic", "to_static")
@@ -225,8 +242,9 @@ class PaddleBackend(Backend):
         self.fixed = {n: [m.weight for m in self.nets[n] if isinstance(m, _BatchNorm) and m.fixed_gamma] for n in NETS}
         r = spec.recipe
         self.adam = {"G": r.opt_g, "D": r.opt_d}
-        self.opts = {n: paddle.optimizer.Adam(learning_rate=o.lr, beta1=o.beta1, beta2=o.beta2, epsilon=o.eps,
-                                              parameters=self.params[n])
+        # β as the form forms 1-β (float32 β for all but torch's): a float64 kernel takes β as a double
+        self.opts = {n: paddle.optimizer.Adam(learning_rate=o.lr, beta1=moment_betas(o)[0], beta2=moment_betas(o)[1],
+                                              epsilon=o.eps, parameters=self.params[n])
                      for n, o in self.adam.items()}
         # Create Adam's accumulators now, so load_state can fill them before the first update.
         block = paddle.static.default_main_program().global_block()
@@ -299,7 +317,7 @@ class PaddleBackend(Backend):
         for net in NETS:
             step = int(state[f"opt.{net}.step"])
             o = self.adam[net]
-            pows = [_beta_pow(b, step + 1, self.np_dtype) for b in (o.beta1, o.beta2)]
+            pows = [_beta_pow(b, step + 1, self.np_dtype) for b in moment_betas(o)]
             for key, p in zip(self.trainable[net], self.params[net]):
                 self._acc(net, p, "moment1").set_value(self._to_native(key, state[f"opt.{key}.m"]))
                 self._acc(net, p, "moment2").set_value(self._to_native(key, state[f"opt.{key}.v"]))
@@ -343,6 +361,7 @@ class PaddleBackend(Backend):
             p.clear_gradient(False)
 
     def _update(self, net: str) -> None:
+        set_form_scalars(self.opts[net], self.adam[net], self.steps[net] + 1, self.np_dtype)
         self.opts[net].step()
         self.steps[net] += 1
 

@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from backends.base import Backend, BackendUnavailable, ModeRefused, StepStats
+from common.adam import beta_powers, moment_betas, torch_scalars
 from common.layers import build_layers
 from common.env import cpu_model
 from common.feed import StepNoise
-from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
+from common.spec import Act, Adam, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
 
 
@@ -50,6 +51,101 @@ _MAKE = {
     Reshape: lambda l, c: _Reshape(l.shape),
     Flatten: lambda l, c: nn.Flatten(),
 }
+
+
+class _FormAdam(torch.optim.Adam):
+    """torch.optim.Adam's own kernel computing another Adam form: before each update its group's
+    lr and eps are set to `common.adam.torch_scalars` (lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) and ε placed as the
+    form places it, re-expressed in torch's bias-corrected terms) and its betas are the form's
+    `moment_betas`. Equal to the form in real arithmetic; float32 rounding of the scalars aside,
+    the same pass over each parameter as torch's form."""
+
+    def __init__(self, params, opt: Adam):
+        super().__init__(params, lr=opt.lr, betas=moment_betas(opt), eps=opt.eps)
+        self.form = opt
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            st = self.state.get(group["params"][0], {})
+            t = int(st["step"]) + 1 if "step" in st else 1  # a host tensor: no device sync
+            group["lr"], group["eps"] = torch_scalars(self.form, t)
+        return super().step(closure)
+
+
+class _CapturableFormAdam(torch.optim.Adam):
+    """A non-torch form inside a CUDA graph: torch's capturable Adam bakes eps into the graph, and a
+    form's ε in torch's terms changes every step, so the update is written with foreach ops whose
+    step-dependent scalars are device tensors computed from the step count in float64:
+    p -= S·m/(sqrt(v)+E) with S = lr·sqrt(1-b2ᵗ)/(1-b1ᵗ) and E = ε or ε·sqrt(1-b2ᵗ). The state
+    (step, exp_avg, exp_avg_sq) is torch.optim.Adam's, so load/export are shared."""
+
+    def __init__(self, params, opt: Adam):
+        super().__init__(params, lr=opt.lr, betas=moment_betas(opt), eps=opt.eps, capturable=True)
+        self.form = opt
+        self._pows = None  # float32 β powers on the device, rebuilt from the step count
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self._pows = None
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        o = self.form
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            ps = [p for p in group["params"] if p.grad is not None]
+            if not ps:
+                continue
+            for p in ps:
+                st = self.state[p]
+                if "step" not in st:
+                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st["step"] = torch.zeros((), dtype=torch.float64, device=p.device)
+                elif st["step"].dtype != torch.float64 or st["step"].device != p.device:
+                    st["step"] = st["step"].to(device=p.device, dtype=torch.float64)  # warm-up, before capture
+            grads = [p.grad for p in ps]
+            ms = [self.state[p]["exp_avg"] for p in ps]
+            vs = [self.state[p]["exp_avg_sq"] for p in ps]
+            steps = [self.state[p]["step"] for p in ps]
+            torch._foreach_add_(steps, 1.0)
+            t = steps[0]
+            torch._foreach_lerp_(ms, grads, 1.0 - b1)
+            torch._foreach_mul_(vs, b2)
+            torch._foreach_addcmul_(vs, grads, grads, 1.0 - b2)
+            dt = ps[0].dtype
+            if o.adam_form.beta_power == "float32":
+                # β^t as a float32 product updated every step, the step size formed in float32
+                if self._pows is None:
+                    t0 = int(t.item()) - 1  # once, in the eager warm-up before capture
+                    self._pows = [torch.tensor(b, dtype=torch.float32, device=t.device)
+                                  for b in (beta_powers(o, t0) if t0 else (1.0, 1.0))]
+                p1, p2 = self._pows
+                p1.mul_(float(np.float32(o.beta1)))
+                p2.mul_(float(np.float32(o.beta2)))
+                # sqrt in double, rounded to float32: the correctly rounded float sqrt of the kernels
+                root = torch.sqrt((1.0 - p2).double()).float()
+                neg_s = -(float(np.float32(o.lr)) * root / (1.0 - p1))
+            else:
+                p1, p2 = torch.pow(float(o.beta1), t), torch.pow(float(o.beta2), t)
+                root = torch.sqrt(1.0 - p2)
+                neg_s = -o.lr * root / (1.0 - p1)
+            neg_s = neg_s.to(dt)
+            e = (o.eps * root if o.adam_form.eps == "sqrt_v_hat" else torch.full_like(root, o.eps)).to(dt)
+            denom = torch._foreach_sqrt(vs)
+            torch._foreach_add_(denom, e)
+            upd = torch._foreach_div(ms, denom)
+            torch._foreach_mul_(upd, neg_s)
+            torch._foreach_add_(ps, upd)
+        return None
+
+
+def make_adam(params, opt: Adam, capturable: bool = False) -> torch.optim.Optimizer:
+    """The optimiser that computes `opt.form`: torch.optim.Adam itself for torch's form."""
+    if opt.form == "torch":
+        return torch.optim.Adam(params, lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps, capturable=capturable)
+    return (_CapturableFormAdam if capturable else _FormAdam)(params, opt)
 
 
 def build_net(net_spec) -> nn.Sequential:
@@ -107,9 +203,7 @@ class TorchBackend(Backend):
         self.params = {n: [self._tensor(k) for k in param_keys(spec, n, trainable_only=True)] for n in NETS}
         r = spec.recipe
         capturable = mode == "cuda_graph"
-        self.opts = {n: torch.optim.Adam(self.params[n], lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                                         capturable=capturable)
-                     for n, o in (("G", r.opt_g), ("D", r.opt_d))}
+        self.opts = {n: make_adam(self.params[n], o, capturable) for n, o in (("G", r.opt_g), ("D", r.opt_d))}
         self._graph = None
         self._graph_io: dict = {}
         self._steps = 0

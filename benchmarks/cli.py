@@ -14,6 +14,7 @@ from pathlib import Path
 from benchmarks.runner import RunConfig, record_failure, run_isolated, run_one
 from common.env import usable_cores
 from common.models import MODELS
+from common.spec import ADAM_FORMS
 from common.results import write_json_atomic
 from common.stability import stability_warnings
 
@@ -62,6 +63,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                                             "with 'all', 'best' (each backend's fastest faithful mode for the model "
                                             "and device) and 'plain' (its first, the tutorial's); default: plain")
     p.add_argument("--seed", type=int, default=0)
+    _add_adam_form(p)
+
+
+def _add_adam_form(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--adam-form", choices=list(ADAM_FORMS),
+                   help="run every model with this Adam form instead of its tutorial's (an experiment; "
+                        "recorded as adam_form; the spec hash changes with it)")
 
 
 def _batch_list(text: str) -> list[int]:
@@ -170,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--subset", type=_at_least(1), help="use only the first N images (smoke runs; recorded)")
     rp.add_argument("--metric-samples", type=_at_least(1), default=1000, help="samples per quality measurement")
     rp.add_argument("--keep", type=_at_least(1), default=3, help="how many epoch checkpoints to keep")
+    _add_adam_form(rp)
 
     from benchmarks.compare import add_compare_parser, add_export_parser
 
@@ -288,7 +297,7 @@ def _plan(a) -> tuple[list[RunConfig], list[tuple[RunConfig, BaseException]]]:
         common = dict(data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
                       seed=a.seed, out=a.out, threads=a.threads or usable_cores(), samples=not a.no_samples,
                       min_time=a.min_time, target_ci=a.target_ci, max_time=a.max_time, max_steps=a.max_steps,
-                      **_dp_options(a))
+                      adam_form=a.adam_form, **_dp_options(a))
         try:
             dev = _devices(b, a.device)
         except Exception as exc:  # not installed, or installed but raising on import
@@ -422,7 +431,8 @@ def cmd_trace(a) -> int:
         dev = _devices(b, a.device)
         for m in a.model or list(MODELS):
             for mode in _modes(b, a.mode, m, dev):
-                trace, state0, inputs = run_trace(b, m, a.steps, a.batch_size, a.seed, dev, mode, dtype=a.dtype)
+                trace, state0, inputs = run_trace(b, m, a.steps, a.batch_size, a.seed, dev, mode, dtype=a.dtype,
+                                                  adam_form=a.adam_form)
                 folder = write_trace(Path(a.out), trace, state0, inputs)
                 if a.golden_dir:
                     golden = {k: v for k, v in trace.items() if k != "env"}
@@ -456,7 +466,8 @@ def cmd_reproduce(a) -> int:
     try:
         rep = Reproduction(a.model, a.backend, a.device, a.epochs, a.out, a.data_dir, a.cache_dir,
                            not a.no_download, a.seed, a.subset, a.batch_size, a.metric_samples, a.keep,
-                           log=lambda m: print(m, file=sys.stderr, flush=True), mode=a.mode)
+                           log=lambda m: print(m, file=sys.stderr, flush=True), mode=a.mode,
+                           adam_form=a.adam_form)
     except DataUnavailable as e:
         sys.exit(f"reproduce runs on real data only.\n{e}")
     except BackendUnavailable as e:

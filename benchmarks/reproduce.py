@@ -25,6 +25,7 @@ import numpy as np
 from common.env import machine_env, now_iso
 from common.feed import Feed, draw_noise, fixed_noise
 from common.grid import save_grid
+from common.adam import adam_form_of, with_adam_form
 from common.models import PUBLISHED, get_model
 from common.results import REPRO_SCHEMA, read_json, write_json_atomic
 from common.state import initial_state, load_state, save_state
@@ -78,10 +79,11 @@ class Reproduction:
     def __init__(self, model: str, backend: str | None = None, device: str = "auto", epochs: int | None = None,
                  out: str | None = None, data_dir=None, cache_dir=None, download: bool = True, seed: int = 0,
                  subset: int | None = None, batch_size: int | None = None, metric_samples: int = 1000,
-                 keep: int = 3, log=print, mode: str | None = None):
+                 keep: int = 3, log=print, mode: str | None = None, adam_form: str | None = None):
         from backends import load_backend
 
-        self.spec = get_model(model)
+        # the tutorial's own Adam form unless `adam_form` overrides it (an experiment, recorded)
+        self.spec = with_adam_form(get_model(model), adam_form)
         self.backend_name = backend or default_backend(self.spec)
         cls = load_backend(self.backend_name)
         self.device = ("cuda" if cls.device_available("cuda") else "cpu") if device == "auto" else device
@@ -106,6 +108,7 @@ class Reproduction:
                 "device": self.device, "mode": self.backend.mode, "status": "running", "error": None,
                 "epochs_planned": self.epochs, "epochs_done": 0, "iterations_per_epoch": self.feed.iterations_per_epoch(),
                 "batch_size": self.feed.batch_size, "seed": self.seed, "subset": subset,
+                "adam_form": adam_form_of(self.spec),
                 "data_source": self.source.kind, "data_detail": self.source.description,
                 "losses": {"d": [], "g": [], "epoch": []}, "epoch_losses": [], "metrics": [],
                 "published": PUBLISHED.get(self.spec.name), "grids": [], "checkpoint": None,

@@ -28,6 +28,7 @@ from common.analysis import iteration_flops, param_count
 from common.env import machine_env, now_iso
 from common.feed import Feed, fixed_noise
 from common.grid import save_grid
+from common.adam import adam_form_of, with_adam_form
 from common.models import get_model
 from common.results import RESULT_SCHEMA, SCHEMA_VERSION, read_json, run_key, write_json_atomic
 from common.state import initial_state
@@ -60,6 +61,7 @@ class RunConfig:
     target_ci: float | None = None
     max_time: float | None = None
     max_steps: int | None = None
+    adam_form: str | None = None  # None: the spec's own form (common/spec.py ADAM_FORMS)
     run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
     # A private file the worker also writes its result to, so that the parent reads its own
     # worker's result and never whatever another writer left under the shared name.
@@ -242,7 +244,8 @@ def _run_one(cfg: RunConfig, progress: bool) -> dict:
     res = _base_result(cfg)
     out = Path(cfg.out)
     try:
-        spec = get_model(cfg.model)
+        spec = with_adam_form(get_model(cfg.model), cfg.adam_form)
+        res["adam_form"] = adam_form_of(spec)
         batch = cfg.batch_size or spec.data.batch_size
         g, d = param_count(spec.generator), param_count(spec.discriminator)
         res.update(spec_hash=spec.spec_hash(), batch_size=batch, flops_per_iteration=iteration_flops(spec, batch),

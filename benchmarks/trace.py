@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.adam import adam_form_of, with_adam_form
 from common.env import machine_env
 from common.models import get_model
 from common.parity import TRACE_BATCH, TRACE_SEED, TRACE_STEPS, parity_inputs
@@ -19,12 +20,12 @@ from common.state import initial_state, save_state
 
 def run_trace(backend_name: str, model: str, steps: int = TRACE_STEPS, batch: int = TRACE_BATCH,
               seed: int = TRACE_SEED, device: str = "cpu", mode: str | None = None, state: dict | None = None,
-              dtype: str = "float32"):
+              dtype: str = "float32", adam_form: str | None = None):
     """Returns (trace dict, initial state, inputs); writes nothing. dtype "float64" makes the
     chaos-free references that tests/golden/f64 keeps (backends with `supports_float64`)."""
     from backends import load_backend
 
-    spec = get_model(model)
+    spec = with_adam_form(get_model(model), adam_form)  # the spec's own Adam form unless overridden
     cls = load_backend(backend_name).with_dtype(dtype)
     backend = cls(spec, device, mode, seed=seed)
     state0 = state if state is not None else initial_state(spec, seed)
@@ -36,7 +37,7 @@ def run_trace(backend_name: str, model: str, steps: int = TRACE_STEPS, batch: in
     env.update(backend.info())
     trace = {"schema": TRACE_SCHEMA, "schema_version": SCHEMA_VERSION, "backend": backend_name, "model": model,
              "mode": backend.mode, "device": device, "steps": steps, "batch_size": batch, "seed": seed, "dtype": dtype,
-             "spec_hash": spec.spec_hash(), "data_source": "synthetic",
+             "spec_hash": spec.spec_hash(), "adam_form": adam_form_of(spec), "data_source": "synthetic",
              "data_detail": "smooth synthetic parity images (common/parity.py)", "losses": losses, "env": env}
     return trace, state0, inputs
 

@@ -63,7 +63,9 @@ PADDLE_DCGAN28 = ModelSpec(
         g_updates=2, g_input="fresh_noise",
         loss="bce_logits_on_prob",  # sigmoid_cross_entropy_with_logits on D's sigmoid output
         real_label=1.0, fake_label=0.0,
-        opt_g=Adam(2e-4, 0.9, 0.999, 1e-8), opt_d=Adam(2e-4, 0.9, 0.999, 1e-8),  # fluid Adam defaults
+        # fluid Adam defaults, and fluid's Adam kernel
+        opt_g=Adam(2e-4, 0.9, 0.999, 1e-8, form="paddle-fluid"),
+        opt_d=Adam(2e-4, 0.9, 0.999, 1e-8, form="paddle-fluid"),
     ),
     data=DataSpec("mnist-train", (1, 28, 28), "none", "keep", "x/255*2-1", flatten=True, batch_size=128,
                   order="shuffle_each_epoch", order_seed=None, last_batch="drop"),
@@ -109,7 +111,7 @@ MINDSPORE_MLP_GAN = ModelSpec(
         g_updates=1, g_input="recompute_same_z",
         loss="bce_prob",
         real_label=1.0, fake_label=0.0,
-        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8),
+        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="mindspore"), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="mindspore"),
     ),
     data=DataSpec("mnist-train", (1, 28, 28), "none", "keep", "(x-127.5)/127.5", flatten=False, batch_size=128,
                   order="shuffle_each_epoch", order_seed=None, last_batch="drop"),
@@ -160,7 +162,7 @@ MXNET_DCGAN64 = ModelSpec(
         g_updates=1, g_input="same_fake",  # D's input gradient on the same fake drives G's backward
         loss="bce_logits",
         real_label=1.0, fake_label=0.0,
-        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8),
+        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"),
     ),
     # fetch_mldata's 'MNIST original' rows: train then test, each sorted by digit (order within a
     # digit unknown): "mnist-all" is that order, built from the IDX files by a stable sort.
@@ -197,7 +199,7 @@ GLUON_LFW_DCGAN = ModelSpec(
         g_updates=1, g_input="recompute_same_z",
         loss="bce_logits",
         real_label=1.0, fake_label=0.0,
-        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8),
+        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"),
     ),
     data=DataSpec("lfw-deepfunneled", (3, 64, 64), "cv2-bilinear", "keep", "x/127.5-1", flatten=False,
                   batch_size=64, order="file_order", order_seed=None, last_batch="pad_wrap"),
@@ -231,7 +233,7 @@ PYTORCH_CELEBA_DCGAN = ModelSpec(
         g_updates=1, g_input="same_fake",
         loss="bce_prob",
         real_label=1.0, fake_label=0.0,
-        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8),
+        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="torch"), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="torch"),
     ),
     data=DataSpec("celeba-aligned", (3, 64, 64), "pil-short-side-bilinear-center-crop", "keep", "(x/255-0.5)/0.5",
                   flatten=False, batch_size=128, order="shuffle_each_epoch", order_seed=None, last_batch="keep_short"),

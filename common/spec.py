@@ -214,11 +214,74 @@ class Noise:
 
 
 @dataclass(frozen=True)
+class AdamForm:
+    """How one framework's Adam turns (lr, β1, β2, ε, step t) into an update. All forms keep
+    m ← β1·m + (1-β1)·g and v ← β2·v + (1-β2)·g² and differ in:
+
+    eps: "sqrt_v_hat" — p -= lr/(1-β1ᵗ) · m / (sqrt(v/(1-β2ᵗ)) + ε): bias-corrected moments, ε on
+           sqrt(v̂); the same as step size lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) with ε·sqrt(1-β2ᵗ) on sqrt(v);
+         "sqrt_v" — p -= lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) · m / (sqrt(v) + ε): the bias correction folded into
+           the step size and ε added to the raw sqrt(v). The two differ by ε's scale, sqrt(1-β2ᵗ)
+           (3.2e-2 at t = 1), which matters for parameters whose gradient is near ε/sqrt(1-β2).
+    one_minus_beta: the precision in which 1-β1 and 1-β2 are formed. "float32": from float32 β
+      (1 - 0.999f = 0.00099998713, 1.3e-5 below 0.001); "float64": in double, rounded once.
+    beta_power: the precision of β1ᵗ, β2ᵗ and of the step size made from them. "float32": β^t is a
+      float32 product updated every step and the step size is formed in float32 (so at t = 1,
+      1-β2ᵗ is also 0.00099998713); "float64": Python doubles, rounded once where they meet a tensor.
+    source: where the formula was read.
+    """
+
+    eps: str
+    one_minus_beta: str
+    beta_power: str
+    source: str
+
+
+ADAM_EPS = ("sqrt_v_hat", "sqrt_v")
+ADAM_PRECISIONS = ("float32", "float64")
+# Each tutorial's framework's Adam, as its source computes it.
+ADAM_FORMS = {
+    "torch": AdamForm(
+        "sqrt_v_hat", "float64", "float64",
+        "torch.optim.Adam (_single_tensor_adam): bias_correction1/2 = 1 - beta**step and "
+        "step_size = lr/bias_correction1 in Python doubles; denom = sqrt(exp_avg_sq)/sqrt(bias_correction2) + eps; "
+        "exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2)"),
+    "mxnet": AdamForm(
+        "sqrt_v", "float32", "float64",
+        "MXNet 1.9.1 mx.optimizer.Adam.update: lr *= sqrt(1-beta2**t)/(1-beta1**t) in Python doubles, "
+        "then the fused adam_update kernel (float32 op parameters lr, beta1, beta2, epsilon): "
+        "mean = beta1*mean + (1-beta1)*g, var = beta2*var + (1-beta2)*g*g, w -= lr*mean/(sqrt(var)+epsilon)"),
+    "mindspore": AdamForm(
+        "sqrt_v", "float32", "float32",
+        "MindSpore 2.x nn.Adam: beta1_power = beta1_power*beta1 (float32 Parameters) before each step; "
+        "CPU kernel (adam_cpu_kernel.cc / nnacl AdamFp32): new_lr = lr*sqrt(1-beta2_power)/(1-beta1_power) in float, "
+        "m += (g-m)*(1-beta1), v += (g*g-v)*(1-beta2), var -= new_lr*m/(sqrt(v)+epsilon)"),
+    "paddle-fluid": AdamForm(
+        "sqrt_v", "float32", "float32",
+        "PaddlePaddle fluid 1.x adam_op.h (paddle/fluid/operators/adam_op.h, later optimizers/adam_op.h), "
+        "AdamFunctor with T = float: lr *= sqrt(1-beta2_pow)/(1-beta1_pow); mom1 = beta1*mom1 + (1-beta1)*g; "
+        "mom2 = beta2*mom2 + (1-beta2)*g*g; p -= lr*(mom1/(sqrt(mom2)+epsilon)); beta1_pow/beta2_pow are float "
+        "accumulators multiplied by beta after each update. Paddle 2.x later changed the kernel to "
+        "epsilon*sqrt(1-beta2_pow) (torch's placement), which Paddle 3.3.1 runs"),
+}
+for _f in ADAM_FORMS.values():
+    assert _f.eps in ADAM_EPS and _f.one_minus_beta in ADAM_PRECISIONS and _f.beta_power in ADAM_PRECISIONS
+
+
+@dataclass(frozen=True)
 class Adam:
+    """Adam hyperparameters and the form (a key of ADAM_FORMS) of the tutorial framework's Adam;
+    every backend computes that form, so a model trains with its tutorial's update everywhere."""
+
     lr: float
     beta1: float
     beta2: float = 0.999
     eps: float = 1e-8
+    form: str = field(default=None, kw_only=True)  # required: validation refuses None
+
+    @property
+    def adam_form(self) -> AdamForm:
+        return ADAM_FORMS[self.form]
 
 
 @dataclass(frozen=True)
@@ -366,6 +429,7 @@ def validate(spec: ModelSpec) -> None:
             raise SpecError(m, f"recipe.{name}", f"got {type(opt).__name__}", "Adam")
         _positive(m, f"recipe.{name}.lr", opt.lr, kind=float)
         _positive(m, f"recipe.{name}.eps", opt.eps, kind=float)
+        _choice(m, f"recipe.{name}.form", opt.form, tuple(ADAM_FORMS))
         for b in ("beta1", "beta2"):
             v = getattr(opt, b)
             if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:

@@ -15,11 +15,12 @@ from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
 from backends import BackendUnavailable, load_backend  # noqa: E402
 from backends.jax_flax import (JaxBackend, Net, adam, bce_logits, bce_prob, conv2d,  # noqa: E402
-                               conv_transpose2d)
+                               conv_transpose2d, form_adam)
+from common.adam import float32_powers, reference_update  # noqa: E402
 from common.analysis import infer_shapes, param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import parity_inputs  # noqa: E402
-from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, Reshape  # noqa: E402
+from common.spec import ADAM_FORMS, Adam, Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, Reshape  # noqa: E402
 from common.state import initial_state, param_keys, state_shapes  # noqa: E402
 
 # --- numpy reference (float64, written from the operators' definitions) ------------------------
@@ -159,7 +160,7 @@ def test_adam_is_torch_adam():
     gradients make the placement of eps visible (MXNet/Paddle add it to sqrt(v) instead)."""
     from common.spec import Adam
 
-    o = Adam(lr=0.01, beta1=0.5, beta2=0.9, eps=1e-3)
+    o = Adam(lr=0.01, beta1=0.5, beta2=0.9, eps=1e-3, form="torch")
     tx = adam(o)
     p = {"w": jnp.asarray([0.5, -0.2, 0.1], jnp.float32)}
     state = tx.init(p)
@@ -384,3 +385,27 @@ def test_no_silent_cpu_fallback():
     from backend_contract import check_no_silent_cpu_fallback
 
     check_no_silent_cpu_fallback(JaxBackend)
+
+
+@pytest.mark.parametrize("form", [f for f in ADAM_FORMS if f != "torch"])
+def test_form_adam_computes_each_form(form):
+    """`form_adam` against common.adam.reference_update, gradients down to 1e-9 so that ε's place
+    matters; β powers carried as float32 products, also after a reload at step 3."""
+    o = Adam(2e-4, 0.5, 0.999, 1e-8, form=form)
+    tx = form_adam(o)
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal(64).astype(np.float32)
+    params = {"w": jnp.asarray(p0)}
+    st = tx.init(params)
+    ref, m, v = p0.astype(np.float64), np.zeros(64), np.zeros(64)
+    update = jax.jit(tx.update)
+    for t in range(1, 7):
+        g = (rng.standard_normal(64) * 10.0 ** rng.integers(-9, 0, 64)).astype(np.float32)
+        if t == 4:  # what load_state does: the count, moments and float32 powers from the step
+            st = (st[0]._replace(pow1=jnp.float32(float32_powers(o.beta1, 3)),
+                                 pow2=jnp.float32(float32_powers(o.beta2, 3))),)
+        u, st = update({"w": jnp.asarray(g)}, st, params)
+        params = {"w": params["w"] + u["w"]}
+        ref, m, v = reference_update(o, t, ref, g.astype(np.float64), m, v)
+    np.testing.assert_allclose(np.asarray(params["w"]), ref, rtol=2e-7, atol=1e-7)
+    assert int(st[0].count) == 6

@@ -30,6 +30,7 @@ import pytest
 pytest.importorskip("jax")
 
 from benchmarks.trace import run_trace  # noqa: E402
+import tutorial_trace  # noqa: E402
 from common.models import MODELS  # noqa: E402
 from common.parity import compare, load_golden, max_rel_diff  # noqa: E402
 
@@ -120,3 +121,11 @@ def test_harness_runs_the_jax_backend_end_to_end(tmp_path):
     assert len(res["step_times_s"]) == 3 and res["images_per_s"] > 0 and res["first_step_s"] > 0
     assert all(math.isfinite(v) for v in res["losses"]["d"] + res["losses"]["g"])
     assert res["samples_png"] and (out / res["samples_png"]).exists()
+
+
+@pytest.mark.parametrize("mode", ["jit"])
+def test_mlp_gan_matches_the_mindspore_tutorials_loop(mode):
+    """Ten float32 iterations of mindspore-mlp-gan with its Adam form ("mindspore") against the
+    MindSpore tutorial's own loop (tests/golden/tutorial) within 1e-6."""
+    trace, _, _ = run_trace("jax", "mindspore-mlp-gan", mode=mode)
+    tutorial_trace.assert_matches(trace["losses"]["d"], trace["losses"]["g"])

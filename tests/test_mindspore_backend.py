@@ -12,6 +12,7 @@ from backends.mindspore_nn import MindSporeBackend  # noqa: E402
 from benchmarks.trace import run_trace  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
+from common.adam import with_adam_form  # noqa: E402
 from common.parity import compare, load_golden, max_rel_diff, parity_inputs  # noqa: E402
 from common.spec import ConvTranspose2d  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
@@ -271,7 +272,8 @@ def test_dcgan_first_iteration_matches_golden_trace(name, mode):
 # --- recipe branches none of the five models takes ---------------------------------------------
 
 # torch's losses (backends/pytorch.py, torch 2.13 CPU) for mindspore-mlp-gan with its recipe
-# changed as named, from initial_state(spec, 0) on parity_inputs(spec, 2, 8): [(d, [g, ...]), ...]
+# changed as named and torch's Adam form, from initial_state(spec, 0) on parity_inputs(spec, 2, 8):
+# [(d, [g, ...]), ...]
 VARIANTS = {
     "sep_same": (dict(d_update="separate_fake_then_real", d_pass_order="fake_first", g_input="same_fake"),
                  [(1.3922208547592163, [0.7756532430648804]), (1.373259425163269, [0.7497991919517517])]),
@@ -289,7 +291,7 @@ VARIANTS = {
 def test_other_recipe_variants_match_torch(variant, mode):
     import dataclasses
 
-    base = get_model("mindspore-mlp-gan")
+    base = with_adam_form(get_model("mindspore-mlp-gan"), "torch")
     changes, expected = VARIANTS[variant]
     spec = dataclasses.replace(base, name=f"variant-{variant}", recipe=dataclasses.replace(base.recipe, **changes))
     be = MindSporeBackend(spec, "cpu", mode)

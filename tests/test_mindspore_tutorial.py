@@ -4,7 +4,10 @@ The seed's Generator / Discriminator cells, `nn.BCELoss(reduction='mean')`, `gen
 `discriminator_forward`, `ms.value_and_grad`, two `nn.Adam(beta1=0.5)` and its `train_step`, run
 from the canonical initial state on the parity inputs (the same real batches and latent codes):
 the backend's mindspore-mlp-gan iterations must give the same losses, weights, running
-statistics and Adam moments."""
+statistics and Adam moments. Ten iterations of the loop on the golden inputs are the reference
+(tests/golden/tutorial) that every backend's mindspore-mlp-gan must meet within 1e-6."""
+import os
+
 import numpy as np
 import pytest
 
@@ -12,8 +15,11 @@ ms = pytest.importorskip("mindspore")
 
 import backends.mindspore_nn as msb  # noqa: E402
 from mindspore import Tensor, nn, ops  # noqa: E402
+from common.adam import with_adam_form  # noqa: E402
 from common.models import get_model  # noqa: E402
 from common.parity import parity_inputs  # noqa: E402
+from benchmarks.trace import run_trace  # noqa: E402
+import tutorial_trace  # noqa: E402
 from common.state import initial_state  # noqa: E402
 
 msb._configure_runtime("cpu", None)  # device and thread pools before any kernel runs, as the backend sets them
@@ -154,8 +160,7 @@ def tutorial():
     return spec, state, inputs, tutorial_loop(state, inputs)
 
 
-def _backend_run(spec, state, inputs, mode, adam, monkeypatch):
-    monkeypatch.setattr(msb, "ADAM", adam)
+def _backend_run(spec, state, inputs, mode):
     be = msb.MindSporeBackend(spec, "cpu", mode)
     be.load_state(state)
     stats = [be.read(be.step(real, noise)) for real, noise in inputs]
@@ -169,21 +174,44 @@ def test_the_tutorials_leaky_relu_default_is_the_specs_slope():
             "leaky_relu"] == [0.2, 0.2]
 
 
+def test_the_spec_names_the_tutorials_adam():
+    spec = get_model("mindspore-mlp-gan")
+    assert spec.recipe.opt_g.form == spec.recipe.opt_d.form == "mindspore"
+    assert type(msb._adam([ms.Parameter(Tensor(np.zeros(2, np.float32)), name="w")], spec.recipe.opt_g)) is nn.Adam
+
+
 @pytest.mark.parametrize("mode", ["pynative", "graph"])
-def test_backend_with_native_adam_matches_the_tutorials_loop(tutorial, mode, monkeypatch):
+def test_backend_matches_the_tutorials_loop(tutorial, mode):
     spec, state, inputs, (losses, weights, moments) = tutorial
-    got, st = _backend_run(spec, state, inputs, mode, "native", monkeypatch)
+    got, st = _backend_run(spec, state, inputs, mode)
     np.testing.assert_allclose(np.array(got), np.array(losses), rtol=2e-6, atol=1e-7)
     for key, want in {**weights, **moments}.items():  # weights, BN running statistics, Adam m and v
         np.testing.assert_allclose(st[key], want, rtol=1e-5, atol=1e-7, err_msg=key)
     assert int(st["opt.G.step"]) == int(st["opt.D.step"]) == STEPS
 
 
-def test_default_torch_eps_adam_stays_within_parity_of_the_tutorials_loop(tutorial, monkeypatch):
-    """The default optimiser differs from the tutorial's nn.Adam only in where eps enters: the
-    losses of a few iterations agree within the parity tolerance, the weights are not identical."""
+def test_torch_form_stays_within_parity_of_the_tutorials_loop(tutorial):
+    """torch's Adam differs from the tutorial's nn.Adam only in where eps enters: the losses of a few
+    iterations agree within the parity tolerance, the weights are not identical."""
     spec, state, inputs, (losses, weights, _) = tutorial
-    got, st = _backend_run(spec, state, inputs, "pynative", "torch", monkeypatch)
+    got, st = _backend_run(with_adam_form(spec, "torch"), state, inputs, "pynative")
     rel = np.abs(np.array(got) - np.array(losses)) / np.abs(np.array(losses))
     assert rel.max() < 1e-4, rel
     assert any(not np.array_equal(st[k], weights[k]) for k in weights if k.endswith("weight"))
+
+
+def test_tutorial_reference_is_the_tutorials_loop_on_the_golden_inputs():
+    """tests/golden/tutorial/mindspore-mlp-gan.json holds this loop's ten iterations on the golden
+    inputs; GANBENCH_WRITE_TUTORIAL_TRACE=1 rewrites it from the loop first."""
+    spec = get_model("mindspore-mlp-gan")
+    inputs = parity_inputs(spec)  # the golden trace's inputs: 10 iterations, batch 16, seed 0
+    losses, _, _ = tutorial_loop(initial_state(spec, SEED), inputs)
+    if os.environ.get("GANBENCH_WRITE_TUTORIAL_TRACE") == "1":
+        tutorial_trace.write(losses)
+    tutorial_trace.assert_matches([d for d, _ in losses], [g for _, g in losses])
+
+
+@pytest.mark.parametrize("mode", ["pynative", "graph"])
+def test_ten_iterations_match_the_tutorials_loop(mode):
+    trace, _, _ = run_trace("mindspore", "mindspore-mlp-gan", mode=mode)
+    tutorial_trace.assert_matches(trace["losses"]["d"], trace["losses"]["g"])

@@ -10,11 +10,12 @@ mx = pytest.importorskip("mxnet")
 from mxnet import autograd, nd  # noqa: E402
 
 from backends import BackendUnavailable, load_backend  # noqa: E402
-from backends.mxnet_gluon import MXNetBackend, _Adam, _ConvTranspose1  # noqa: E402
+from backends.mxnet_gluon import MXNetBackend, _Adam, _ConvTranspose1, _LeakyReLU64  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import parity_inputs  # noqa: E402
-from common.spec import ConvTranspose2d  # noqa: E402
+from common.adam import reference_update  # noqa: E402
+from common.spec import ADAM_FORMS, Adam, ConvTranspose2d  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
 from recipe_expectations import FEEDS, changed, expected_updates  # noqa: E402
 
@@ -40,7 +41,7 @@ def test_registry_and_modes():
             MXNetBackend(spec, "cuda")
     info = MXNetBackend(spec, "cpu", "hybridized").info()
     assert info["framework"] == "mxnet" and info["framework_version"] == mx.__version__
-    assert info["mode"] == "hybridized" and info["adam"] in ("torch", "native")
+    assert info["mode"] == "hybridized"
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -281,32 +282,52 @@ def test_generate_is_inference_mode_and_changes_nothing(mode):
     assert not np.allclose(be.generate(z), out)
 
 
-def test_adam_variants():
-    """'torch' is torch.optim.Adam's update (ε added to sqrt(v̂), 1-β2 = 0.001); 'native' is MXNet's
-    Adam (ε added to sqrt(v), bias corrections in the learning rate, and 1-β2 formed in float32,
-    which makes v 1.3e-5 smaller). Both run the fused kernel. Gradients down to 1e-9 make ε matter."""
+@pytest.mark.parametrize("form", list(ADAM_FORMS))
+@pytest.mark.parametrize("float64", [False, True])
+def test_every_adam_form(form, float64):
+    """Each form's update (numpy, common.adam.reference_update; torch's written out with 1-β2 = 0.001
+    in double) from the fused kernel in float32 and from the NDArray ops in float64. Gradients down
+    to 1e-9 make ε's place matter."""
     rng = np.random.default_rng(0)
+    dt = np.float64 if float64 else np.float32
+    w0 = rng.standard_normal(64).astype(dt)
+    grads = [(rng.standard_normal(64) * 10.0 ** rng.integers(-9, 0, 64)).astype(dt) for _ in range(5)]
+    o = Adam(2e-4, 0.5, 0.999, 1e-8, form=form)
+    opt = _Adam(o, float64=float64)
+    w = nd.array(w0, dtype=dt)
+    state = opt.create_state(0, w)
+    ref, m, v = w0.astype(np.float64), np.zeros(64), np.zeros(64)
+    for t, g in enumerate(grads, 1):
+        opt.update(0, w, nd.array(g, dtype=dt), state)
+        g = g.astype(np.float64)
+        if form == "torch":
+            m = 0.5 * m + 0.5 * g
+            v = 0.999 * v + (1 - 0.999) * g * g
+            ref = ref - 2e-4 / (1 - 0.5 ** t) * m / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        else:
+            ref, m, v = reference_update(o, t, ref, g, m, v)
+    tol = dict(rtol=1e-14, atol=1e-16) if float64 else dict(rtol=2e-7, atol=1e-7)
+    np.testing.assert_allclose(w.asnumpy(), ref, **tol, err_msg=form)
+    np.testing.assert_allclose(state[0].asnumpy(), m, rtol=1e-6, atol=1e-13, err_msg=form)
+    # the torch form keeps v scaled by v_scale inside the kernel's state (export divides it out)
+    np.testing.assert_allclose(state[1].asnumpy() / opt.v_scale, v, rtol=2e-6, atol=1e-22, err_msg=form)
+    if form == "torch" and not float64:
+        assert abs(opt.v_scale - 1 + 1.29e-5) < 1e-7
+
+
+def test_mxnet_form_is_mx_optimizer_adam():
+    """The spec's "mxnet" form is MXNet's own Adam bit for bit (the two MXNet tutorials' optimiser)."""
+    rng = np.random.default_rng(1)
     w0 = rng.standard_normal(64).astype(np.float32)
-    grads = [(rng.standard_normal(64) * 10.0 ** rng.integers(-9, 0, 64)).astype(np.float32) for _ in range(5)]
-    lr, b1, b2, eps = 2e-4, 0.5, 0.999, 1e-8
-    one_minus_b2 = {"torch": 1 - b2, "native": float(np.float32(1) - np.float32(b2))}
-    for variant in ("torch", "native"):
-        opt = _Adam(torch_form=variant == "torch", learning_rate=lr, beta1=b1, beta2=b2, epsilon=eps)
-        w, state = nd.array(w0), opt.create_state(0, nd.array(w0))
-        ref, m, v = w0.astype(np.float64), np.zeros(64), np.zeros(64)
-        for t, g in enumerate(grads, 1):
-            opt.update(0, w, nd.array(g), state)
-            m = b1 * m + (1 - b1) * g
-            v = float(np.float32(b2)) * v + one_minus_b2[variant] * g.astype(np.float64) ** 2
-            if variant == "torch":
-                ref = ref - lr / (1 - b1 ** t) * m / (np.sqrt(v / (1 - b2 ** t)) + eps)
-            else:
-                ref = ref - lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + eps)
-        np.testing.assert_allclose(w.asnumpy(), ref, rtol=2e-7, atol=1e-7, err_msg=variant)  # float32 w
-        np.testing.assert_allclose(state[0].asnumpy(), m, rtol=1e-6, atol=1e-13, err_msg=variant)
-        # the torch form keeps v scaled by v_scale inside the kernel's state (export divides it out)
-        np.testing.assert_allclose(state[1].asnumpy() / opt.v_scale, v, rtol=2e-6, atol=1e-22, err_msg=variant)
-    assert abs(one_minus_b2["native"] / one_minus_b2["torch"] - 1 + 1.29e-5) < 1e-7
+    ours = _Adam(Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"))
+    theirs = mx.optimizer.Adam(learning_rate=2e-4, beta1=0.5)
+    ws = [nd.array(w0), nd.array(w0)]
+    states = [o.create_state(0, w) for o, w in zip((ours, theirs), ws)]
+    for _ in range(5):
+        g = nd.array((rng.standard_normal(64) * 10.0 ** rng.integers(-9, 0, 64)).astype(np.float32))
+        for o, w, st in zip((ours, theirs), ws, states):
+            o.update(0, w, g, st)
+    assert np.array_equal(ws[0].asnumpy(), ws[1].asnumpy())
 
 
 def _np_conv_transpose(x, w, s, p, op):
@@ -353,3 +374,16 @@ def test_no_silent_cpu_fallback():
     from backend_contract import check_no_silent_cpu_fallback
 
     check_no_silent_cpu_fallback(MXNetBackend)
+
+
+def test_mxnet_leaky_relu_is_float32_on_float64_arrays():
+    """Why float64 runs use `_LeakyReLU64`: MXNet's op returns float32(x)·0.2f rounded to float32
+    for x < 0 even on float64 arrays; the block computes x·0.2 in float64."""
+    x = -np.random.default_rng(0).uniform(1e-3, 10, 10000)
+    y = mx.nd.LeakyReLU(nd.array(x, dtype="float64"), act_type="leaky", slope=0.2).asnumpy()
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, (x.astype(np.float32) * np.float32(0.2)).astype(np.float64))
+    assert np.abs(y / x - 0.2).max() > 1e-8
+    ours = _LeakyReLU64(0.2)
+    ours.initialize()
+    np.testing.assert_allclose(ours(nd.array(x, dtype="float64")).asnumpy(), 0.2 * x, rtol=1e-15)

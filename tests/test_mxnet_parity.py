@@ -26,6 +26,7 @@ import pytest
 pytest.importorskip("mxnet")
 
 from benchmarks.trace import run_trace  # noqa: E402
+import tutorial_trace  # noqa: E402
 from common.models import MODELS  # noqa: E402
 from common.parity import compare, load_golden, max_rel_diff  # noqa: E402
 
@@ -102,3 +103,11 @@ def test_float64_matches_torch_float64_on_every_iteration(model, mode):
     worst = {k: max(max_rel_diff(trace["losses"][k], golden["losses"][k][:steps])) for k in ("d", "g")}
     print(f"mxnet float64 {mode} {model}: max rel diff vs torch float64 over {steps} iterations {worst}")
     assert max(worst.values()) < 1e-9, worst
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mlp_gan_matches_the_mindspore_tutorials_loop(mode):
+    """Ten float32 iterations of mindspore-mlp-gan with its Adam form ("mindspore") against the
+    MindSpore tutorial's own loop (tests/golden/tutorial) within 1e-6."""
+    trace, _, _ = run_trace("mxnet", "mindspore-mlp-gan", mode=mode)
+    tutorial_trace.assert_matches(trace["losses"]["d"], trace["losses"]["g"])

@@ -4,11 +4,12 @@ import pytest
 
 paddle = pytest.importorskip("paddle")
 
-from backends.paddle_nn import PaddleBackend, _BatchNorm  # noqa: E402
+from backends.paddle_nn import PaddleBackend, _BatchNorm, _beta_pow, set_form_scalars  # noqa: E402
+from common.adam import moment_betas, reference_update, step_scalars  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import parity_inputs  # noqa: E402
-from common.spec import BatchNorm  # noqa: E402
+from common.spec import ADAM_FORMS, Adam, BatchNorm  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
 from recipe_expectations import FEEDS, changed, expected_updates  # noqa: E402
 
@@ -143,9 +144,38 @@ def test_paddle_adam_places_eps_like_torch():
     np.testing.assert_allclose(p.numpy(), adam(True), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("form", [f for f in ADAM_FORMS if f != "torch"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_other_adam_form_from_the_same_kernel(form, dtype):
+    """With `set_form_scalars` before each update the kernel computes each sqrt(v) form
+    (common.adam.reference_update; Paddle holds β as float32, which every such form also does)."""
+    rng = np.random.default_rng(1)
+    p0 = rng.standard_normal(64)
+    grads = [rng.standard_normal(64) * 10.0 ** rng.integers(-9, 0, 64) for _ in range(5)]
+    o = Adam(2e-4, 0.5, 0.999, 1e-8, form=form)
+    p = paddle.create_parameter([64], np.dtype(dtype).name)
+    p.set_value(p0.astype(dtype))
+    b1, b2 = moment_betas(o)
+    opt = paddle.optimizer.Adam(learning_rate=o.lr, beta1=b1, beta2=b2, epsilon=o.eps, parameters=[p])
+    # the β powers as the backend's load_state sets them (and the kernel then accumulates them)
+    opt._create_accumulators(paddle.static.default_main_program().global_block(), [p])
+    for which, b in (("beta1_pow", b1), ("beta2_pow", b2)):
+        opt._get_accumulator_master(getattr(opt, f"_{which}_acc_str"), p).set_value(_beta_pow(b, 1, np.dtype(dtype)))
+    ref, m, v = p0.astype(dtype).astype(np.float64), np.zeros(64), np.zeros(64)
+    for t, g in enumerate(grads, 1):
+        g = g.astype(dtype)
+        (p * paddle.to_tensor(g)).sum().backward()
+        set_form_scalars(opt, o, t, np.dtype(dtype))
+        opt.step()
+        opt.clear_grad()
+        ref, m, v = reference_update(o, t, ref, g.astype(np.float64), m, v)
+    tol = dict(rtol=1e-13, atol=1e-16) if dtype == np.float64 else dict(rtol=5e-7, atol=1e-7)
+    np.testing.assert_allclose(p.numpy(), ref, **tol)
+
+
 def test_imported_adam_moments_and_step_drive_the_next_update():
     """After importing moments (Dense ones transposed) and a step count, the next D update is
-    torch's Adam update from exactly those moments and that bias-correction exponent."""
+    the spec's Adam form (fluid's) from exactly those moments and that bias-correction exponent."""
     spec = get_model("paddle-dcgan28")
     st = initial_state(spec, 0)
     rng = np.random.default_rng(5)
@@ -174,14 +204,16 @@ def test_imported_adam_moments_and_step_drive_the_next_update():
     real, noise = parity_inputs(spec, 1, BATCH)[0]
     be.read(be.step(real, noise))
     o, t = spec.recipe.opt_d, 8
-    # Paddle's kernel holds β1, β2 as float32: 1 - float32(0.999) = 0.000999987 (torch: 0.001), in v's
-    # update and, through the β-power accumulator, in the bias correction, where the two cancel.
-    b1, b2 = float(np.float32(o.beta1)), float(np.float32(o.beta2))
+    # fluid's form: 1-β from float32 β (1 - float32(0.999) = 0.000999987), the step size from
+    # float32 β powers, ε added to sqrt(v)
+    assert o.form == "paddle-fluid"
+    b1, b2 = moment_betas(o)
+    step, eps = step_scalars(o, t)
     for key in ("D.9.weight", "D.1.weight", "D.10.bias"):  # Dense (transposed), conv, BatchNorm β
         g = seen["grad"][key].astype(np.float64)
         m = b1 * st[f"opt.{key}.m"] + (1 - b1) * g
         v = b2 * st[f"opt.{key}.v"] + (1 - b2) * g * g
-        want = seen["before"][key] - o.lr / (1 - b1 ** t) * m / (np.sqrt(v / (1 - b2 ** t)) + o.eps)
+        want = seen["before"][key] - step * m / (np.sqrt(v) + eps)
         np.testing.assert_allclose(seen["state"][f"opt.{key}.m"], m, rtol=1e-5, atol=1e-9)  # float32 of ~1e-3
         np.testing.assert_allclose(seen["state"][f"opt.{key}.v"], v, rtol=1e-5, atol=1e-13)  # float32 of ~1e-6
         np.testing.assert_allclose(seen["after"][key], want, rtol=0, atol=3e-7)  # updates are ~1e-5

@@ -22,6 +22,7 @@ paddle = pytest.importorskip("paddle")
 
 from backends.paddle_nn import PaddleBackend  # noqa: E402
 from benchmarks.trace import run_trace  # noqa: E402
+import tutorial_trace  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import compare, load_golden, max_rel_diff, parity_inputs  # noqa: E402
 from common.state import initial_state  # noqa: E402
@@ -88,3 +89,11 @@ def test_float64_matches_torch_float64_on_every_iteration(name, mode):
     worst = compare(trace, golden)
     print(f"paddle float64 {mode} {name}: max rel diff vs torch float64 {worst}")
     assert max(worst.values()) < 1e-6, worst
+
+
+@pytest.mark.parametrize("mode", PaddleBackend.modes)
+def test_mlp_gan_matches_the_mindspore_tutorials_loop(mode):
+    """Ten float32 iterations of mindspore-mlp-gan with its Adam form ("mindspore") against the
+    MindSpore tutorial's own loop (tests/golden/tutorial) within 1e-6."""
+    trace, _, _ = run_trace("paddle", "mindspore-mlp-gan", mode=mode)
+    tutorial_trace.assert_matches(trace["losses"]["d"], trace["losses"]["g"])

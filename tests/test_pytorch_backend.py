@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from backends.pytorch import TorchBackend  # noqa: E402
 from benchmarks.trace import run_trace  # noqa: E402
+import tutorial_trace  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import float32_comparable_steps, load_golden, max_rel_diff, parity_inputs  # noqa: E402
@@ -151,3 +152,11 @@ def test_no_silent_cpu_fallback():
     from backend_contract import check_no_silent_cpu_fallback
 
     check_no_silent_cpu_fallback(TorchBackend)
+
+
+@pytest.mark.parametrize("mode", ["eager"])
+def test_mlp_gan_matches_the_mindspore_tutorials_loop(mode):
+    """Ten float32 iterations of mindspore-mlp-gan with its Adam form ("mindspore") against the
+    MindSpore tutorial's own loop (tests/golden/tutorial) within 1e-6."""
+    trace, _, _ = run_trace("torch", "mindspore-mlp-gan", mode=mode)
+    tutorial_trace.assert_matches(trace["losses"]["d"], trace["losses"]["g"])
