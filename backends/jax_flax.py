@@ -298,7 +298,10 @@ class FormAdamState(NamedTuple):
     count: jax.Array  # updates made (int32)
     mu: optax.Updates
     nu: optax.Updates
-    pow1: jax.Array  # β1ᵗ, β2ᵗ as float32 products (forms whose β powers are float32)
+    # β1ᵗ, β2ᵗ of the NEXT update t as float32 products (forms whose β powers are float32). Held
+    # ahead rather than formed in the step, because XLA on CPU contracts 1 - pow·β into one fused
+    # multiply-add, which skips the float32 rounding of the product MindSpore and fluid make.
+    pow1: jax.Array
     pow2: jax.Array
 
 
@@ -317,7 +320,7 @@ def form_adam(o) -> optax.GradientTransformation:
         zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
         # every leaf its own buffer: the compiled step donates the state
         return (FormAdamState(jnp.zeros([], jnp.int32), zeros, jax.tree_util.tree_map(jnp.zeros_like, params),
-                              jnp.ones([], jnp.float32), jnp.ones([], jnp.float32)),)
+                              jnp.float32(float32_powers(o.beta1, 1)), jnp.float32(float32_powers(o.beta2, 1))),)
 
     def update(grads, state, params=None):
         (st,) = state
@@ -327,10 +330,10 @@ def form_adam(o) -> optax.GradientTransformation:
         dtype = jax.tree_util.tree_leaves(grads)[0].dtype
         if form.beta_power == "float32":
             one = jnp.float32(1.0)
-            p1, p2 = st.pow1 * jnp.float32(o.beta1), st.pow2 * jnp.float32(o.beta2)
-            root = jnp.sqrt(one - p2)
-            step = jnp.float32(o.lr) * root / (one - p1)
+            root = jnp.sqrt(one - st.pow2)
+            step = jnp.float32(o.lr) * root / (one - st.pow1)
             eps = jnp.float32(o.eps) * (root if form.eps == "sqrt_v_hat" else one)
+            p1, p2 = st.pow1 * jnp.float32(o.beta1), st.pow2 * jnp.float32(o.beta2)  # for update t + 1
         else:
             p1, p2 = st.pow1, st.pow2
             t = count.astype(dtype)
@@ -591,10 +594,10 @@ class JaxBackend(Backend):
                 count=jax.device_put(np.asarray(step, np.int32), self.dev),
                 mu={k: self._put(state[f"opt.{k}.m"]) for k in params},
                 nu={k: self._put(state[f"opt.{k}.v"]) for k in params})
-            if isinstance(opt[j], FormAdamState) and step:
+            if isinstance(opt[j], FormAdamState):  # the powers of the next update, step + 1
                 o = self.spec.recipe.opt_g if net == "G" else self.spec.recipe.opt_d
-                opt[j] = opt[j]._replace(pow1=self._put(float32_powers(o.beta1, step), np.float32),
-                                         pow2=self._put(float32_powers(o.beta2, step), np.float32))
+                opt[j] = opt[j]._replace(pow1=self._put(float32_powers(o.beta1, step + 1), np.float32),
+                                         pow2=self._put(float32_powers(o.beta2, step + 1), np.float32))
             carry[net], carry["fixed_" + net], carry["bn_" + net], carry["opt_" + net] = params, fixed, bn, tuple(opt)
         carry["key"] = jax.device_put(jax.random.PRNGKey(self.seed), self.dev)
         self._carry = carry

@@ -401,9 +401,9 @@ def test_form_adam_computes_each_form(form):
     update = jax.jit(tx.update)
     for t in range(1, 7):
         g = (rng.standard_normal(64) * 10.0 ** rng.integers(-9, 0, 64)).astype(np.float32)
-        if t == 4:  # what load_state does: the count, moments and float32 powers from the step
-            st = (st[0]._replace(pow1=jnp.float32(float32_powers(o.beta1, 3)),
-                                 pow2=jnp.float32(float32_powers(o.beta2, 3))),)
+        if t == 4:  # what load_state does after 3 updates: the float32 powers of update 4
+            st = (st[0]._replace(pow1=jnp.float32(float32_powers(o.beta1, 4)),
+                                 pow2=jnp.float32(float32_powers(o.beta2, 4))),)
         u, st = update({"w": jnp.asarray(g)}, st, params)
         params = {"w": params["w"] + u["w"]}
         ref, m, v = reference_update(o, t, ref, g.astype(np.float64), m, v)
