@@ -2,8 +2,8 @@
 
 Not a backend: the yardstick for the suite's JAX adapter (`python -m benchmarks targets`: the
 adapter, which builds any spec, must be at least as fast as this straight-line version of one
-model). Plain jax.numpy and optax, no Flax, no spec walking: G = Dense-ReLU, 3 × (Dense-BN-ReLU),
-Dense-tanh; D = 2 × (Dense-LeakyReLU(0.2)), Dense-sigmoid; BCE on probabilities; D's loss is the
+model). Plain jax.numpy and the spec's Adam form as the JAX adapter builds it; no Flax, no spec
+walking: G = Dense-ReLU, 3 × (Dense-BN-ReLU), Dense-tanh; D = 2 × (Dense-LeakyReLU(0.2)), Dense-sigmoid; BCE on probabilities; D's loss is the
 sum of the fake and real terms; G's step recomputes G(z) from the same z (the tutorial's recipe).
 """
 from __future__ import annotations
@@ -16,10 +16,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from backends.jax_flax import adam as form_optimizer
+from common.models import get_model
+
 G_DENSE = (0, 2, 5, 8, 11)  # layer indices of the spec's Dense layers (canonical state keys)
 G_BN = (3, 6, 9)
 D_DENSE = (1, 3, 5)
-BN_MOMENTUM, BN_EPS, SLOPE, LR, BETA1, BETA2 = 0.9, 1e-5, 0.2, 2e-4, 0.5, 0.999
+BN_MOMENTUM, BN_EPS, SLOPE = 0.9, 1e-5, 0.2
 
 
 def _params(state: dict[str, np.ndarray]):
@@ -63,8 +66,10 @@ class HandJitMLPGAN:
     def __init__(self, state: dict[str, np.ndarray], device: str = "cpu"):
         self.dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
         g, d, running = _params(state)
-        self.opt = optax.adam(LR, BETA1, BETA2, eps=1e-8)
-        carry = (g, d, self.opt.init(g), self.opt.init(d), running)
+        # the spec's Adam form (the MindSpore tutorial's), from the one place the suite writes it for JAX
+        recipe = get_model("mindspore-mlp-gan").recipe
+        self.opt_g, self.opt_d = form_optimizer(recipe.opt_g), form_optimizer(recipe.opt_d)
+        carry = (g, d, self.opt_g.init(g), self.opt_d.init(d), running)
         self.carry = jax.device_put(carry, self.dev)
         self._step = jax.jit(self._iteration, donate_argnums=0)
 
@@ -77,7 +82,7 @@ class HandJitMLPGAN:
             return _bce(p_fake, 0.0) + _bce(p_real, 1.0), new_running
 
         (loss_d, running), grads = jax.value_and_grad(d_loss, has_aux=True)(d)
-        updates, opt_d = self.opt.update(grads, opt_d, d)
+        updates, opt_d = self.opt_d.update(grads, opt_d, d)
         d = optax.apply_updates(d, updates)
 
         def g_loss(g_):
@@ -85,7 +90,7 @@ class HandJitMLPGAN:
             return _bce(_discriminator(d, fake), 1.0), new_running
 
         (loss_g, running), grads = jax.value_and_grad(g_loss, has_aux=True)(g)
-        updates, opt_g = self.opt.update(grads, opt_g, g)
+        updates, opt_g = self.opt_g.update(grads, opt_g, g)
         g = optax.apply_updates(g, updates)
         return (g, d, opt_g, opt_d, running), jnp.stack([loss_d, loss_g])
 

@@ -63,14 +63,16 @@ class _FormAdam(torch.optim.Adam):
     def __init__(self, params, opt: Adam):
         super().__init__(params, lr=opt.lr, betas=moment_betas(opt), eps=opt.eps)
         self.form = opt
+        # a step pre-hook, not an overridden step(): torch wraps every Optimizer subclass's step with
+        # the hooks, so an override calling super().step() would run each hook twice
+        self.register_step_pre_hook(_FormAdam._set_scalars)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            st = self.state.get(group["params"][0], {})
+    @staticmethod
+    def _set_scalars(optimizer, args, kwargs) -> None:
+        for group in optimizer.param_groups:
+            st = optimizer.state.get(group["params"][0], {})
             t = int(st["step"]) + 1 if "step" in st else 1  # a host tensor: no device sync
-            group["lr"], group["eps"] = torch_scalars(self.form, t)
-        return super().step(closure)
+            group["lr"], group["eps"] = torch_scalars(optimizer.form, t)
 
 
 class _CapturableFormAdam(torch.optim.Adam):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -363,10 +364,17 @@ def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
     tail = bytearray()
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env)
-    pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
-    pump.start()
+    # Ctrl-C is held back while the child starts: an interrupt between its start and the `try` below
+    # would orphan it, and an orphan whose stderr pipe breaks records that as a failed run
+    interrupt = {signal.SIGINT} if threading.current_thread() is threading.main_thread() else set()
+    signal.pthread_sigmask(signal.SIG_BLOCK, interrupt)
     try:
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
+    pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
+    try:
+        pump.start()
         code = proc.wait(timeout=timeout)
         why = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
     except subprocess.TimeoutExpired:
@@ -375,6 +383,7 @@ def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
         why = f"timed out after {timeout:.0f} s"
     except BaseException:  # Ctrl-C: the child goes too, and this run records nothing
         _stop(proc)
+        _discard(cfg, mode)
         raise
     pump.join(timeout=5)
     try:
@@ -390,6 +399,17 @@ def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
     res["finished_at"] = now_iso()
     write_result(dataclasses.replace(cfg, handback=None), res)
     return res
+
+
+def _discard(cfg: RunConfig, mode: str) -> None:
+    """Remove what a stopped child may still have written for this run (its own run id only): a
+    child interrupted while it was already recording a failure must not leave it behind."""
+    for path in (result_path(cfg, mode), failed_path(cfg, mode)):
+        try:
+            if read_json(path).get("run_id") == cfg.run_id:
+                path.unlink()
+        except (OSError, ValueError, AttributeError):
+            continue
 
 
 def _stop(proc: subprocess.Popen) -> None:
