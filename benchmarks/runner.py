@@ -368,12 +368,13 @@ def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
     # would orphan it, and an orphan whose stderr pipe breaks records that as a failed run
     interrupt = {signal.SIGINT} if threading.current_thread() is threading.main_thread() else set()
     signal.pthread_sigmask(signal.SIG_BLOCK, interrupt)
+    proc = None
     try:
-        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env)
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
-    pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
-    try:
+        try:
+            proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env)
+        finally:  # a Ctrl-C held back is raised here, inside the try that stops the child
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
+        pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
         pump.start()
         code = proc.wait(timeout=timeout)
         why = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
@@ -382,7 +383,8 @@ def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
         code = proc.wait()
         why = f"timed out after {timeout:.0f} s"
     except BaseException:  # Ctrl-C: the child goes too, and this run records nothing
-        _stop(proc)
+        if proc is not None:
+            _stop(proc)
         _discard(cfg, mode)
         raise
     pump.join(timeout=5)
