@@ -1,4 +1,4 @@
-"""Data parallelism on each framework's own distributed engine (issue 15): the framework-free part.
+"""Data parallelism on each framework's own distributed engine: the framework-free part.
 
 A data-parallel backend is an ordinary backend (backends/base.py) that is also told, through
 `DPSetup`, how many replicas it is one of. Its `step(real, noise)` receives the *global* batch

@@ -1,4 +1,4 @@
-"""JAX data parallel: one process, a device mesh, the batch sharded and the state replicated (issue 15).
+"""JAX data parallel: one process, a device mesh, the batch sharded and the state replicated.
 
 `jax.sharding`: a 1-D `Mesh` named "dp" over N devices (on CPU, N host devices made by
 XLA_FLAGS=--xla_force_host_platform_device_count=N, which benchmarks/distributed.py sets before the

@@ -1,4 +1,4 @@
-"""MindSpore data parallel: its communication API in processes started by `msrun` (issue 15).
+"""MindSpore data parallel: its communication API in processes started by `msrun`.
 
 One process per replica; `msrun --worker_num --local_worker_num --master_addr --master_port
 --node_rank` starts them and its scheduler is the rendezvous; `mindspore.communication.init()` joins

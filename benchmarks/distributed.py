@@ -1,4 +1,4 @@
-"""Data-parallel runs (issue 15): started by each framework's own launcher, one result from rank 0.
+"""Data-parallel runs: started by each framework's own launcher, one result from rank 0.
 
 `run_distributed(cfg)` is what `python -m benchmarks run --replicas N` does for one
 (backend, model, device, mode): it starts the framework's engine the framework's way —

@@ -67,7 +67,7 @@ class RunConfig:
     # A private file the worker also writes its result to, so that the parent reads its own
     # worker's result and never whatever another writer left under the shared name.
     handback: str | None = None
-    # data parallel (issue 15, benchmarks/distributed.py): replicas per node, nodes, strong/weak scaling,
+    # data parallel (benchmarks/distributed.py): replicas per node, nodes, strong/weak scaling,
     # synchronised BatchNorm, and the engine's rendezvous for several nodes
     replicas: int = 1
     nodes: int = 1

@@ -271,7 +271,7 @@ def failures(df: pd.DataFrame, runs: list[Run]) -> list[dict[str, Any]]:
     return out
 
 
-# --- each framework at its best, one number per framework, batch sweeps (issue 14) ------------------
+# --- each framework at its best, one number per framework, batch sweeps ------------------
 
 # The tutorials' batch sizes (common/models.py; tests/test_report_overview.py checks they agree).
 # Copied because the report imports nothing outside reports/. A setting's headline numbers, heat

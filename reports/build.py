@@ -192,7 +192,7 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
         "parity_eps": aggregate.PARITY_EPS,
         "history": history.sections(loaded), "run_set_count": len(loaded.run_sets),
     }
-    context["scaling"] = scaling.section(runs)  # data-parallel runs (issue 15), None without any
+    context["scaling"] = scaling.section(runs)  # data-parallel runs, None without any
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_page(context), encoding="utf-8")
     # text from result files (error messages, names) that a spreadsheet would run is written as text

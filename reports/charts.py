@@ -434,7 +434,7 @@ def reproduction_compare_chart(reps: list, labels: list[str]) -> str | None:
         return to_uri(fig)
 
 
-# --- one number per framework, batch sweeps (issue 14) ------------------------------------------------
+# --- one number per framework, batch sweeps ------------------------------------------------
 HEAT_SPAN = 4.0  # colours saturate at ×4 and ×1/4: beyond that the printed number says enough
 
 

@@ -157,9 +157,9 @@ def write_demo(folder: Path) -> None:
     write_demo_reproductions(folder)
 
 
-# --- each framework at its best, batch sweep (issue 14) ----------------------------------------------
+# --- each framework at its best, batch sweep ----------------------------------------------
 # What `--mode best,plain` adds on the GPU: torch's whole-iteration CUDA graph (the hand-written
-# H100 probe of issue 14 measured 2.0× eager on DCGAN-64 and 7.8× on the MLP GAN) and MXNet's
+# hand-written H100 probe measured 2.0× eager on DCGAN-64 and 7.8× on the MLP GAN) and MXNet's
 # hybridized graph. MindSpore has no NVIDIA GPU backend, so its CUDA runs are refusals.
 CUDA_BEST = {"torch": ("cuda_graph", {"mindspore-mlp-gan": 7.8}, 2.0), "mxnet": ("hybridized", {}, 1.3)}
 

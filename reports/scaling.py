@@ -1,4 +1,4 @@
-"""The report's scaling section (issue 15): images/s against replicas, and scaling efficiency.
+"""The report's scaling section: images/s against replicas, and scaling efficiency.
 
 Data-parallel results carry `replicas`, `nodes`, `scaling`, `bn_mode`, `engine`, `transport`
 (benchmarks/distributed.py); a result without them is a one-replica run. For every (hardware,

@@ -1,4 +1,4 @@
-"""The per-replica-BatchNorm reference of the data-parallel parity tests (issue 15), in torch.
+"""The per-replica-BatchNorm reference of the data-parallel parity tests, in torch.
 
 A data-parallel run whose BatchNorm normalises each replica's slice alone is, step for step, a
 single-device run whose BatchNorm normalises each slice of the batch alone ("ghost" batch norm):

@@ -1,4 +1,4 @@
-"""`--mode best,plain` and `--batch-size 32,64,...` (issue 14): which runs the CLI plans, and the
+"""`--mode best,plain` and `--batch-size 32,64,...`: which runs the CLI plans, and the
 result file names that keep a batch sweep's runs apart."""
 import json
 import subprocess

@@ -242,7 +242,7 @@ def test_ctrl_c_stops_the_child_and_says_what_finished(tmp_path):
     assert "interrupted: 1 run(s) recorded, 1 not finished" in out and "pytorch-celeba-dcgan" in out
     assert "Traceback" not in err
     assert (_set(tmp_path) / f"{KEY}.json").exists()
-    # Known open defect (issue 16): under a loaded full test run the unfinished run's result still
+    # Known open defect: under a loaded full test run the unfinished run's result still
     # appears now and then (twice in two clean-clone runs, never in isolation); asserting its absence
     # here would make CI fail at random, so it is left out until the race is found.
     assert not _parts(tmp_path) and not list(tmp_path.rglob(".*.lock"))

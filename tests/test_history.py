@@ -1,4 +1,4 @@
-"""Results over time (issue 17): run sets, compare with verdicts, the stability guard, calibration,
+"""Results over time: run sets, compare with verdicts, the stability guard, calibration,
 history in the report and the exports. Result files are hand-made (reports.demo.write_result) with
 step times drawn from a seeded generator, so every expectation is exact and no test times anything."""
 from __future__ import annotations

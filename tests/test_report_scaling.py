@@ -1,4 +1,4 @@
-"""The report's scaling section (issue 15): efficiency T(N)/(N·T(1)) with its interval, strong and
+"""The report's scaling section: efficiency T(N)/(N·T(1)) with its interval, strong and
 weak apart, CPU flagged, refusals listed, and a data-parallel result never taken for a duplicate of
 the one-replica run."""
 from __future__ import annotations
