@@ -1,4 +1,4 @@
-"""Fault injection: every probe of issue #16, one test each (README, "When something goes wrong").
+"""Fault injection: every failure probe, one test each (README, "When something goes wrong").
 
 Each failure must be recorded or refused with one clear line, and nothing good may be lost.
 The runs here are the MLP GAN with batch 4 and one or two iterations on synthetic data.
