@@ -135,10 +135,12 @@ class _CapturableFormAdam(torch.optim.Adam):
                 neg_s = -o.lr * root / (1.0 - p1)
             neg_s = neg_s.to(dt)
             e = (o.eps * root if o.adam_form.eps == "sqrt_v_hat" else torch.full_like(root, o.eps)).to(dt)
+            # one 0-d device tensor per parameter, as torch's own capturable Adam passes its step sizes:
+            # the single-tensor overloads read the scalar back to the host, which a capture forbids
             denom = torch._foreach_sqrt(vs)
-            torch._foreach_add_(denom, e)
+            torch._foreach_add_(denom, [e] * len(denom))
             upd = torch._foreach_div(ms, denom)
-            torch._foreach_mul_(upd, neg_s)
+            torch._foreach_mul_(upd, [neg_s] * len(upd))
             torch._foreach_add_(ps, upd)
         return None
 
@@ -206,9 +208,10 @@ class TorchBackend(Backend):
         r = spec.recipe
         capturable = mode == "cuda_graph"
         self.opts = {n: make_adam(self.params[n], o, capturable) for n, o in (("G", r.opt_g), ("D", r.opt_d))}
-        self._graph = None
-        self._graph_io: dict = {}
-        self._steps = 0
+        # cuda_graph: one captured iteration per input shape (a short last batch gets its own), and how
+        # many eager iterations each shape has had
+        self._graphs: dict[tuple, tuple] = {}
+        self._eager_runs: dict[tuple, int] = {}
         self.gen = torch.Generator(device=self.dev).manual_seed(seed)
         if mode == "cuda_graph":
             torch.cuda.manual_seed(seed)
@@ -335,7 +338,7 @@ class TorchBackend(Backend):
         n = x.shape[0]
         if noise is not None:
             z, zg = self._to_dev(noise.d), [self._to_dev(g) for g in noise.g]
-        elif self._graph is not None:
+        elif tuple(x.shape) in self._graphs:
             z, zg = None, None  # the captured graph draws its own noise
         else:
             z, zg = self._noise(n), None
@@ -382,34 +385,36 @@ class TorchBackend(Backend):
         return torch.stack([lr_ + lf, g_losses[-1], px, pz1, prob_g.detach(), *g_losses])
 
     def _graph_step(self, x: torch.Tensor, z: torch.Tensor, zg: list | None) -> torch.Tensor:
-        """Eager on a side stream for the first iterations, then one capture, then replays.
+        """Per input shape: eager on a side stream for its first GRAPH_WARMUP iterations (optimiser state,
+        cuDNN autotuning: neither may happen inside a capture), then one capture, then replays.
 
         Every call is a real training iteration: the capturing call replays right after capture.
         Inputs are copied into static buffers; native noise is drawn inside the graph."""
-        io = self._graph_io
-        if self._graph is None and self._steps < self.GRAPH_WARMUP:
-            self._steps += 1
+        key = tuple(x.shape)
+        if key not in self._graphs and self._eager_runs.get(key, 0) < self.GRAPH_WARMUP:
+            self._eager_runs[key] = self._eager_runs.get(key, 0) + 1
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 out = self._iteration(x, z, zg)
             torch.cuda.current_stream().wait_stream(side)
             return out
-        if self._graph is None:
-            io.update(x=x.clone(), z=z.clone(), zg=[g.clone() for g in zg] if zg is not None else None,
-                      native=zg is None)
-            self._graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._graph):
+        if key not in self._graphs:
+            io = {"x": x.clone(), "z": z.clone(), "zg": [g.clone() for g in zg] if zg is not None else None,
+                  "native": zg is None}
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
                 zz = self._noise(x.shape[0]) if io["native"] else io["z"]
                 io["out"] = self._iteration(io["x"], zz, io["zg"])
+            self._graphs[key] = (graph, io)
         else:
+            graph, io = self._graphs[key]
             io["x"].copy_(x, non_blocking=True)
             if not io["native"]:
                 io["z"].copy_(z, non_blocking=True)
                 for dst, src in zip(io["zg"] or [], zg or []):
                     dst.copy_(src, non_blocking=True)
-        self._steps += 1
-        self._graph.replay()
+        graph.replay()
         return io["out"]
 
     def placement(self, handle) -> tuple[set[str], set[str]]:
