@@ -9,9 +9,10 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
-from benchmarks.runner import RunConfig, record_failure, run_isolated, run_one
+from benchmarks.runner import TERMINATION, RunConfig, record_failure, run_isolated, run_one
 from common.env import usable_cores
 from common.models import MODELS
 from common.spec import ADAM_FORMS
@@ -486,13 +487,14 @@ def cmd_reproduce(a) -> int:
 def _worker(cfg: RunConfig) -> int:
     """The child of `run`: SIGTERM (its parent stopping it on Ctrl-C) ends it like Ctrl-C does, so
     temporary files are removed and nothing is recorded for the unfinished run."""
-    from benchmarks.runner import STOPPING
+    from benchmarks.runner import STOPPING, die_with_supervisor
 
     def stop(signum, frame):
         STOPPING.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    die_with_supervisor()
     try:
         res = run_one(cfg, lock=False)  # the parent holds the run's lock
     except KeyboardInterrupt:
@@ -503,11 +505,24 @@ def _worker(cfg: RunConfig) -> int:
     return 0 if res["status"] == "ok" else 1
 
 
+def _stop_like_ctrl_c() -> None:
+    """`timeout`, `kill` and a closed terminal stop a command the way Ctrl-C does: its worker is
+    stopped with it (by default the worker would be orphaned and go on training and writing) and
+    what finished is reported."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in TERMINATION:
+            signal.signal(sig, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)  # the run set's manifest records the command
     if a.cmd == "_one":
         return _worker(RunConfig(**json.loads(a.config)))
+    _stop_like_ctrl_c()
     if a.cmd == "reproduce":
         return cmd_reproduce(a)
     if a.cmd == "targets":

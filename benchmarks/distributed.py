@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -111,6 +112,21 @@ def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
     return [sys.executable, *worker], env
 
 
+def _stop_session(proc: subprocess.Popen) -> None:
+    """SIGTERM to the launcher and every rank (they run in a session of their own, out of reach of a
+    terminal's Ctrl-C), then SIGKILL to whatever of that session is left."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]:
     """Run the job; (exit code or None on timeout, why, output tail)."""
     cmd, env = launch_command(payload, launcher_of(payload["backend"]))
@@ -125,6 +141,9 @@ def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]
         os.killpg(proc.pid, 9)
         out, _ = proc.communicate()
         code, why = None, f"timed out after {timeout:.0f} s"
+    except BaseException:  # Ctrl-C or termination of this process: the job's own session goes too
+        _stop_session(proc)
+        raise
     text = out.decode(errors="replace")
     logs = Path(payload["cfg"]["out"]) / "paddle_launch_logs"
     if launcher_of(payload["backend"]) == "paddle_launch" and logs.is_dir():  # the ranks log to files

@@ -7,6 +7,7 @@ whole benchmark, and each run's memory high-water mark is its own.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -37,6 +38,9 @@ from common.state import initial_state
 # Set by the worker when its parent stops it (Ctrl-C): the run then records nothing, even where a
 # framework turned the interrupt into an ordinary exception that run_one would record as a failure.
 STOPPING = threading.Event()
+# signals that end a command the way Ctrl-C does (benchmarks.cli installs the handlers)
+TERMINATION = (signal.SIGTERM, signal.SIGHUP)
+SUPERVISOR = "GANBENCH_SUPERVISOR_PID"  # set for a worker: the process that started it
 FAIL_HOOK = "GANBENCH_FAIL_AT"  # test hook: "backend:model" raises, "backend:model:crash" kills the process
 
 
@@ -135,20 +139,25 @@ class RunLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and _alive(holder):
-                    raise RunConflict(f"another run (pid {holder}) is writing {self.path.name[1:-5]} in "
-                                      f"{self.path.parent}; wait for it or use another --out") from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            self.held = True
-            return
+        # the pid is in the file from the moment it exists (written aside, then linked in), so a lock
+        # is never empty and release() can tell its own lock even if an interrupt hit before `held`
+        mine = self.path.with_name(f"{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+        mine.write_text(str(os.getpid()))
+        try:
+            for _ in range(2):
+                try:
+                    os.link(mine, self.path)
+                except FileExistsError:
+                    holder = self._holder()
+                    if holder is not None and _alive(holder):
+                        raise RunConflict(f"another run (pid {holder}) is writing {self.path.name[1:-5]} in "
+                                          f"{self.path.parent}; wait for it or use another --out") from None
+                    self.path.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                self.held = True
+                return
+        finally:
+            mine.unlink(missing_ok=True)
         raise RunConflict(f"could not take {self.path} (another run keeps creating it)")
 
     def _holder(self) -> int | None:
@@ -158,7 +167,7 @@ class RunLock:
             return None
 
     def release(self) -> None:
-        if self.held:
+        if self.held or self._holder() == os.getpid():
             self.path.unlink(missing_ok=True)
             self.held = False
 
@@ -214,11 +223,11 @@ def run_one(cfg: RunConfig, progress: bool = True, lock: bool = True) -> dict:
         return _run_one(cfg, progress)
     held = RunLock(cfg, cfg.mode or _default_mode(cfg.backend))
     try:
-        held.acquire()
+        with signals_held():  # an interrupt waits until the lock is held, so the finally releases it
+            held.acquire()
+        return _run_one(cfg, progress)
     except RunConflict as exc:
         return record_failure(cfg, exc, conflict=True)
-    try:
-        return _run_one(cfg, progress)
     finally:
         held.release()
 
@@ -347,14 +356,14 @@ def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
     mode = cfg.mode or _default_mode(cfg.backend)
     held = RunLock(cfg, mode)
     try:
-        held.acquire()
-    except RunConflict as exc:
-        return record_failure(cfg, exc, conflict=True)
-    try:
+        with signals_held():  # an interrupt waits until the lock is held, so the finally releases it
+            held.acquire()
         with tempfile.TemporaryDirectory(prefix="ganbench-") as private:
             child = dataclasses.replace(cfg, out=str(Path(cfg.out).resolve()),
                                         handback=str(Path(private) / "result.json"))
             return _supervise(child, mode, timeout)
+    except RunConflict as exc:
+        return record_failure(cfg, exc, conflict=True)
     finally:
         held.release()
 
@@ -362,18 +371,16 @@ def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
 def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
     cmd = [sys.executable, "-m", "benchmarks", "_one", json.dumps(dataclasses.asdict(cfg))]
     repo = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
+           SUPERVISOR: str(os.getpid())}
     tail = bytearray()
-    # Ctrl-C is held back while the child starts: an interrupt between its start and the `try` below
-    # would orphan it, and an orphan whose stderr pipe breaks records that as a failed run
-    interrupt = {signal.SIGINT} if threading.current_thread() is threading.main_thread() else set()
-    signal.pthread_sigmask(signal.SIG_BLOCK, interrupt)
     proc = None
     try:
-        try:
+        # an interrupt between the child's start and `proc` being set would orphan the child; held
+        # back, it is raised as the block ends, inside the try that stops the child. The child inherits
+        # the mask: the worker unblocks SIGTERM, and Ctrl-C and hang-ups reach it only through us.
+        with signals_held():
             proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env)
-        finally:  # a Ctrl-C held back is raised here, inside the try that stops the child
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
         pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
         pump.start()
         code = proc.wait(timeout=timeout)
@@ -401,6 +408,32 @@ def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
     res["finished_at"] = now_iso()
     write_result(dataclasses.replace(cfg, handback=None), res)
     return res
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Ctrl-C and the termination signals wait (pending) until the block ends (main thread only)."""
+    held = {signal.SIGINT, *TERMINATION} if threading.current_thread() is threading.main_thread() else set()
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def die_with_supervisor() -> None:
+    """In a worker: SIGTERM when the supervising process dies, even by SIGKILL (Linux), so no
+    orphan goes on training and writing results after its command was stopped."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # held while we were started
+    parent = os.environ.get(SUPERVISOR)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != int(parent):  # the supervisor died before the request was in place
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _discard(cfg: RunConfig, mode: str) -> None:
