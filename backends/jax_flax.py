@@ -53,7 +53,7 @@ import optax
 from jax import lax
 
 from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
-from common.adam import float32_powers, moment_betas
+from common.adam import float32_step_table, moment_betas
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
@@ -298,29 +298,25 @@ class FormAdamState(NamedTuple):
     count: jax.Array  # updates made (int32)
     mu: optax.Updates
     nu: optax.Updates
-    # β1ᵗ, β2ᵗ of the NEXT update t as float32 products (forms whose β powers are float32). Held
-    # ahead rather than formed in the step, because XLA on CPU contracts 1 - pow·β into one fused
-    # multiply-add, which skips the float32 rounding of the product MindSpore and fluid make.
-    pow1: jax.Array
-    pow2: jax.Array
 
 
 def form_adam(o) -> optax.GradientTransformation:
     """An Adam form that adds ε to sqrt(v): p -= S · m / (sqrt(v) + E) (common.adam.step_scalars).
     1-β is formed from `moment_betas` (Python doubles, so the weakly typed scalars round to the
-    form's float32 values). Float32 β powers are carried in the state as float32 products, as
-    MindSpore and fluid accumulate them (a power computed afresh differs by a few ulps, which the
-    small 1-β2ᵗ of the first steps magnifies); double β powers (MXNet's) are formed as
-    1-βᵗ = -expm1(t·ln β), accurate to the last bit of the compute dtype."""
+    form's float32 values). Forms whose β powers are float32 products (MindSpore's, fluid's) take
+    (S, E) from `common.adam.float32_step_table`, indexed by the update count: formed in the step,
+    XLA would contract a later 1 - pow·β into one fused multiply-add and skip the product's rounding
+    (seen on CPU and GPU with the four updates of paddle-dcgan28's iteration). Double β powers
+    (MXNet's) are formed as 1-βᵗ = -expm1(t·ln β), accurate to the last bit of the compute dtype."""
     b1, b2 = moment_betas(o)
     form = o.adam_form
     lb1, lb2 = math.log(o.beta1), math.log(o.beta2)
+    table = float32_step_table(o) if form.beta_power == "float32" else None
 
     def init(params):
         zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
         # every leaf its own buffer: the compiled step donates the state
-        return (FormAdamState(jnp.zeros([], jnp.int32), zeros, jax.tree_util.tree_map(jnp.zeros_like, params),
-                              jnp.float32(float32_powers(o.beta1, 1)), jnp.float32(float32_powers(o.beta2, 1))),)
+        return (FormAdamState(jnp.zeros([], jnp.int32), zeros, jax.tree_util.tree_map(jnp.zeros_like, params)),)
 
     def update(grads, state, params=None):
         (st,) = state
@@ -328,21 +324,17 @@ def form_adam(o) -> optax.GradientTransformation:
         nu = jax.tree_util.tree_map(lambda v, g: b2 * v + (1.0 - b2) * g * g, st.nu, grads)
         count = st.count + 1
         dtype = jax.tree_util.tree_leaves(grads)[0].dtype
-        if form.beta_power == "float32":
-            one = jnp.float32(1.0)
-            root = jnp.sqrt(one - st.pow2)
-            step = jnp.float32(o.lr) * root / (one - st.pow1)
-            eps = jnp.float32(o.eps) * (root if form.eps == "sqrt_v_hat" else one)
-            p1, p2 = st.pow1 * jnp.float32(o.beta1), st.pow2 * jnp.float32(o.beta2)  # for update t + 1
+        if table is not None:
+            row = jnp.asarray(table)[jnp.minimum(st.count, len(table) - 1)]  # update st.count + 1
+            step, eps = row[0], row[1]
         else:
-            p1, p2 = st.pow1, st.pow2
             t = count.astype(dtype)
             root = jnp.sqrt(-jnp.expm1(t * lb2))
             step = o.lr * (root / -jnp.expm1(t * lb1))
             eps = o.eps * (root if form.eps == "sqrt_v_hat" else jnp.ones_like(root))
         step, eps = step.astype(dtype), eps.astype(dtype)
         updates = jax.tree_util.tree_map(lambda m, v: -step * m / (jnp.sqrt(v) + eps), mu, nu)
-        return updates, (FormAdamState(count, mu, nu, p1, p2),)
+        return updates, (FormAdamState(count, mu, nu),)
 
     return optax.GradientTransformation(init, update)
 
@@ -594,10 +586,6 @@ class JaxBackend(Backend):
                 count=jax.device_put(np.asarray(step, np.int32), self.dev),
                 mu={k: self._put(state[f"opt.{k}.m"]) for k in params},
                 nu={k: self._put(state[f"opt.{k}.v"]) for k in params})
-            if isinstance(opt[j], FormAdamState):  # the powers of the next update, step + 1
-                o = self.spec.recipe.opt_g if net == "G" else self.spec.recipe.opt_d
-                opt[j] = opt[j]._replace(pow1=self._put(float32_powers(o.beta1, step + 1), np.float32),
-                                         pow2=self._put(float32_powers(o.beta2, step + 1), np.float32))
             carry[net], carry["fixed_" + net], carry["bn_" + net], carry["opt_" + net] = params, fixed, bn, tuple(opt)
         carry["key"] = jax.device_put(jax.random.PRNGKey(self.seed), self.dev)
         self._carry = carry

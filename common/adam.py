@@ -69,6 +69,23 @@ def step_scalars(opt: Adam, t: int) -> tuple[float, float]:
     return s, (opt.eps if form.eps == "sqrt_v" else opt.eps * root)
 
 
+def float32_step_table(opt: Adam) -> np.ndarray:
+    """(S, E) of updates 1, 2, … T as a float32 array of shape (T, 2), for a form whose β powers are
+    float32 products: from update T on they no longer change (1-β1ᵗ and 1-β2ᵗ both round to 1 in
+    float32), so row min(t, T) - 1 serves update t. A jitted step indexes it by its update count
+    instead of forming the products itself, which a compiler may fuse into a later 1-βᵗ and so skip
+    their rounding (XLA does, on CPU and GPU)."""
+    if opt.adam_form.beta_power != "float32":
+        raise ValueError(f"{opt.form}: its β powers are not float32 products")
+    rows, t = [], 1
+    while True:
+        rows.append(step_scalars(opt, t))
+        p1, p2 = beta_powers(opt, t)
+        if F32(F32(1.0) - F32(p1)) == 1 and F32(F32(1.0) - F32(p2)) == 1:
+            return np.asarray(rows, F32)
+        t += 1
+
+
 def torch_scalars(opt: Adam, t: int) -> tuple[float, float]:
     """(lr', ε') that make torch.optim.Adam — p -= lr'/(1-b1ᵗ) · m / (sqrt(v)/sqrt(1-b2ᵗ) + ε'), with
     b = `moment_betas` and its bias corrections in doubles — compute `step_scalars` of update t:

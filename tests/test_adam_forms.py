@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks.cli import build_parser
-from common.adam import (beta_powers, float32_powers, moment_betas, reference_update, step_scalars, torch_scalars,
+from common.adam import (beta_powers, float32_powers, float32_step_table, moment_betas, reference_update, step_scalars, torch_scalars,
                          with_adam_form)
 from common.models import MODELS, get_model
 from common.spec import ADAM_FORMS, SpecError, spec_from_dict
@@ -86,6 +86,18 @@ def test_torch_scalars_turn_torchs_update_into_the_form(form):
         for v in (0.0, 1e-20, 1e-8, 1.0):
             torch_step = lr / (1 - b1 ** t) / (math.sqrt(v) / math.sqrt(1 - b2 ** t) + eps)
             assert torch_step == pytest.approx(s / (math.sqrt(v) + e), rel=1e-14)
+
+
+@pytest.mark.parametrize("form", ["mindspore", "paddle-fluid"])
+def test_the_float32_step_table_holds_every_update_until_the_scalars_stop_changing(form):
+    o = with_adam_form(get_model("mindspore-mlp-gan"), form).recipe.opt_g
+    table = float32_step_table(o)
+    for t in (1, 2, 3, 4, 165, 1000, len(table) - 1, len(table)):
+        assert tuple(table[t - 1]) == step_scalars(o, t), t
+    for t in (len(table) + 1, len(table) + 5000):  # beyond the table, its last row
+        assert step_scalars(o, t) == tuple(table[-1])
+    with pytest.raises(ValueError, match="not float32"):
+        float32_step_table(with_adam_form(get_model("mindspore-mlp-gan"), "mxnet").recipe.opt_g)
 
 
 torch = pytest.importorskip("torch")

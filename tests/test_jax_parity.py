@@ -95,15 +95,9 @@ def float64_traces():
     return json.loads(line[len("RESULT "):])
 
 
-# XLA on CPU contracts a float32 product into the subtraction that follows it (one fused multiply-add)
-# inside one compiled step, so the paddle-fluid form's float32 β powers — two D and two G updates per
-# iteration in one jitted step — are not the float32 products fluid forms: from the second update on,
-# its scalars differ by an ulp (1e-8 at iteration 0, 5e-3 by iteration 3 through the max-pool near-tie).
-# Strict: the test fails once the scalars come from the host (or XLA stops contracting).
-_FMA = pytest.mark.xfail(strict=True, reason="XLA CPU fuses fluid's float32 β-power product into 1-βᵗ")
 
 
-@pytest.mark.parametrize("name", [pytest.param(m, marks=_FMA) if m == "paddle-dcgan28" else m for m in MODELS])
+@pytest.mark.parametrize("name", list(MODELS))
 def test_float64_matches_torch_float64_on_every_iteration(name, float64_traces):
     """The issue's criterion (1e-4 on every iteration) without float32 round-off in the way."""
     ref = _golden_f64(name)
