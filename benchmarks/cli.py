@@ -1,5 +1,5 @@
-"""Command line: `python -m benchmarks {run,bench-gpu,trace,reproduce,list,doctor}` — works with or without nox, with whatever
-frameworks this interpreter can import."""
+"""Command line: `python -m benchmarks COMMAND` — works with or without nox, with whatever frameworks
+this interpreter can import."""
 from __future__ import annotations
 
 import argparse
@@ -55,15 +55,43 @@ def _backend_name(text: str) -> str:
     return text
 
 
+class _Names(argparse.Action):
+    """`-b torch jax`, `-b torch,jax` and `-b torch -b jax` all mean [torch, jax]; an unknown name is
+    one usage line naming the known ones."""
+
+    def __init__(self, *args, known, what, **kw):
+        super().__init__(*args, nargs="+", **kw)
+        self.known, self.what = known, what
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        known = self.known()
+        names = [w.strip() for v in values for w in v.split(",") if w.strip()]
+        for n in names:
+            if n not in known:
+                parser.error(f"argument {'/'.join(self.option_strings)}: unknown {self.what} {n!r}; known {self.what}s: "
+                             f"{', '.join(known)}")
+        setattr(namespace, self.dest, list(dict.fromkeys([*(getattr(namespace, self.dest) or []), *names])))
+
+
+def _registry() -> list[str]:
+    from backends import REGISTRY
+
+    return list(REGISTRY)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", "-b", nargs="+", type=_backend_name, help="backends (default: every importable one)")
-    p.add_argument("--model", "-m", nargs="+", choices=list(MODELS), help="models (default: all five)")
+    p.add_argument("--backend", "-b", action=_Names, known=_registry, what="backend", metavar="BACKEND",
+                   help="backends, space- or comma-separated (default: every importable one; "
+                        "`python -m benchmarks list` names them)")
+    p.add_argument("--model", "-m", action=_Names, known=lambda: list(MODELS), what="model", metavar="MODEL",
+                   help=f"models, space- or comma-separated (default: all five: {', '.join(MODELS)})")
     p.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: CUDA where the backend sees a GPU, else CPU")
     p.add_argument("--mode", nargs="+", help="execution modes, space- or comma-separated (e.g. best,plain), "
                                             "with 'all', 'best' (each backend's fastest faithful mode for the model "
                                             "and device) and 'plain' (its first, the tutorial's); default: plain")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order and noise "
+                                                       "(default: 0)")
     _add_adam_form(p)
 
 
@@ -106,7 +134,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_at_least(1), help="CPU threads for the framework (default: every core); "
                                                "set explicitly and recorded")
     p.add_argument("--timeout", type=_positive, default=3600, help="seconds before a run is killed and recorded "
-                                                               "as failed")
+                                                               "as failed (default: 3600)")
     p.add_argument("--in-process", action="store_true", help="no child process per run (debugging)")
     p.add_argument("--no-samples", action="store_true", help="skip the sample grid PNG")
     p.add_argument("--min-time", type=_positive, metavar="S",
@@ -142,7 +170,7 @@ def _fraction(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="time training steps and write one result file per run")
     gpu = sub.add_parser("bench-gpu", help="a GPU machine without nox: every importable backend × model × mode "
@@ -202,8 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--data-dir")
     tc.add_argument("--epochs", type=int, default=6)
     tc.add_argument("--out", default=None, help="default: common/metrics/mnist_classifier.npz")
-    one = sub.add_parser("_one", help=argparse.SUPPRESS)  # child of `run`: one run from a JSON config
-    one.add_argument("config")
     return ap
 
 
@@ -517,11 +543,15 @@ def _stop_like_ctrl_c() -> None:
             signal.signal(sig, interrupt)
 
 
+WORKER = "_one"  # `python -m benchmarks _one CONFIG_JSON`: the child of `run`, not a user command
+
+
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
-    a.argv = list(sys.argv[1:] if argv is None else argv)  # the run set's manifest records the command
-    if a.cmd == "_one":
-        return _worker(RunConfig(**json.loads(a.config)))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == [WORKER] and len(args) == 2:
+        return _worker(RunConfig(**json.loads(args[1])))
+    a = build_parser().parse_args(args)
+    a.argv = args  # the run set's manifest records the command
     _stop_like_ctrl_c()
     if a.cmd == "reproduce":
         return cmd_reproduce(a)

@@ -237,7 +237,8 @@ class Reproduction:
         plant = os.environ.get(NAN_HOOK, "")
         spec, rec = self.spec, self.record
         d_sum = g_sum = 0.0
-        bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{self.epochs}", leave=False, file=sys.stderr)
+        bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{self.epochs}", leave=False, file=sys.stderr,
+                   disable=None)  # a bar on a terminal only; a log gets the line per epoch
         for i, idx in enumerate(batches):
             real = self.feed.real(idx)
             if plant == f"{epoch}:{i}":

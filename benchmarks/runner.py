@@ -41,6 +41,7 @@ STOPPING = threading.Event()
 # signals that end a command the way Ctrl-C does (benchmarks.cli installs the handlers)
 TERMINATION = (signal.SIGTERM, signal.SIGHUP)
 SUPERVISOR = "GANBENCH_SUPERVISOR_PID"  # set for a worker: the process that started it
+PROGRESS = "GANBENCH_PROGRESS"  # set for a worker: "1" where its supervisor writes to a terminal
 FAIL_HOOK = "GANBENCH_FAIL_AT"  # test hook: "backend:model" raises, "backend:model:crash" kills the process
 
 
@@ -336,8 +337,11 @@ def _maybe_fail(cfg: RunConfig) -> None:
 def _bar(cfg: RunConfig, mode: str):
     from tqdm import tqdm
 
+    # a bar on a terminal only: piped into a log, every frame would be a line (the log gets one line
+    # per finished run). A worker's stderr is a pipe to its supervisor, which says what it writes to.
+    terminal = os.environ.get(PROGRESS, "1" if sys.stderr.isatty() else "0") == "1"
     return tqdm(total=cfg.warmup + cfg.steps, desc=f"{cfg.backend} {cfg.model} {cfg.device}/{mode}",
-                unit="it", leave=False, file=sys.stderr, dynamic_ncols=True)
+                unit="it", leave=False, file=sys.stderr, dynamic_ncols=True, disable=not terminal)
 
 
 # --- process isolation ---------------------------------------------------------------------------
@@ -369,10 +373,10 @@ def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
 
 
 def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks", "_one", json.dumps(dataclasses.asdict(cfg))]
+    cmd = [sys.executable, "-m", "benchmarks", "_one", json.dumps(dataclasses.asdict(cfg))]  # cli.WORKER
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
-           SUPERVISOR: str(os.getpid())}
+           SUPERVISOR: str(os.getpid()), PROGRESS: os.environ.get(PROGRESS) or ("1" if sys.stderr.isatty() else "0")}
     tail = bytearray()
     proc = None
     try:

@@ -277,7 +277,8 @@ def test_a_stopped_command_takes_its_worker_with_it(tmp_path, how):
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks", "run", "-b", "torch", "-m", MLP, "--data", "synthetic", "--batch-size",
          "4", "--warmup", "0", "--steps", "100000", "--out", str(tmp_path)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, runner.PROGRESS: "1"})  # a progress bar although stderr is a pipe
     try:
         for line in proc.stderr:  # the worker is training once its progress bar moves
             if "it/s" in line or "s/it" in line:
@@ -558,3 +559,29 @@ def test_sample_grids_are_embedded_once_per_backend_and_model_and_the_rest_linke
     links = [f'href="samples/{b}_{h}_{m}.png"' for h in range(3) for b in ("torch", "jax") for m in "ab"]
     assert sum(link in page for link in links) == 10  # every other grid is one click away
     assert 'href="samples/jax_2_b.png"' not in page and 'href="samples/torch_2_b.png"' not in page
+
+
+def test_a_log_gets_one_line_per_run_not_progress_frames(tmp_path):
+    proc = _cli("run", "-b", "torch", "-m", MLP, *TINY[:-1], "30", "--out", str(tmp_path), "--no-samples")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "it/s" not in proc.stderr and "s/it" not in proc.stderr and "\r" not in proc.stderr
+    assert "[1/1] torch mindspore-mlp-gan" in proc.stderr and "images/s" in proc.stderr
+
+
+def test_names_go_space_or_comma_separated_and_a_typo_is_one_line(capsys):
+    from benchmarks.cli import build_parser
+
+    a = build_parser().parse_args(["run", "-b", "torch,jax", "-m", MLP, "paddle-dcgan28,mindspore-mlp-gan"])
+    assert a.backend == ["torch", "jax"] and a.model == [MLP, "paddle-dcgan28"]
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["run", "-b", "torch,torh"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and err[-1] == ("python -m benchmarks run: error: argument --backend/-b: unknown backend "
+                                             "'torh'; known backends: torch, mxnet, paddle, mindspore, jax")
+
+
+def test_help_lists_the_user_commands_only(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "_one" not in out and "SUPPRESS" not in out and "bench-gpu" in out

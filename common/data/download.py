@@ -71,7 +71,7 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, label: str) 
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-                  file=sys.stderr, disable=not progress, leave=False) as bar:
+                  file=sys.stderr, disable=None if progress else True, leave=False) as bar:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 out.write(chunk)
                 digest.update(chunk)
