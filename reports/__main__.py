@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import write_demo
         write_demo(args.folder)
-        print(f"fake results written to {args.folder}")
+        print(f"invented results (marked as demo data) written to {args.folder}\n"
+              f"next: python -m reports build {args.folder}")
         return 0
 
     try:

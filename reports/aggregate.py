@@ -35,7 +35,7 @@ COLUMNS = [
     "speedup", "speedup_lo", "speedup_hi", "speedup_vs", "is_reference",
     "first_step_s", "compile_s", "setup_s", "peak_memory_bytes", "memory_kind",
     "flops_per_iteration", "mfu_pct", "mfu_peak", "machine", "error_type", "error_message", "file",
-    "run_set", "stability",
+    "run_set", "stability", "framework_version", "git_commit", "finished_at",
 ]
 COUNTS = ["steps", "batch_size"]
 NUMERIC = ["images_per_s", "ips_p10", "ips_p90", "jitter_pct", "speedup", "speedup_lo",
@@ -67,6 +67,10 @@ def _row(run: Run) -> dict[str, Any]:
     # the stability guard's reasons not to trust this row's throughput ("" when none), and its run set
     row["stability"] = "; ".join(stability_warnings(run.doc))
     row["run_set"] = run.run_set
+    # what a row needs to stand alone in a spreadsheet: which build, which code, when
+    row["framework_version"] = run.env.get("framework_version")
+    row["git_commit"] = run.env.get("git_commit")
+    row["finished_at"] = run.doc.get("finished_at") or run.env.get("date")
     return row
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from . import aggregate, charts, history, reproduction, scaling, stats
+from .demo import DEMO_MARK
 from .load import load_results
 from .peaks import PEAKS
 from .render import num, ratio, render_page
@@ -153,9 +154,14 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
     if not results_dir.is_dir():
         raise ReportError(f"results folder {results_dir} does not exist or is not a folder")
     out = Path(out) if out is not None else results_dir / "report.html"
-    csv_path = out.with_suffix(".csv")
-
     loaded = load_results(results_dir)
+    demo = any(d.env.get("demo") for d in [*loaded.runs, *loaded.reproductions])
+    with charts.watermarked(DEMO_MARK if demo else None):
+        return _build(results_dir, out, baseline, loaded, demo)
+
+
+def _build(results_dir: Path, out: Path, baseline: str, loaded, demo: bool) -> ReportOutcome:
+    csv_path = out.with_suffix(".csv")
     warnings = list(loaded.warnings)
     runs = _usable(loaded.runs, warnings)
     df = aggregate.summary_frame(runs, baseline)
@@ -173,6 +179,7 @@ def build_report(results_dir: Path, out: Path | None = None, baseline: str = "to
 
     context = {
         "results_dir": str(results_dir), "baseline": baseline, "csv_name": csv_path.name,
+        "demo": DEMO_MARK if demo else None,
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "counts": {"files": loaded.files_seen, "runs": len(runs), "traces": len(loaded.traces),
                    "ok": int((df["status"] == "ok").sum()), "failed": int((df["status"] == "failed").sum()),

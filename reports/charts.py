@@ -8,6 +8,7 @@ hatches its bars, so it cannot be mistaken for a real-data result.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import math
 import warnings
@@ -57,9 +58,25 @@ def title(question: str, device: str, hardware: str, data_source: str, model: st
     return plain(f"{head}{what}\n{setting_title(device, hardware, data_source)}")
 
 
+_WATERMARK: list[str] = []  # set by `watermarked` while a page from demo data is built
+
+
+@contextlib.contextmanager
+def watermarked(text: str | None):
+    """Every chart drawn inside carries `text` across it (None: no mark)."""
+    _WATERMARK.append(text or "")
+    try:
+        yield
+    finally:
+        _WATERMARK.pop()
+
+
 def to_uri(fig: Figure, fmt: str = "png") -> str:
     """The figure as a data URI. Sample grids go as JPEG: they are photographs in effect, and
     PNG made them several times larger for no visible gain; line art stays PNG."""
+    if _WATERMARK and _WATERMARK[-1]:
+        fig.text(0.5, 0.5, _WATERMARK[-1], transform=fig.transFigure, ha="center", va="center", rotation=18,
+                 fontsize=26, color="#c00000", alpha=0.3, zorder=100)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     extra = {"pil_kwargs": {"quality": 90}} if fmt == "jpeg" else {}

@@ -91,3 +91,28 @@ def test_markup_from_results_shows_as_text_and_runs_nothing(loaded):
 def test_synthetic_runs_are_labelled(loaded):
     assert "synthetic data" in loaded["text"]
     assert "SYNTHETIC DATA" not in loaded["text"]  # the capitals are in the charts, not the text
+
+
+def test_the_demo_page_at_1024_px(tmp_path):
+    """The demo page in a 1024 px window: no sideways page scroll, every count in the navigation
+    equal to its section heading's, and the invented numbers marked as such."""
+    from reports.demo import DEMO_MARK, write_demo
+
+    write_demo(tmp_path)
+    html = build_report(tmp_path).html
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_context(offline=True, viewport={"width": 1024, "height": 800}).new_page()
+        page.goto(html.as_uri(), wait_until="load")
+        scroll, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        counts = page.evaluate("""[...document.querySelectorAll('nav a, .nav a, p a[href^="#"]')]
+            .map(a => [a.textContent, (document.querySelector(a.getAttribute('href') + ' h2') || {}).textContent])
+            .filter(([t, h]) => /\\(\\d+\\)/.test(t) && h)""")
+        title = page.title()
+        browser.close()
+    assert scroll <= client, f"the page scrolls sideways at 1024 px ({scroll} > {client})"
+    assert counts, "no counted navigation link found"
+    for link, heading in counts:
+        assert link[link.rindex("("):] in heading, (link, heading)
+    assert title.startswith(DEMO_MARK)
+    assert html.read_text().count(DEMO_MARK) >= 1 and 'class="demo"' in html.read_text()

@@ -144,6 +144,9 @@ def test_csv_holds_the_same_table(built):
     assert len(csv) == len(outcome.summary)
     merged = csv.set_index(["backend", "model", "device", "mode", "data_source"])["speedup"]
     assert merged.loc[("mxnet", A, "cpu", "eager", "real")] == pytest.approx(1.2)
+    # each row stands alone: the framework build, the code and the time it was measured
+    assert {"framework_version", "git_commit", "finished_at"} <= set(csv.columns)
+    assert csv["git_commit"].notna().all() and csv["framework_version"].notna().all()
 
 
 def test_page_sections(built):
@@ -222,3 +225,16 @@ def test_cli_folder_without_valid_result_exits_2_and_still_writes_a_page(tmp_pat
     assert "no valid result" in err and "broken.json: not valid JSON" in err
     page = (tmp_path / "report.html").read_text()
     assert "No valid result" in page and "broken.json: not valid JSON" in page
+
+
+def test_charts_drawn_for_demo_data_carry_the_mark():
+    from matplotlib.figure import Figure
+
+    from reports import charts
+    from reports.demo import DEMO_MARK
+
+    marked, plain = Figure(), Figure()
+    with charts.watermarked(DEMO_MARK):
+        charts.to_uri(marked)
+    charts.to_uri(plain)
+    assert [t.get_text() for t in marked.texts] == [DEMO_MARK] and not plain.texts

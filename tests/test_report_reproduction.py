@@ -108,6 +108,9 @@ def test_reproductions_are_recognised_and_only_the_broken_files_warn(built):
     assert "reproduce/odd/reproduction.json: key &#39;status&#39; must be one of" in html
     assert html.count('<div class="card">') + html.count('<div class="card stopped">') == 5
     assert 'href="#reproductions"' in html and "5 reproduction(s)" in html
+    # the navigation counts what the section heading counts (not the two model groups)
+    assert '<a href="#reproductions">Reproductions (5)</a>' in html
+    assert "the tutorials' full training (5)</h2>" in html
 
 
 def test_summary_table_numbers(built):
