@@ -191,7 +191,7 @@ def _build(results_dir: Path, out: Path, baseline: str, loaded, demo: bool) -> R
         "settings": _settings(df, runs, learning, warnings, out.parent),
         "parity": parity_blocks, "parity_notes": parity_notes,
         "failures": aggregate.failures(df, runs),
-        "reproductions": reproduction.sections(loaded.reproductions, baseline),
+        "reproductions": reproduction.sections(loaded.reproductions, baseline, out.parent),
         "gif_max_mib": reproduction.GIF_MAX_BYTES / 2**20, "first_step_tol": reproduction.FIRST_STEP_TOL,
         "environments": aggregate.environments(runs),
         "peaks": [p for _, p in PEAKS], "final_window": aggregate.FINAL_WINDOW,

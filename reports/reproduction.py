@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,29 @@ def _epoch_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: None for k in keys} | row for _, row in sorted(rows.items())]
 
 
-def item(rep: Reproduction) -> dict[str, Any]:
+ANIMATION_FRAMES = 12  # frames of the embedded animation, evenly spaced over the run, the last included
+ANIMATION_SIDE = 256  # its longer side in pixels, at most
+
+
+def small_animation(path: Path) -> tuple[bytes, int]:
+    """progress.gif cut to ANIMATION_FRAMES frames and ANIMATION_SIDE pixels: the page embeds this
+    and links the full file (four 200-epoch GIFs made the demo page 14 MB)."""
+    with Image.open(path) as gif:
+        n = getattr(gif, "n_frames", 1)
+        picks = sorted({round(i * (n - 1) / max(ANIMATION_FRAMES - 1, 1)) for i in range(min(n, ANIMATION_FRAMES))})
+        frames = []
+        for k in picks:
+            gif.seek(k)
+            frame = gif.convert("RGB")
+            frame.thumbnail((ANIMATION_SIDE, ANIMATION_SIDE))
+            # no dithering: dithered noise defeats GIF's compression (1.2 MB for 12 frames of 320 px)
+            frames.append(frame.quantize(colors=128, dither=Image.Dither.NONE))
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=400, loop=0)
+    return buf.getvalue(), len(frames)
+
+
+def item(rep: Reproduction, page_dir: Path | None = None) -> dict[str, Any]:
     doc = rep.doc
     status = doc["status"]
     err = doc["error"] or {}
@@ -141,14 +164,21 @@ def item(rep: Reproduction) -> dict[str, Any]:
     last_metric = metrics[-1] if metrics else None
     epochs = doc["epoch_losses"] or []
     losses = doc["losses"] or {}
-    gif_uri = gif_note = None
+    gif_uri = gif_note = gif_href = None
+    gif_frames = 0
     if rep.gif is not None:
         size = rep.gif.stat().st_size
         if size <= GIF_MAX_BYTES:
-            gif_uri = "data:image/gif;base64," + base64.b64encode(rep.gif.read_bytes()).decode("ascii")
+            try:
+                small, gif_frames = small_animation(rep.gif)
+                gif_uri = "data:image/gif;base64," + base64.b64encode(small).decode("ascii")
+            except (OSError, ValueError) as exc:
+                gif_note = f"progress.gif could not be read ({exc}): only the last grid is shown"
         else:
             gif_note = (f"progress.gif is {size / 2**20:.1f} MiB, over the {GIF_MAX_BYTES / 2**20:.0f} MiB "
                         "limit for embedding: only the last grid is shown")
+        if page_dir is not None:
+            gif_href = Path(os.path.relpath(rep.gif, page_dir)).as_posix()
     else:
         gif_note = ("no progress.gif (it is written when the run ends)" if status == "running"
                     else "no progress.gif beside the file")
@@ -175,7 +205,7 @@ def item(rep: Reproduction) -> dict[str, Any]:
         "epoch_rows": _epoch_rows(doc),
         "grid_uri": image_uri(rep.grid) if rep.grid else None,
         "grid_epoch": _grid_epoch(rep.grid_name, doc["grids"] or []),
-        "gif_uri": gif_uri, "gif_note": gif_note,
+        "gif_uri": gif_uri, "gif_note": gif_note, "gif_href": gif_href, "gif_frames": gif_frames,
     }
 
 
@@ -183,13 +213,13 @@ def _order(rep: Reproduction, baseline: str) -> tuple:
     return (rep["backend"] != baseline, rep["backend"], rep["device"], rep.file)
 
 
-def sections(reps: list[Reproduction], baseline: str) -> list[dict[str, Any]]:
+def sections(reps: list[Reproduction], baseline: str, page_dir: Path | None = None) -> list[dict[str, Any]]:
     """One group per model, the tutorials' order; in a group the baseline backend first."""
     models = sorted({r["model"] for r in reps}, key=_model_order)
     out = []
     for model in models:
         group = sorted((r for r in reps if r["model"] == model), key=lambda r: _order(r, baseline))
-        items = [item(r) for r in group]
+        items = [item(r, page_dir) for r in group]
         labels = charts.reproduction_labels(group)
         for it, lab in zip(items, labels):
             it["label"] = lab

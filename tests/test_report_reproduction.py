@@ -4,6 +4,7 @@ Every number the page shows is checked against what this test computes itself fr
 wrote (per-step losses sliced by epoch, not the files' own per-epoch means)."""
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from html.parser import HTMLParser
@@ -207,12 +208,27 @@ def test_last_grid_and_gif_are_embedded(built):
     root, _, _, section = built
     # Four runs ended and wrote progress.gif; the running one has none yet and says so.
     assert section.count('src="data:image/gif;base64,') == 4
+    # the page embeds a short animation and links the whole file beside the reproduction
+    assert section.count('every epoch</a>') == 4 and 'href="../reproduce/' in section
     assert section.count("last progress grid: epoch") == 5
     assert "no progress.gif (it is written when the run ends)" in section
     assert "last progress grid: epoch 3" in section and "last progress grid: epoch 1" in section
     hist = doc(root, f"{MLP}__torch")["metrics"][-1]["class_histogram"]
     assert "Predicted digits</strong>, epoch 3 (1000 samples): " + " · ".join(
         f"<span>{i}: {c}</span>" for i, c in enumerate(hist)) in " ".join(section.split())
+
+
+def test_the_embedded_animation_is_cut_to_a_few_small_frames(tmp_path):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (600, 500), (k, 255 - k, 40)) for k in range(0, 250, 5)]  # 50 frames
+    frames[0].save(tmp_path / "progress.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    small, n = reproduction.small_animation(tmp_path / "progress.gif")
+    with Image.open(io.BytesIO(small)) as gif:
+        assert n == gif.n_frames == reproduction.ANIMATION_FRAMES
+        assert max(gif.size) == reproduction.ANIMATION_SIDE
+        gif.seek(n - 1)
+        assert gif.convert("RGB").getpixel((0, 0))[0] >= 240  # the last epoch's frame is among them
 
 
 def test_page_is_self_contained(built):
