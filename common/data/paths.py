@@ -3,9 +3,12 @@ import os
 from pathlib import Path
 
 
+DATA_DIR_ENV = "GANBENCH_DATA_DIR"  # the one name of the data folder, for the harness and the tests
+
+
 def default_data_dir() -> Path:
     """``$GANBENCH_DATA_DIR`` if set, else ``./data`` (relative to the current directory)."""
-    env = os.environ.get("GANBENCH_DATA_DIR")
+    env = os.environ.get(DATA_DIR_ENV)
     return Path(env).expanduser() if env else Path("data")
 
 
