@@ -86,6 +86,20 @@ def _sample_links(block: pd.DataFrame, runs, featured: set, page_dir: Path) -> l
     return out
 
 
+CHARTED_SETTINGS = 6  # settings (device, hardware, data) whose per-run charts are drawn: the most recent
+
+
+def _charted(df: pd.DataFrame, runs) -> set:
+    """The CHARTED_SETTINGS settings with the most recently finished runs. Every setting keeps its
+    tables; only these draw their throughput, step-time, loss and sample charts, so a folder of
+    thousands of results gives a page of a few MB (200 loss charts made one 45 MB) and a build
+    that no longer grows with the number of settings."""
+    latest: dict[tuple, str] = {}
+    for keys, block in df.groupby(["device", "hardware", "data_source"], sort=False):
+        latest[keys] = max((str(runs[i].doc.get("finished_at") or "") for i in block.index), default="")
+    return set(sorted(latest, key=lambda k: latest[k], reverse=True)[:CHARTED_SETTINGS])
+
+
 def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str] | None = None,
               page_dir: Path = Path(".")) -> list[dict[str, Any]]:
     warnings = [] if warnings is None else warnings
@@ -93,8 +107,10 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
     learned = dict(iter(learning.groupby(aggregate.SETTING))) if not learning.empty else {}
     out = []
     primary = aggregate.at_primary(df)
+    charted = _charted(df, runs)
     for keys, block in df.groupby(["device", "hardware", "data_source"], sort=False):
         device, hardware, data_source = keys
+        draw = keys in charted
         # The per-run charts label runs by backend and mode, so they draw the tutorial's batch
         # only; a batch sweep's other batches are in the table and in the sweep's own chart.
         chart_block = block[primary[block.index]]
@@ -105,11 +121,12 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
             models.append({"model": model, "rows": _records(mblock),
                            "learning": _records(learn) if learn is not None else [],
                            "batches": sorted({int(b) for b in mblock["batch_size"].dropna()}),
-                           "loss_chart": _guarded(lambda: charts.loss_chart(cblock, runs), cblock, warnings,
-                                                  f"loss chart of {model}"),
+                           "loss_chart": _guarded(lambda: charts.loss_chart(cblock, runs) if draw else None, cblock,
+                                                  warnings, f"loss chart of {model}"),
                            "samples_chart": _guarded(
-                               lambda: charts.samples_chart(cblock[cblock.index.isin(featured)], runs), cblock,
-                               warnings, f"samples of {model}"),
+                               lambda: charts.samples_chart(cblock[cblock.index.isin(featured)], runs) if draw else None,
+                               cblock, warnings, f"samples of {model}"),
+                           "charts_skipped": not draw,
                            "sample_links": _sample_links(cblock, runs, featured, page_dir)})
         details = sorted({str(runs[i]["data_detail"]) for i in block.index if runs[i]["data_detail"]})
         kinds = set(block["memory_kind"].dropna())
@@ -119,17 +136,20 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
                     "details": details, "rows": _records(block),
                     # One kind for the whole block goes in the header; mixed kinds go per row.
                     "memory_kind": kinds.pop() if len(kinds) == 1 else None,
-                    "throughput_chart": _guarded(lambda: charts.throughput_chart(chart_block), chart_block, warnings,
-                                                 "throughput chart"),
-                    "step_chart": _guarded(lambda: charts.step_time_chart(chart_block, runs), chart_block, warnings,
-                                           "step-time chart"), "models": models})
+                    "throughput_chart": _guarded(lambda: charts.throughput_chart(chart_block) if draw else None,
+                                                 chart_block, warnings, "throughput chart"),
+                    "step_chart": _guarded(lambda: charts.step_time_chart(chart_block, runs) if draw else None,
+                                           chart_block, warnings, "step-time chart"), "models": models,
+                    "charts_skipped": not draw})
     return out
 
 
 def _overview(df: pd.DataFrame, runs, baseline: str) -> list[dict[str, Any]]:
     blocks = aggregate.framework_overview(df, runs, baseline)
+    charted = _charted(df, runs)  # the heat maps keep to the per-run charts' budget
     for block in blocks:
-        block["chart"] = charts.heatmap_chart(block, baseline)
+        drawn = (block["device"], block["hardware"], block["data_source"]) in charted
+        block["chart"] = charts.heatmap_chart(block, baseline) if drawn else None
     return blocks
 
 
@@ -188,7 +208,7 @@ def _build(results_dir: Path, out: Path, baseline: str, loaded, demo: bool) -> R
         "headlines": aggregate.headlines(primary, runs, baseline),
         "overview": _overview(df, runs, baseline), "sweeps": _sweeps(df),
         "tutorial_batch": aggregate.TUTORIAL_BATCH, "plain_modes": aggregate.PLAIN_MODES,
-        "settings": _settings(df, runs, learning, warnings, out.parent),
+        "settings": _settings(df, runs, learning, warnings, out.parent), "charted_settings": CHARTED_SETTINGS,
         "parity": parity_blocks, "parity_notes": parity_notes,
         "failures": aggregate.failures(df, runs),
         "reproductions": reproduction.sections(loaded.reproductions, baseline, out.parent),

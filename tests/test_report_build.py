@@ -238,3 +238,26 @@ def test_charts_drawn_for_demo_data_carry_the_mark():
         charts.to_uri(marked)
     charts.to_uri(plain)
     assert [t.get_text() for t in marked.texts] == [DEMO_MARK] and not plain.texts
+
+
+def test_only_the_most_recent_settings_draw_their_charts(tmp_path):
+    """A folder of many machines keeps every table but draws per-run charts for the
+    CHARTED_SETTINGS most recent settings only, and says so for the rest."""
+    from reports.build import CHARTED_SETTINGS
+    from reports.demo import base_env
+
+    n = CHARTED_SETTINGS + 2
+    for k in range(n):
+        env = base_env("torch", "cpu") | {"cpu": f"CPU model {k}"}
+        write_result(tmp_path, f"r{k}.json", backend="torch", model=A, data_source="real", env=env,
+                     finished_at=f"2026-11-{10 + k:02d}T10:00:00+00:00")
+    outcome = build_report(tmp_path)
+    html = outcome.html.read_text()
+    assert len(outcome.summary) == n  # every run keeps its row
+    assert html.count('alt="Training throughput by backend') == CHARTED_SETTINGS
+    assert html.count('alt="Losses of every backend') == CHARTED_SETTINGS
+    assert html.count("charts left out; the 6 settings with the") == 2
+    # the two oldest machines are the ones left undrawn
+    assert "CPU model 0 (cpu) · real data: charts left out" in html
+    assert "CPU model 1 (cpu) · real data: charts left out" in html
+    assert "CPU model 2 (cpu) · real data: charts left out" not in html
