@@ -1,7 +1,9 @@
 """download_file against a loopback HTTP server; load_mnist's download step through it."""
 import hashlib
 import http.server
+import io
 import socket
+import sys
 import threading
 
 import numpy as np
@@ -129,12 +131,20 @@ def test_corrupted_existing_file_is_replaced(server, tmp_path):
     assert server.requests == ["/a.bin"]
 
 
-def test_progress_bar_goes_to_stderr(server, tmp_path, capsys):
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_bar_goes_to_a_terminal_stderr_only(server, tmp_path, monkeypatch, capsys, terminal):
     body = _payload(4)
     server.files["/a.bin"] = body
+    err = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
     download_file("a.bin", [server.url], hashlib.sha256(body).hexdigest(), tmp_path)
-    captured = capsys.readouterr()
-    assert "a.bin" in captured.err and captured.out == ""
+    assert ("a.bin" in err.getvalue()) is terminal  # piped into a log, no progress frames
+    assert capsys.readouterr().out == ""
 
 
 def test_load_mnist_downloads_missing_files_into_cache(server, dead_mirror, tmp_path,
