@@ -213,7 +213,7 @@ def _build(results_dir: Path, out: Path, baseline: str, loaded, demo: bool) -> R
         "failures": aggregate.failures(df, runs),
         "reproductions": reproduction.sections(loaded.reproductions, baseline, out.parent),
         "gif_max_mib": reproduction.GIF_MAX_BYTES / 2**20, "first_step_tol": reproduction.FIRST_STEP_TOL,
-        "environments": aggregate.environments(runs),
+        "environments": aggregate.environments([*runs, *loaded.reproductions]),  # reproductions ran somewhere too
         "peaks": [p for _, p in PEAKS], "final_window": aggregate.FINAL_WINDOW,
         "resamples": stats.RESAMPLES, "seed": stats.SEED, "min_steps": stats.MIN_STEPS,
         "parity_eps": aggregate.PARITY_EPS,

@@ -277,7 +277,9 @@ def test_a_folder_of_reproductions_alone_builds_and_exits_0(tmp_path, capsys):
     assert main(["build", str(tmp_path)]) == 0
     assert "1 reproduction(s) shown" in capsys.readouterr().out
     page = (tmp_path / "report.html").read_text()
-    assert "The reproductions found are shown below." in page
+    # each section stands on its own: no "No valid result", and the machine it ran on is listed
+    assert "No valid result" not in page and "This folder holds reproductions only" in page
+    assert "No run or reproduction recorded an environment" not in page and "<h3>Machine " in page
     assert "<pre>Collapsed: the fixed-noise samples are all alike</pre>" in page
     # A collapsed run's last epoch ended (grid, metrics) but is not counted as done.
     assert "last progress grid: epoch 2" in page
