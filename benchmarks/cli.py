@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import signal
 import sys
@@ -12,7 +13,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from benchmarks.runner import TERMINATION, RunConfig, record_failure, run_isolated, run_one
+from benchmarks.runner import TERMINATION, RunConfig, log, record_failure, run_isolated, run_one, setup_logging
 from common.env import usable_cores
 from common.models import MODELS
 from common.spec import ADAM_FORMS
@@ -79,7 +80,16 @@ def _registry() -> list[str]:
     return list(REGISTRY)
 
 
+def _add_verbosity(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """-q/-v before or after the command; a command's own flags default to 'not given', so that
+    `python -m benchmarks -q run` keeps its -q."""
+    d = {} if top else {"default": argparse.SUPPRESS}
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings, errors and results", **d)
+    p.add_argument("-v", "--verbose", action="store_true", help="also debug messages", **d)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
+    _add_verbosity(p)
     p.add_argument("--backend", "-b", action=_Names, known=_registry, what="backend", metavar="BACKEND",
                    help="backends, space- or comma-separated (default: every importable one; "
                         "`python -m benchmarks list` names them)")
@@ -170,6 +180,7 @@ def _fraction(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    _add_verbosity(ap, top=True)
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="time training steps and write one result file per run")
@@ -192,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="float64: chaos-free parity references (backends that support it; eager only)")
 
     rp = sub.add_parser("reproduce", help="a tutorial's full training on real data: grids, GIF, checkpoints, metrics")
+    _add_verbosity(rp)
     rp.add_argument("model", choices=list(MODELS))
     rp.add_argument("--backend", "-b", type=_backend_name, help="default: the tutorial's own framework")
     rp.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"])
@@ -356,19 +368,19 @@ def cmd_run(a) -> int:
     for cfg, exc in cannot:
         res = record_failure(cfg, exc)
         results.append(res)
-        print(f"{cfg.backend} {cfg.model}: cannot start\n{_line(res)}", file=sys.stderr, flush=True)
+        log.error("%s %s: cannot start\n%s", cfg.backend, cfg.model, _line(res))
     done = 0
     try:
         for k, cfg in enumerate(plan, 1):
-            print(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}"
+            log.info(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}"
                   f"{' (' + cfg.mode + ')' if cfg.mode else ''}{f', batch {cfg.batch_size}' if cfg.batch_size else ''}: "
-                  f"{cfg.warmup} warm-up + {cfg.steps} timed iterations", file=sys.stderr, flush=True)
+                  f"{cfg.warmup} warm-up + {cfg.steps} timed iterations")
             res = run_one(cfg) if a.in_process else run_isolated(cfg, timeout=a.timeout)
             results.append(res)
             done = k
-            print(_line(res), file=sys.stderr, flush=True)
+            log.info(_line(res))
             for why in stability_warnings(res):
-                print(f"  WARNING (noisy): {why}", file=sys.stderr, flush=True)
+                log.warning("noisy measurement: %s", why)
     except KeyboardInterrupt:
         finish_run_set(run_set, results)
         print(summary_table(results))
@@ -423,7 +435,7 @@ def _sees_cuda(load_backend, b: str) -> bool:
     try:
         return load_backend(b).device_available("cuda")
     except Exception as exc:  # not installed or raising on import: say so and go on with the rest
-        print(f"bench-gpu: skipping {b}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        log.warning("bench-gpu: skipping %s: %s: %s", b, type(exc).__name__, exc)
         return False
 
 
@@ -493,7 +505,7 @@ def cmd_reproduce(a) -> int:
     try:
         rep = Reproduction(a.model, a.backend, a.device, a.epochs, a.out, a.data_dir, a.cache_dir,
                            not a.no_download, a.seed, a.subset, a.batch_size, a.metric_samples, a.keep,
-                           log=lambda m: print(m, file=sys.stderr, flush=True), mode=a.mode,
+                           log=log.info, mode=a.mode,
                            adam_form=a.adam_form)
     except DataUnavailable as e:
         sys.exit(f"reproduce runs on real data only.\n{e}")
@@ -549,9 +561,11 @@ WORKER = "_one"  # `python -m benchmarks _one CONFIG_JSON`: the child of `run`, 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == [WORKER] and len(args) == 2:
+        setup_logging()  # the supervisor's level
         return _worker(RunConfig(**json.loads(args[1])))
     a = build_parser().parse_args(args)
     a.argv = args  # the run set's manifest records the command
+    setup_logging(logging.WARNING if a.quiet else logging.DEBUG if a.verbose else logging.INFO)
     _stop_like_ctrl_c()
     if a.cmd == "reproduce":
         return cmd_reproduce(a)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -38,6 +39,29 @@ from common.state import initial_state
 # Set by the worker when its parent stops it (Ctrl-C): the run then records nothing, even where a
 # framework turned the interrupt into an ordinary exception that run_one would record as a failure.
 STOPPING = threading.Event()
+# What is neither progress nor a result goes through this logger: `-q` keeps warnings and errors,
+# `-v` adds debug messages; a worker logs at its supervisor's level (LOG_LEVEL in its environment).
+log = logging.getLogger("ganbench")
+LOG_LEVEL = "GANBENCH_LOG_LEVEL"
+
+
+class _Format(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if record.levelno < logging.WARNING else f"{record.levelname}: {text}"
+
+
+def setup_logging(level: int | None = None) -> None:
+    """Messages to stderr, plain at INFO, prefixed from WARNING up; `level` None: LOG_LEVEL or INFO."""
+    if level is None:
+        level = int(os.environ.get(LOG_LEVEL) or logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Format("%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
 # signals that end a command the way Ctrl-C does (benchmarks.cli installs the handlers)
 TERMINATION = (signal.SIGTERM, signal.SIGHUP)
 SUPERVISOR = "GANBENCH_SUPERVISOR_PID"  # set for a worker: the process that started it
@@ -265,7 +289,7 @@ def _run_one(cfg: RunConfig, progress: bool) -> dict:
         mode = cfg.mode or cls.modes[0]
         res["mode"] = mode
         source = open_source(spec, cfg.data, cfg.data_dir, cfg.cache_dir, cfg.download,
-                             log=lambda m: print(m, file=sys.stderr, flush=True))
+                             log=log.warning)  # open_images says only why data is synthetic
         res.update(data_source=source.kind, data_detail=source.description)
 
         reset_peak_rss()
@@ -376,7 +400,7 @@ def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
     cmd = [sys.executable, "-m", "benchmarks", "_one", json.dumps(dataclasses.asdict(cfg))]  # cli.WORKER
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
-           SUPERVISOR: str(os.getpid()), PROGRESS: os.environ.get(PROGRESS) or ("1" if sys.stderr.isatty() else "0")}
+           SUPERVISOR: str(os.getpid()), LOG_LEVEL: str(log.getEffectiveLevel()), PROGRESS: os.environ.get(PROGRESS) or ("1" if sys.stderr.isatty() else "0")}
     tail = bytearray()
     proc = None
     try:

@@ -585,3 +585,15 @@ def test_help_lists_the_user_commands_only(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "_one" not in out and "SUPPRESS" not in out and "bench-gpu" in out
+
+
+def test_quiet_keeps_warnings_and_results_and_drops_the_rest(tmp_path):
+    loud = _cli("run", "-b", "torch", "-m", MLP, *TINY, "--out", str(tmp_path / "a"), "--no-samples")
+    quiet = _cli("-q", "run", "-b", "torch", "-m", MLP, *TINY, "--out", str(tmp_path / "b"), "--no-samples")
+    quiet_after = _cli("run", "-q", "-b", "torch", "-m", MLP, *TINY, "--out", str(tmp_path / "c"), "--no-samples")
+    assert loud.returncode == quiet.returncode == quiet_after.returncode == 0
+    assert "[1/1] torch" in loud.stderr and "WARNING: noisy measurement" in loud.stderr
+    for q in (quiet, quiet_after):
+        assert "[1/1] torch" not in q.stderr and "images/s (p10" not in q.stderr
+        assert "WARNING: noisy measurement" in q.stderr  # one measured step: a warning survives -q
+        assert "results in" in q.stdout and MLP in q.stdout  # the result table is not a log message
