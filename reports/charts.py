@@ -214,6 +214,9 @@ def _sample_image(path) -> np.ndarray:
         return np.asarray(img)
 
 
+TITLE_WIDTH_IN = 7.5  # inches a chart's two-line title needs (device, hardware and data on the second)
+
+
 def samples_chart(block: pd.DataFrame, runs: list[Run]) -> str | None:
     """Every backend's final sample grid side by side, for one model and setting."""
     rows = [(i, r) for i, r in block.iterrows() if r["status"] == "ok"]
@@ -224,9 +227,13 @@ def samples_chart(block: pd.DataFrame, runs: list[Run]) -> str | None:
     images = [(r, _sample_image(runs[i].samples) if runs[i].samples else None) for i, r in rows]
     side = max(img.shape[1] for _, img in images if img is not None) / DPI
     with matplotlib.rc_context(RC):
-        ncols = min(len(images), max(1, int(12 // max(side, 1.5))))
+        cell = max(side, 1.5)
+        rows_needed = math.ceil(len(images) / max(1, int(14 // cell)))
+        ncols = math.ceil(len(images) / rows_needed)  # balanced rows: five grids wrap 3 + 2, not 4 + 1
         nrows, ncols = _grid(len(images), ncols)
-        fig = Figure(figsize=(ncols * max(side, 1.5) + 0.3, nrows * (side + 0.45) + 1.0), layout="constrained")
+        # never narrower than the two-line title (one grid alone clipped it)
+        fig = Figure(figsize=(max(ncols * cell + 0.3, TITLE_WIDTH_IN), nrows * (side + 0.45) + 1.0),
+                     layout="constrained")
         for ax, (r, img) in zip(_axes(fig, len(images), ncols), images):
             ax.set_axis_off()
             ax.set_title(label(r["backend"], r["mode"]), color=colour(r["backend"]))

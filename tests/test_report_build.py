@@ -261,3 +261,26 @@ def test_only_the_most_recent_settings_draw_their_charts(tmp_path):
     assert "CPU model 0 (cpu) · real data: charts left out" in html
     assert "CPU model 1 (cpu) · real data: charts left out" in html
     assert "CPU model 2 (cpu) · real data: charts left out" not in html
+
+
+@pytest.mark.parametrize("backends, width_in", [(["torch"], 7.5), (["torch", "mxnet", "paddle", "jax", "mindspore"], 7.5)])
+def test_sample_grids_leave_room_for_the_title_and_wrap_evenly(tmp_path, backends, width_in):
+    """One grid alone once clipped its chart's title; five wrapped 4 + 1."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    from reports.demo import sample_grid
+
+    (tmp_path / "samples").mkdir()
+    for k, b in enumerate(backends):
+        sample_grid(k, 35, 3).save(tmp_path / "samples" / f"{b}.png")  # 298 px: four fit a row, five do not
+        write_result(tmp_path, f"{b}.json", backend=b, model=A, data_source="real", samples_png=f"samples/{b}.png")
+    html = build_report(tmp_path).html.read_text()
+    (uri,) = re.findall(r'alt="Final samples of every backend[^"]*" src="data:image/jpeg;base64,([^"]+)"', html)
+    img = Image.open(io.BytesIO(base64.b64decode(uri)))
+    assert img.width >= width_in * 100 - 2  # DPI 100
+    if len(backends) == 5:
+        assert img.width < 1000  # three columns of 298 px, not four: rows of 3 + 2
