@@ -284,3 +284,14 @@ def test_sample_grids_leave_room_for_the_title_and_wrap_evenly(tmp_path, backend
     assert img.width >= width_in * 100 - 2  # DPI 100
     if len(backends) == 5:
         assert img.width < 1000  # three columns of 298 px, not four: rows of 3 + 2
+
+
+def test_a_baseline_without_runs_is_a_warning_not_silent_n_a(tmp_path, capsys):
+    from reports.__main__ import main as reports_main
+
+    write_result(tmp_path, "t.json", backend="torch", model=A, data_source="real")
+    write_result(tmp_path, "m.json", backend="mxnet", model=A, data_source="real")
+    assert reports_main(["build", str(tmp_path), "--baseline", "jax"]) == 0
+    err = capsys.readouterr()
+    assert "baseline 'jax' has no successful run; no speed-ups are shown" in err.out + err.err
+    assert "baseline &#39;jax&#39; has no successful run" in (tmp_path / "report.html").read_text()
