@@ -3,8 +3,9 @@
 Not a backend: the yardstick for the suite's JAX adapter (`python -m benchmarks targets`: the
 adapter, which builds any spec, must be at least as fast as this straight-line version of one
 model). Plain jax.numpy and the spec's Adam form as the JAX adapter builds it; no Flax, no spec
-walking: G = Dense-ReLU, 3 × (Dense-BN-ReLU), Dense-tanh; D = 2 × (Dense-LeakyReLU(0.2)), Dense-sigmoid; BCE on probabilities; D's loss is the
-sum of the fake and real terms; G's step recomputes G(z) from the same z (the tutorial's recipe).
+walking: G = Dense-ReLU, 3 × (Dense-BN-ReLU), Dense-tanh; D = 2 × (Dense-LeakyReLU(0.2)),
+Dense-sigmoid; BCE on probabilities; D's loss is the sum of the fake and real terms; G's step
+recomputes G(z) from the same z (the tutorial's recipe).
 """
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from benchmarks.runner import TERMINATION, RunConfig, log, record_failure, run_isolated, run_one, setup_logging
+from benchmarks.runner import (TERMINATION, WORKER, RunConfig, log, record_failure, run_isolated, run_one,
+                               setup_logging)
 from common.env import usable_cores
 from common.models import MODELS
 from common.spec import ADAM_FORMS
@@ -69,8 +70,8 @@ class _Names(argparse.Action):
         names = [w.strip() for v in values for w in v.split(",") if w.strip()]
         for n in names:
             if n not in known:
-                parser.error(f"argument {'/'.join(self.option_strings)}: unknown {self.what} {n!r}; known {self.what}s: "
-                             f"{', '.join(known)}")
+                parser.error(f"argument {'/'.join(self.option_strings)}: unknown {self.what} {n!r}; "
+                             f"known {self.what}s: {', '.join(known)}")
         setattr(namespace, self.dest, list(dict.fromkeys([*(getattr(namespace, self.dest) or []), *names])))
 
 
@@ -553,9 +554,6 @@ def _stop_like_ctrl_c() -> None:
     if threading.current_thread() is threading.main_thread():
         for sig in TERMINATION:
             signal.signal(sig, interrupt)
-
-
-WORKER = "_one"  # `python -m benchmarks _one CONFIG_JSON`: the child of `run`, not a user command
 
 
 def main(argv: list[str] | None = None) -> int:

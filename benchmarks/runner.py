@@ -66,6 +66,12 @@ def setup_logging(level: int | None = None) -> None:
 TERMINATION = (signal.SIGTERM, signal.SIGHUP)
 SUPERVISOR = "GANBENCH_SUPERVISOR_PID"  # set for a worker: the process that started it
 PROGRESS = "GANBENCH_PROGRESS"  # set for a worker: "1" where its supervisor writes to a terminal
+WORKER = "_one"  # `python -m benchmarks _one CONFIG_JSON`: the child of `run`, not a user command
+
+
+def _progress_wanted() -> str:
+    """"1" where progress bars belong: stderr is a terminal, or the supervisor said its is."""
+    return os.environ.get(PROGRESS) or ("1" if sys.stderr.isatty() else "0")
 FAIL_HOOK = "GANBENCH_FAIL_AT"  # test hook: "backend:model" raises, "backend:model:crash" kills the process
 
 
@@ -363,7 +369,7 @@ def _bar(cfg: RunConfig, mode: str):
 
     # a bar on a terminal only: piped into a log, every frame would be a line (the log gets one line
     # per finished run). A worker's stderr is a pipe to its supervisor, which says what it writes to.
-    terminal = os.environ.get(PROGRESS, "1" if sys.stderr.isatty() else "0") == "1"
+    terminal = _progress_wanted() == "1"
     return tqdm(total=cfg.warmup + cfg.steps, desc=f"{cfg.backend} {cfg.model} {cfg.device}/{mode}",
                 unit="it", leave=False, file=sys.stderr, dynamic_ncols=True, disable=not terminal)
 
@@ -397,10 +403,10 @@ def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
 
 
 def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks", "_one", json.dumps(dataclasses.asdict(cfg))]  # cli.WORKER
+    cmd = [sys.executable, "-m", "benchmarks", WORKER, json.dumps(dataclasses.asdict(cfg))]
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
-           SUPERVISOR: str(os.getpid()), LOG_LEVEL: str(log.getEffectiveLevel()), PROGRESS: os.environ.get(PROGRESS) or ("1" if sys.stderr.isatty() else "0")}
+           SUPERVISOR: str(os.getpid()), LOG_LEVEL: str(log.getEffectiveLevel()), PROGRESS: _progress_wanted()}
     tail = bytearray()
     proc = None
     try:

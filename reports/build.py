@@ -111,6 +111,10 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
     for keys, block in df.groupby(["device", "hardware", "data_source"], sort=False):
         device, hardware, data_source = keys
         draw = keys in charted
+
+        def chart(make, cblock, what):  # a setting beyond the chart budget draws nothing
+            return _guarded(make, cblock, warnings, what) if draw else None
+
         # The per-run charts label runs by backend and mode, so they draw the tutorial's batch
         # only; a batch sweep's other batches are in the table and in the sweep's own chart.
         chart_block = block[primary[block.index]]
@@ -121,11 +125,11 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
             models.append({"model": model, "rows": _records(mblock),
                            "learning": _records(learn) if learn is not None else [],
                            "batches": sorted({int(b) for b in mblock["batch_size"].dropna()}),
-                           "loss_chart": _guarded(lambda: charts.loss_chart(cblock, runs) if draw else None, cblock,
-                                                  warnings, f"loss chart of {model}"),
-                           "samples_chart": _guarded(
-                               lambda: charts.samples_chart(cblock[cblock.index.isin(featured)], runs) if draw else None,
-                               cblock, warnings, f"samples of {model}"),
+                           "loss_chart": chart(lambda: charts.loss_chart(cblock, runs), cblock,
+                                               f"loss chart of {model}"),
+                           "samples_chart": chart(
+                               lambda: charts.samples_chart(cblock[cblock.index.isin(featured)], runs), cblock,
+                               f"samples of {model}"),
                            "charts_skipped": not draw,
                            "sample_links": _sample_links(cblock, runs, featured, page_dir)})
         details = sorted({str(runs[i]["data_detail"]) for i in block.index if runs[i]["data_detail"]})
@@ -136,10 +140,10 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
                     "details": details, "rows": _records(block),
                     # One kind for the whole block goes in the header; mixed kinds go per row.
                     "memory_kind": kinds.pop() if len(kinds) == 1 else None,
-                    "throughput_chart": _guarded(lambda: charts.throughput_chart(chart_block) if draw else None,
-                                                 chart_block, warnings, "throughput chart"),
-                    "step_chart": _guarded(lambda: charts.step_time_chart(chart_block, runs) if draw else None,
-                                           chart_block, warnings, "step-time chart"), "models": models,
+                    "throughput_chart": chart(lambda: charts.throughput_chart(chart_block), chart_block,
+                                              "throughput chart"),
+                    "step_chart": chart(lambda: charts.step_time_chart(chart_block, runs), chart_block,
+                                        "step-time chart"), "models": models,
                     "charts_skipped": not draw})
     return out
 
