@@ -4,7 +4,11 @@
     nox -s bench-torch -- --device cuda --model mxnet-dcgan64 --steps 200
     nox -s bench-jax
     nox -s report                          # rebuild results/report.html from whatever is in results/
-    nox -t tests                           # every test session (CI runs exactly this)
+    nox -t tests                           # every test session and lint (CI runs exactly this)
+    nox -s lint                            # ruff over the tree, mypy over common/
+    nox -l                                 # every session, one line each
+
+A framework is one entry of FRAMEWORKS below: its bench-* and tests-* sessions are made from it.
 """
 from __future__ import annotations
 
@@ -33,15 +37,31 @@ TEST = ["pytest", "pytest-benchmark"]
 STATS_TEST = ["scipy"]
 # the report's browser tests drive Debian's /usr/bin/chromium through Playwright (no browser download)
 BROWSER_TEST = ["playwright"]
-TORCH = list(builds.CPU_PACKAGES["torch"])
-JAX = list(builds.CPU_PACKAGES["jax"])
-MXNET = list(builds.CPU_PACKAGES["mxnet"])
-PADDLE = list(builds.CPU_PACKAGES["paddle"])
-MINDSPORE = list(builds.CPU_PACKAGES["mindspore"])
+# ruff and mypy, pinned so a new release's rules cannot turn CI red on an unchanged tree
+LINT = ["ruff==0.17.6", "mypy==2.4.1"]
 RESULTS = "results"
 # what a bench session runs when not told otherwise: each framework at its best, and its plain
 # (tutorial-style) mode as the reference row
 DEFAULT_MODES = ["--mode", "best,plain"]
+
+
+# The one table of frameworks: each gets a `bench-NAME` session (what it says is its `nox -l` line) and,
+# unless its tests run in the main `tests` session, a `tests-NAME` session tagged "tests". Packages
+# (builds.CPU_PACKAGES) and the Python pin (builds.FRAMEWORK_PYTHON) come from common/builds.py; a
+# sixth framework is one line here, its backend module and its common/builds.py entry.
+FRAMEWORKS: dict[str, tuple[str, str | None]] = {  # name: (bench session's docstring, tests session's or None)
+    "torch": ("PyTorch: all five models, best and plain (eager) modes, on CUDA where a GPU answers, else CPU.",
+              None),  # tested by the main `tests` session
+    "jax": ("JAX (Flax + Optax), the whole iteration jitted; jax[cuda12|13] on a GPU.",
+            "JAX backend tests (tests/test_jax_*.py): parity with the PyTorch golden traces, jit, data parallel."),
+    "mxnet": ("MXNet 1.9.1 (Gluon): best and plain (imperative) modes; mxnet-cu117 on a GPU; Python 3.11.",
+              "MXNet backend tests (tests/test_mxnet_*.py): parity, the Module-API tutorial, data parallel."),
+    "paddle": ("PaddlePaddle: best and plain (dynamic) modes; 3.3.1 on CPU, paddlepaddle-gpu on a GPU.",
+               "Paddle backend tests (tests/test_paddle_*.py): parity, dynamic and to_static, data parallel."),
+    "mindspore": ("MindSpore 2.10: best (graph) and plain (PyNative) modes on CPU; CUDA is refused and recorded.",
+                  "MindSpore backend tests (tests/test_mindspore_*.py): parity, the tutorial, data parallel."),
+}
+assert set(FRAMEWORKS) == set(builds.FRAMEWORKS), "noxfile.FRAMEWORKS and common/builds.py name different frameworks"
 
 
 def _install(session: nox.Session, *framework: str, test: bool = False) -> None:
@@ -91,7 +111,8 @@ def _choose_build(session: nox.Session, backend: str) -> builds.Build:
         session.error(f"{e}\nThe CUDA builds of {backend} this session would install:\n{options}")
     if build.cuda is None:
         return build
-    session.log(f"{backend} for CUDA {build.cuda}: {build.refused and 'refused: ' + build.refused or build.install_command}")
+    what = f"refused: {build.refused}" if build.refused else build.install_command
+    session.log(f"{backend} for CUDA {build.cuda}: {what}")
     for gpu in driver.gpus if driver else ():
         why = build.gpu_refusal(gpu)
         if why:
@@ -116,34 +137,17 @@ def _cuda_venv(session: nox.Session, build: builds.Build) -> tuple[str, dict[str
     return python, env
 
 
-@nox.session(name="bench-torch")
-def bench_torch(session: nox.Session) -> None:
-    """PyTorch: all five models, best and plain (eager) modes, on CUDA where a GPU answers, else CPU."""
-    _bench(session, "torch", *TORCH)
+def _bench_session(backend: str) -> None:
+    def bench(session: nox.Session) -> None:
+        _bench(session, backend, *builds.CPU_PACKAGES[backend])
+
+    bench.__name__ = bench.__qualname__ = f"bench_{backend}"
+    bench.__doc__ = FRAMEWORKS[backend][0]
+    nox.session(name=f"bench-{backend}", python=builds.FRAMEWORK_PYTHON.get(backend))(bench)
 
 
-@nox.session(name="bench-jax")
-def bench_jax(session: nox.Session) -> None:
-    """JAX (Flax + Optax), the whole iteration jitted; jax[cuda12|13] on a GPU."""
-    _bench(session, "jax", *JAX)
-
-
-@nox.session(name="bench-mxnet", python="3.11")
-def bench_mxnet(session: nox.Session) -> None:
-    """MXNet 1.9.1 (Gluon): best and plain (imperative) modes; mxnet-cu117 on a GPU; Python 3.11."""
-    _bench(session, "mxnet", *MXNET)
-
-
-@nox.session(name="bench-paddle")
-def bench_paddle(session: nox.Session) -> None:
-    """PaddlePaddle: best and plain (dynamic) modes; 3.3.1 on CPU, paddlepaddle-gpu on a GPU."""
-    _bench(session, "paddle", *PADDLE)
-
-
-@nox.session(name="bench-mindspore")
-def bench_mindspore(session: nox.Session) -> None:
-    """MindSpore 2.10: best (graph) and plain (PyNative) modes on CPU; CUDA is refused and recorded."""
-    _bench(session, "mindspore", *MINDSPORE)
+for _backend in FRAMEWORKS:
+    _bench_session(_backend)
 
 
 @nox.session
@@ -183,7 +187,7 @@ def report(session: nox.Session) -> None:
 @nox.session(tags=["tests"])
 def tests(session: nox.Session) -> None:
     """Spec, data, PyTorch backend, harness, reproduction and report tests."""
-    _install(session, *TORCH, *BROWSER_TEST, *STATS_TEST, test=True)
+    _install(session, *builds.CPU_PACKAGES["torch"], *BROWSER_TEST, *STATS_TEST, test=True)
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 
 
@@ -196,22 +200,25 @@ def _backend_tests(session: nox.Session, backend: str, *framework: str) -> None:
     session.run("python", "-m", "pytest", "-q", *files, *session.posargs)
 
 
-# Every backend's test session carries the "tests" tag: CI runs `nox -t tests`.
-@nox.session(name="tests-jax", tags=["tests"])
-def tests_jax(session: nox.Session) -> None:
-    _backend_tests(session, "jax", *JAX)
+def _tests_session(backend: str, doc: str) -> None:
+    def tests_backend(session: nox.Session) -> None:
+        _backend_tests(session, backend, *builds.CPU_PACKAGES[backend])
+
+    tests_backend.__name__ = tests_backend.__qualname__ = f"tests_{backend}"
+    tests_backend.__doc__ = doc
+    # every backend's test session carries the "tests" tag: CI runs `nox -t tests`
+    nox.session(name=f"tests-{backend}", tags=["tests"], python=builds.FRAMEWORK_PYTHON.get(backend))(tests_backend)
 
 
-@nox.session(name="tests-mxnet", tags=["tests"], python="3.11")
-def tests_mxnet(session: nox.Session) -> None:
-    _backend_tests(session, "mxnet", *MXNET)
+for _backend, (_, _tests_doc) in FRAMEWORKS.items():
+    if _tests_doc is not None:
+        _tests_session(_backend, _tests_doc)
 
 
-@nox.session(name="tests-paddle", tags=["tests"])
-def tests_paddle(session: nox.Session) -> None:
-    _backend_tests(session, "paddle", *PADDLE)
-
-
-@nox.session(name="tests-mindspore", tags=["tests"])
-def tests_mindspore(session: nox.Session) -> None:
-    _backend_tests(session, "mindspore", *MINDSPORE)
+@nox.session(tags=["tests"])
+def lint(session: nox.Session) -> None:
+    """ruff (lint, then format check) over the tree and mypy over common/; settings in pyproject.toml."""
+    session.install(*LINT)
+    session.run("ruff", "check", ".")
+    session.run("mypy")  # the files and options are [tool.mypy]'s
+    session.run("ruff", "format", "--check", ".")
