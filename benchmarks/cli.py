@@ -3,8 +3,6 @@ this interpreter can import."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import logging
 import os
 import signal
@@ -13,7 +11,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from benchmarks.runner import (TERMINATION, WORKER, RunConfig, log, record_failure, run_isolated, run_one,
+from benchmarks.runner import (TERMINATION, RunConfig, log, record_failure, run_isolated, run_one,
                                setup_logging)
 from common.env import usable_cores
 from common.models import MODELS
@@ -523,27 +521,6 @@ def cmd_reproduce(a) -> int:
     return 0 if rec["status"] == "completed" else 1
 
 
-def _worker(cfg: RunConfig) -> int:
-    """The child of `run`: SIGTERM (its parent stopping it on Ctrl-C) ends it like Ctrl-C does, so
-    temporary files are removed and nothing is recorded for the unfinished run."""
-    from benchmarks.runner import STOPPING, die_with_supervisor
-
-    def stop(signum, frame):
-        STOPPING.set()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    die_with_supervisor()
-    try:
-        res = run_one(cfg, lock=False)  # the parent holds the run's lock
-    except KeyboardInterrupt:
-        return 130
-    except OSError as e:
-        print(f"cannot write the result to {cfg.out}: {e.strerror or e}", file=sys.stderr)
-        return 3
-    return 0 if res["status"] == "ok" else 1
-
-
 def _stop_like_ctrl_c() -> None:
     """`timeout`, `kill` and a closed terminal stop a command the way Ctrl-C does: its worker is
     stopped with it (by default the worker would be orphaned and go on training and writing) and
@@ -558,9 +535,6 @@ def _stop_like_ctrl_c() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == [WORKER] and len(args) == 2:
-        setup_logging()  # the supervisor's level
-        return _worker(RunConfig(**json.loads(args[1])))
     a = build_parser().parse_args(args)
     a.argv = args  # the run set's manifest records the command
     setup_logging(logging.WARNING if a.quiet else logging.DEBUG if a.verbose else logging.INFO)

@@ -66,7 +66,7 @@ def setup_logging(level: int | None = None) -> None:
 TERMINATION = (signal.SIGTERM, signal.SIGHUP)
 SUPERVISOR = "GANBENCH_SUPERVISOR_PID"  # set for a worker: the process that started it
 PROGRESS = "GANBENCH_PROGRESS"  # set for a worker: "1" where its supervisor writes to a terminal
-WORKER = "_one"  # `python -m benchmarks _one CONFIG_JSON`: the child of `run`, not a user command
+WORKER = "benchmarks.worker"  # `python -m benchmarks.worker CONFIG_JSON`: the child of run_isolated
 
 
 def _progress_wanted() -> str:
@@ -403,7 +403,7 @@ def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
 
 
 def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks", WORKER, json.dumps(dataclasses.asdict(cfg))]
+    cmd = [sys.executable, "-m", WORKER, json.dumps(dataclasses.asdict(cfg))]
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
            SUPERVISOR: str(os.getpid()), LOG_LEVEL: str(log.getEffectiveLevel()), PROGRESS: _progress_wanted()}
@@ -453,21 +453,6 @@ def signals_held():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-
-
-def die_with_supervisor() -> None:
-    """In a worker: SIGTERM when the supervising process dies, even by SIGKILL (Linux), so no
-    orphan goes on training and writing results after its command was stopped."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # held while we were started
-    parent = os.environ.get(SUPERVISOR)
-    if not parent or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != int(parent):  # the supervisor died before the request was in place
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _discard(cfg: RunConfig, mode: str) -> None:

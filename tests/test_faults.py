@@ -248,14 +248,14 @@ def test_ctrl_c_stops_the_child_and_says_what_finished(tmp_path):
 
 
 def _workers_of(out: Path) -> list[int]:
-    """Live `benchmarks _one` processes whose configuration names `out`."""
+    """Live `benchmarks.worker` processes whose configuration names `out`."""
     pids = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if " _one " in text and str(out) in text:
+        if " -m benchmarks.worker " in text and str(out) in text:
             pids.append(int(cmdline.parent.name))
     return pids
 
