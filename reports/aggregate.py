@@ -14,15 +14,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.models import MODELS
+from common.stability import stability_warnings
+
 from .load import Run, Trace
 from .peaks import mfu, peak_for, peak_tflops
 from .stats import Pair, geomean_ratio, speed_ratio
-from common.stability import stability_warnings
 
 SETTING = ["device", "hardware", "data_source", "model"]
 SPEED_KEY = SETTING + ["batch_size"]
-KNOWN_MODELS = ("paddle-dcgan28", "mindspore-mlp-gan", "mxnet-dcgan64", "gluon-lfw-dcgan",
-                "pytorch-celeba-dcgan")
+# the tutorials' order (common/models.py); a model the suite does not know sorts after them by name
+KNOWN_MODELS = tuple(MODELS)
 # Final losses are means over this many last iterations: one iteration of a GAN is too noisy
 # to say whether two backends ended in the same place.
 FINAL_WINDOW = 10
@@ -277,11 +279,9 @@ def failures(df: pd.DataFrame, runs: list[Run]) -> list[dict[str, Any]]:
 
 # --- each framework at its best, one number per framework, batch sweeps ------------------
 
-# The tutorials' batch sizes (common/models.py; tests/test_report_overview.py checks they agree).
-# Copied because the report imports nothing outside reports/. A setting's headline numbers, heat
-# map and geometric means use the tutorial's batch, so a batch sweep adds a chart, not rivals.
-TUTORIAL_BATCH = {"paddle-dcgan28": 128, "mindspore-mlp-gan": 128, "mxnet-dcgan64": 64,
-                  "gluon-lfw-dcgan": 64, "pytorch-celeba-dcgan": 128}
+# The tutorials' batch sizes, from their specs. A setting's headline numbers, heat map and geometric
+# means use the tutorial's batch, so a batch sweep adds a chart, not rivals.
+TUTORIAL_BATCH = {name: spec.data.batch_size for name, spec in MODELS.items()}
 # Each backend's plainest mode, the tutorial's own loop (the adapters' `modes[0]`; checked by the
 # same test), which `--mode plain` runs and against which a faster mode's gain is measured.
 PLAIN_MODES = {"torch": "eager", "jax": "jit", "mxnet": "imperative", "paddle": "dynamic",
@@ -492,4 +492,5 @@ def _fit(rows: pd.DataFrame) -> dict[str, Any]:
     return {"tried": sorted({int(b) for b in _batch_of(rows).dropna()}),
             "largest_ok": largest, "largest_ok_ips": _f(at_largest),
             "smallest_oom": int(oom["batch_size"].min()) if not oom.empty else None,
-            "other_failures": sorted({(int(b), str(t or "failed")) for b, t in zip(other["batch_size"], other["error_type"])})}
+            "other_failures": sorted({(int(b), str(t or "failed"))
+                                      for b, t in zip(other["batch_size"], other["error_type"])})}

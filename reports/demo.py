@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from common.analysis import iteration_flops
+from common.models import MODELS, PUBLISHED
+
 from .aggregate import PLAIN_MODES
 
-MODELS = {  # model: (batch size, image side, channels, FLOPs per iteration)
-    "paddle-dcgan28": (128, 28, 1, 2.1e10),
-    "mindspore-mlp-gan": (128, 28, 1, 1.1e9),
-    "mxnet-dcgan64": (64, 64, 3, 9.6e10),
-    "gluon-lfw-dcgan": (64, 64, 3, 9.6e10),
-    "pytorch-celeba-dcgan": (128, 64, 3, 1.9e11),
-}
+# model: (batch size, image side, channels, FLOPs per iteration), from the tutorials' specs
+DEMO_MODELS = {name: (spec.data.batch_size, spec.data.image_shape[1], spec.data.image_shape[0],
+                      float(iteration_flops(spec)))
+               for name, spec in MODELS.items()}
 BACKENDS = {"torch": "2.13.0+cu130", "mxnet": "1.9.1", "paddle": "3.2.0", "mindspore": "2.7.1", "jax": "0.10.2"}
 
 
@@ -72,12 +72,15 @@ def write_result(folder: Path, name: str | None = None, **fields: Any) -> Path:
                        "p10": float(np.percentile(ips, 10)), "p90": float(np.percentile(ips, 90)),
                        "min": min(ips), "max": max(ips), "stdev": float(np.std(ips, ddof=1)) if len(ips) > 1 else 0.0,
                        "stderr": float(np.std(ips, ddof=1) / np.sqrt(len(ips))) if len(ips) > 1 else 0.0,
-                       "mad_jitter": float(1.4826 * np.median(np.abs(np.asarray(ips) - np.median(ips))))} if ips else None,
+                       "mad_jitter": float(1.4826 * np.median(np.abs(np.asarray(ips) - np.median(ips))))}
+        if ips else None,
         "step_times_s": times, "first_step_s": 0.9, "setup_s": 1.3,
         "losses": {"d": [1.4 - 0.01 * i for i in range(iters)], "g": [0.7 + 0.03 * i for i in range(iters)]},
         "d_x": [0.5 + 0.005 * i for i in range(iters)], "d_g_z": [0.5 - 0.005 * i for i in range(iters)],
-        "peak_memory_bytes": 512 * 2**20, "memory_kind": "process_peak_rss" if device == "cpu" else "cuda_max_allocated",
-        "flops_per_iteration": MODELS.get(model, (0, 0, 0, 1e10))[3], "params": {"G": 3576704, "D": 2765568},
+        "peak_memory_bytes": 512 * 2**20,
+        "memory_kind": "process_peak_rss" if device == "cpu" else "cuda_max_allocated",
+        "flops_per_iteration": DEMO_MODELS.get(model, (0, 0, 0, 1e10))[3],
+        "params": {"G": 3576704, "D": 2765568},
         "samples_png": None, "env": base_env(backend, device), "spec_hash": "0" * 64,
         "started_at": "2026-11-22T19:00:00+00:00", "finished_at": "2026-11-22T19:01:00+00:00",
     }
@@ -130,13 +133,13 @@ def write_demo(folder: Path) -> None:
     speed = {"torch": 1.0, "mxnet": 0.82, "paddle": 0.91, "mindspore": 0.74, "jax": 1.12}
     base_ips = {"paddle-dcgan28": 52000, "mindspore-mlp-gan": 310000, "mxnet-dcgan64": 9100,
                 "gluon-lfw-dcgan": 9300, "pytorch-celeba-dcgan": 7800}
-    for m_i, (model, (batch, side, ch, flops)) in enumerate(MODELS.items()):
+    for m_i, (model, (batch, side, ch, flops)) in enumerate(DEMO_MODELS.items()):
         for b_i, backend in enumerate(BACKENDS):
             if backend == "mindspore":  # no NVIDIA GPU backend: refused, see write_demo_best_modes
                 continue
             mode = PLAIN_MODES[backend]
             key = f"{backend}__{model}__cuda__{mode}"
-            step = batch / (base_ips[model] * speed[backend] * rng.uniform(0.95, 1.05))
+            step = batch / (base_ips.get(model, 9000) * speed[backend] * rng.uniform(0.95, 1.05))
             times = (step * rng.lognormal(0, 0.03 + 0.02 * b_i, 30)).tolist()
             curves = _curves(np.random.default_rng(100 * m_i + b_i), 35)
             png = Path("samples") / f"{key}.png"
@@ -179,7 +182,7 @@ CUDA_BEST = {"torch": ("cuda_graph", {"mindspore-mlp-gan": 7.8}, 2.0), "mxnet": 
 
 
 def write_demo_best_modes(folder: Path, rng: np.random.Generator) -> None:
-    for model, (batch, _, _, flops) in MODELS.items():
+    for model, (batch, _, _, flops) in DEMO_MODELS.items():
         for backend, (mode, by_model, default_gain) in CUDA_BEST.items():
             plain = json.loads((folder / f"{backend}__{model}__cuda__{PLAIN_MODES[backend]}.json").read_text())
             gain = by_model.get(model, default_gain)
@@ -224,14 +227,6 @@ def write_demo_batch_sweep(folder: Path, rng: np.random.Generator) -> None:
 
 
 # --- reproductions ------------------------------------------------------------------------------------
-# The tutorials' published numbers as benchmarks/reproduce.py records them (common.models.PUBLISHED);
-# copied here so the report's demo and tests import nothing outside reports/.
-DEMO_PUBLISHED = {
-    "mindspore-mlp-gan": {"source": "the tutorial's printed log (epochs 99–199)", "from_epoch": 99,
-                          "loss_d": [1.17, 1.28], "loss_g": [0.90, 1.07],
-                          "first_step": {"loss_d": 1.384, "loss_g": 0.693}},
-}
-GRID_NOISE = {"mindspore-mlp-gan": 25, "paddle-dcgan28": 128}  # images in the fixed-noise grid
 
 
 def reproduction_losses(rng: np.random.Generator, epochs: int, ipe: int, plateau_d: float = 1.22,
@@ -284,7 +279,7 @@ def write_reproduction(folder: Path, model: str = "mindspore-mlp-gan", backend: 
         if dd:
             epoch_losses.append({"epoch": e, "d": float(np.mean(dd)), "g": float(np.mean(gg)),
                                  "last_d": dd[-1], "last_g": gg[-1]})
-    mnist = model in ("mindspore-mlp-gan", "paddle-dcgan28")
+    mnist = model in MODELS and MODELS[model].data.dataset.startswith("mnist")  # as reproduce.py decides
     metrics = []
     for e in range(len(epoch_losses)):
         m = {"epoch": e, "samples": 1000,
@@ -300,7 +295,7 @@ def write_reproduction(folder: Path, model: str = "mindspore-mlp-gan", backend: 
         metrics.append(m)
     grids = []
     if epoch_losses:
-        frames = progress_frames(seed, len(epoch_losses), GRID_NOISE.get(model, 25))
+        frames = progress_frames(seed, len(epoch_losses), MODELS[model].run.grid_noise if model in MODELS else 25)
         for e, frame in enumerate(frames):
             name = f"grids/epoch_{e:03d}.png"
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -316,7 +311,7 @@ def write_reproduction(folder: Path, model: str = "mindspore-mlp-gan", backend: 
         "iterations_per_epoch": ipe, "batch_size": 128, "seed": seed, "subset": None,
         "data_source": "real", "data_detail": "MNIST train, 60000 images (sha256 verified)",
         "losses": {"d": d, "g": g, "epoch": [i // ipe for i in range(len(d))]},
-        "epoch_losses": epoch_losses, "metrics": metrics, "published": DEMO_PUBLISHED.get(model),
+        "epoch_losses": epoch_losses, "metrics": metrics, "published": PUBLISHED.get(model),
         "grids": grids, "checkpoint": f"checkpoints/epoch_{epochs_done - 1:03d}.npz" if epochs_done else None,
         "spec_hash": "5" * 64, "env": base_env(backend, device) | {"mode": "eager"},
         "started_at": "2026-11-21T08:00:00+00:00",
