@@ -8,13 +8,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from backends.pytorch import TorchBackend  # noqa: E402
+from backend_contract import (UpdateLog, check_each_update_changes_only_its_own_network, check_feeds,  # noqa: E402
+                              check_float32_golden, check_float64_golden, check_no_silent_cpu_fallback,
+                              check_state_round_trip, check_tutorial_loop)
 from benchmarks.trace import run_trace  # noqa: E402
-import tutorial_trace  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
-from common.parity import float32_comparable_steps, load_golden, max_rel_diff, parity_inputs  # noqa: E402
+from common.parity import float32_comparable_steps, load_golden, parity_inputs  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
-from recipe_expectations import FEEDS, changed, expected_updates  # noqa: E402
+from recipe_expectations import FEEDS  # noqa: E402
 
 BATCH = 4
 
@@ -46,25 +48,13 @@ def _snapshot(be):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_each_update_changes_only_its_own_network(name):
     spec, be = _backend(name)
-    log = []
+    log = UpdateLog(lambda: _snapshot(be), torch.equal)
     for net, opt in be.opts.items():
-        holder = {}
-        opt.register_step_pre_hook(lambda o, a, k, h=holder: h.__setitem__("before", _snapshot(be)))
-
-        def post(o, a, k, net=net, h=holder):
-            after = _snapshot(be)
-            other = "D" if net == "G" else "G"
-            log.append((net, changed(h["before"], after, net + ".", torch.equal),
-                        changed(h["before"], after, other + ".", torch.equal)))
-        opt.register_step_post_hook(post)
+        opt.register_step_pre_hook(lambda o, a, k, net=net: log.before(net))
+        opt.register_step_post_hook(lambda o, a, k, net=net: log.after(net))
     real, noise = parity_inputs(spec, 1, BATCH)[0]
     be.read(be.step(real, noise))
-    assert [u[0] for u in log] == expected_updates(name)
-    for net, own, other in log:
-        assert not other, f"a {net} update changed {sorted(other)[:3]}"
-        # every trainable weight of the updated net moves; running statistics are not the optimiser's
-        assert {k for k in own if k.endswith("weight")} == \
-            {k for k in param_keys(spec, net, trainable_only=True) if k.endswith("weight")}
+    check_each_update_changes_only_its_own_network(spec, log.updates)
     if spec.name == "mxnet-dcgan64":  # fix_gamma: γ stays exactly 1
         assert torch.all(be._tensor("G.1.weight") == 1) and torch.all(be._tensor("D.3.weight") == 1)
 
@@ -72,18 +62,12 @@ def test_each_update_changes_only_its_own_network(name):
 @pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
-    calls = {"G": 0, "D": []}
-    be.G.register_forward_hook(lambda m, i, o: calls.__setitem__("G", calls["G"] + 1))
-    be.D.register_forward_pre_hook(lambda m, i: calls["D"].append(i[0].detach().clone()))
+    calls = {"G": [], "D": []}
+    for net in ("G", "D"):
+        be.nets[net].register_forward_pre_hook(lambda m, i, net=net: calls[net].append(i[0].detach().numpy().copy()))
     real, noise = parity_inputs(spec, 1, BATCH)[0]
     be.step(real, noise)
-    assert calls["G"] == g_forwards
-    assert len(calls["D"]) == 2 + spec.recipe.g_updates  # real and fake apart: never one concatenated batch
-    is_real = torch.equal(calls["D"][0], torch.from_numpy(real))
-    assert is_real == (first_d_input == "real")
-    if spec.recipe.g_input == "same_fake":
-        fake_in_d_step = next(x for x in calls["D"][:2] if not torch.equal(x, torch.from_numpy(real)))
-        assert torch.equal(calls["D"][2], fake_in_d_step)  # the G step re-scores the very same fake
+    check_feeds(spec, real, noise, calls["G"], calls["D"], g_forwards, first_d_input)
 
 
 def test_native_and_parity_feeding_both_train():
@@ -99,14 +83,7 @@ def test_native_and_parity_feeding_both_train():
 @pytest.mark.parametrize("name", ["pytorch-celeba-dcgan", "paddle-dcgan28"])
 def test_state_round_trip_continues_training_identically(name):
     spec, a = _backend(name)
-    inputs = parity_inputs(spec, 3, BATCH)
-    a.read(a.step(*inputs[0]))
-    saved = a.export_state()
-    b = TorchBackend(spec, "cpu")
-    b.load_state(saved)
-    assert all(np.array_equal(saved[k], v) for k, v in b.export_state().items())
-    sa, sb = a.read(a.step(*inputs[1])), b.read(b.step(*inputs[1]))
-    assert sa == sb  # optimiser moments and step counts carried over exactly
+    check_state_round_trip(a, lambda: TorchBackend(spec, "cpu"), parity_inputs(spec, 3, BATCH))  # moments, step counts
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -117,8 +94,7 @@ def test_matches_golden_trace(name):
     golden = load_golden(name)
     steps = float32_comparable_steps(get_model(name), golden["steps"])
     trace, _, _ = run_trace("torch", name, steps, golden["batch_size"], golden["seed"])
-    worst = {k: max(max_rel_diff(trace["losses"][k], golden["losses"][k][:steps])) for k in ("d", "g")}
-    assert max(worst.values()) < 1e-4, worst  # the parity tolerance every backend is held to
+    check_float32_golden(trace, golden, every_iteration=True)  # on every float32-comparable iteration
 
 
 # The float64 references every float64-capable backend is checked against, re-derived here on
@@ -132,8 +108,7 @@ def test_float64_golden_is_what_the_torch_backend_computes(name):
     steps = golden["steps"] if small or os.environ.get("GANBENCH_SLOW") else 2
     trace, _, _ = run_trace("torch", name, steps, golden["batch_size"], golden["seed"], dtype="float64")
     assert trace["env"]["precision"] == "fp64"
-    worst = {k: max(max_rel_diff(trace["losses"][k], golden["losses"][k][:steps])) for k in ("d", "g")}
-    assert max(worst.values()) < 1e-9, worst
+    check_float64_golden(trace, golden, 1e-9)
 
 
 def test_float64_runs_eager_only_and_float32_stays_default():
@@ -149,8 +124,6 @@ def test_float64_runs_eager_only_and_float32_stays_default():
 
 
 def test_no_silent_cpu_fallback():
-    from backend_contract import check_no_silent_cpu_fallback
-
     check_no_silent_cpu_fallback(TorchBackend)
 
 
@@ -158,5 +131,4 @@ def test_no_silent_cpu_fallback():
 def test_mlp_gan_matches_the_mindspore_tutorials_loop(mode):
     """Ten float32 iterations of mindspore-mlp-gan with its Adam form ("mindspore") against the
     MindSpore tutorial's own loop (tests/golden/tutorial) within 1e-6."""
-    trace, _, _ = run_trace("torch", "mindspore-mlp-gan", mode=mode)
-    tutorial_trace.assert_matches(trace["losses"]["d"], trace["losses"]["g"])
+    check_tutorial_loop("torch", mode)
