@@ -11,16 +11,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+from benchmarks.plan import UnknownMode, resolve_counts, resolve_device, resolve_modes, resolve_threads
 from benchmarks.runner import (TERMINATION, RunConfig, log, record_failure, run_isolated, run_one,
                                setup_logging)
-from common.env import usable_cores
 from common.models import MODELS
 from common.spec import ADAM_FORMS
 from common.results import write_json_atomic
 from common.stability import stability_warnings
-
-CPU_DEFAULTS = {"warmup": 3, "steps": 10}
-CUDA_DEFAULTS = {"warmup": 10, "steps": 100}
 
 
 def _at_least(low: int, kind=int):
@@ -207,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--backend", "-b", type=_backend_name, help="default: the tutorial's own framework")
     rp.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"])
     rp.add_argument("--epochs", type=_at_least(1), help="default: the tutorial's")
-    rp.add_argument("--mode", help="execution mode, or 'best' (default: the backend's first, its plainest)")
+    rp.add_argument("--mode", help="execution mode, 'best' or 'plain' (default: plain, the backend's first)")
     rp.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     rp.add_argument("--out", "-o", help="default: results/reproduce/MODEL__BACKEND")
     rp.add_argument("--data-dir")
@@ -262,52 +259,18 @@ def _backends(names: list[str] | None) -> list[str]:
 def _devices(backend: str, device: str) -> str:
     from backends import load_backend
 
-    cls = load_backend(backend)
-    if device == "auto":
-        return "cuda" if cls.device_available("cuda") or _machine_has_gpu() else "cpu"
-    return device
-
-
-def _machine_has_gpu() -> bool:
-    """An NVIDIA GPU answers here (and GANBENCH_CUDA does not say none): `auto` then means CUDA for every
-    backend, so a CPU-only build fails with its fix instead of silently benchmarking the CPU."""
-    from common import builds
-
-    if (os.environ.get(builds.ENV_CUDA) or "").strip().lower() == "none":
-        return False
-    if "gpu" not in _DRIVER:
-        driver = builds.query_driver()
-        _DRIVER["gpu"] = bool(driver and driver.gpus)
-    return _DRIVER["gpu"]
-
-
-_DRIVER: dict[str, bool] = {}
+    return resolve_device(device, load_backend(backend))
 
 
 def _modes(backend: str, modes: list[str] | None, model: str | None = None, device: str = "cpu") -> list[str | None]:
+    """The modes of --mode words for one backend, model and device; an unknown mode exits naming the known ones."""
     from backends import load_backend
     from common.models import get_model
 
-    cls = load_backend(backend)
-    if not modes:
-        return [None]
-    chosen, unknown = [], []
-    for word in (w.strip() for m in modes for w in m.split(",")):
-        if word == "all":
-            chosen += cls.modes
-        elif word == "best":
-            chosen.append(cls.best_mode(get_model(model), device))
-        elif word == "plain":
-            chosen.append(cls.modes[0])
-        elif word in cls.modes:
-            chosen.append(word)
-        elif word:
-            unknown.append(word)
-    if unknown:
-        sys.exit(f"{backend} has no mode {', '.join(unknown)}; its modes: {', '.join(cls.modes)}, "
-                 "or all, best, plain")
-    # best and plain are often the same mode (torch and MXNet on the CPU): run it once.
-    return list(dict.fromkeys(chosen))
+    try:
+        return resolve_modes(load_backend(backend), get_model(model) if model else None, device, modes)
+    except UnknownMode as e:
+        sys.exit(str(e))
 
 
 def _check_out(out: Path) -> None:
@@ -333,24 +296,23 @@ def _plan(a) -> tuple[list[RunConfig], list[tuple[RunConfig, BaseException]]]:
     for b in _backends(a.backend):
         models = a.model or list(MODELS)
         common = dict(data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
-                      seed=a.seed, out=a.out, threads=a.threads or usable_cores(), samples=not a.no_samples,
+                      seed=a.seed, out=a.out, threads=resolve_threads(a.threads), samples=not a.no_samples,
                       min_time=a.min_time, target_ci=a.target_ci, max_time=a.max_time, max_steps=a.max_steps,
                       adam_form=a.adam_form, **_dp_options(a))
         try:
             dev = _devices(b, a.device)
         except Exception as exc:  # not installed, or installed but raising on import
-            dev = "cpu" if a.device == "auto" else a.device
+            dev = resolve_device(a.device)  # no backend to ask: `auto` is the CPU
             cannot += [(RunConfig(backend=b, model=m, device=dev, warmup=a.warmup or 0, steps=a.steps or 0,
                                   **common), exc) for m in models]
             continue
-        defaults = CUDA_DEFAULTS if dev == "cuda" else CPU_DEFAULTS
+        warmup, steps = resolve_counts(dev, a.warmup, a.steps)
         for m in models:
             for batch in _batch_sizes(a.batch_size):
                 for mode in _modes(b, a.mode, m, dev):
                     plan.append(RunConfig(
-                        backend=b, model=m, device=dev, mode=mode, batch_size=batch,
-                        warmup=a.warmup if a.warmup is not None else defaults["warmup"],
-                        steps=a.steps if a.steps is not None else defaults["steps"], **common))
+                        backend=b, model=m, device=dev, mode=mode, batch_size=batch, warmup=warmup, steps=steps,
+                        **common))
     return plan, cannot
 
 

@@ -160,13 +160,14 @@ def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]
 
 def run_distributed(cfg, timeout: float | None = None) -> dict:
     """One data-parallel benchmark run; the result rank 0 wrote, or a failed one saying why none came."""
-    from benchmarks.runner import _base_result, _default_mode
+    from benchmarks.plan import run_mode
+    from benchmarks.runner import _base_result
     from common.env import now_iso
     from common.results import read_json, write_json_atomic
 
     if not cfg.master_port and cfg.nodes > 1:  # every host must name the same rendezvous
         res = _base_result(cfg)
-        res.update(dp_fields(cfg, setup_of(cfg)), mode=cfg.mode or _default_mode(cfg.backend), finished_at=now_iso())
+        res.update(dp_fields(cfg, setup_of(cfg)), mode=run_mode(cfg.backend, cfg.mode), finished_at=now_iso())
         res["error"] = {"type": "ValueError", "message": "--nodes > 1 needs --master-addr and --master-port (node 0's "
                         "address and a free port there), the same on every host", "traceback": ""}
         if cfg.node_rank == 0:
@@ -174,7 +175,7 @@ def run_distributed(cfg, timeout: float | None = None) -> dict:
         return res
     if not cfg.master_port:
         cfg = dataclasses.replace(cfg, master_port=free_port())
-    mode = cfg.mode or _default_mode(cfg.backend)
+    mode = run_mode(cfg.backend, cfg.mode)
     payload = {"kind": "run", "backend": cfg.backend, "cfg": dataclasses.asdict(cfg)}
     code, why, tail = _launch(payload, timeout)
     path = dp_result_path(cfg, mode)
@@ -235,12 +236,13 @@ def worker(payload: dict) -> int:
 
 def _make_backend(cfg, dtype: str = "float32"):
     from backends.dp import load_dp_backend
+    from benchmarks.plan import resolve_batch
     from common.models import get_model
     from common.state import initial_state
 
     spec = get_model(cfg.model)
     dp = setup_of(cfg, _rank())
-    dp.check(cfg.batch_size or spec.data.batch_size)
+    dp.check(resolve_batch(spec, cfg.batch_size))
     cls = load_dp_backend(cfg.backend).with_dtype(dtype)
     # one process per replica shares the cores; one process driving every replica keeps them all
     threads = cfg.threads and max(1, cfg.threads // (cfg.replicas if cls.launcher != "single" else 1))
@@ -270,7 +272,8 @@ def _trace_worker(cfg, payload: dict) -> int:
 
 def _run_worker(cfg) -> int:
     from benchmarks.memory import peak_rss_bytes, reset_peak_rss
-    from benchmarks.runner import _base_result, _default_mode, _error, open_source
+    from benchmarks.plan import resolve_batch, run_mode
+    from benchmarks.runner import _base_result, _error, open_source
     from benchmarks.timing import Stepper, throughput_stats, time_steps
     from common.analysis import iteration_flops, param_count
     from common.env import now_iso
@@ -283,12 +286,12 @@ def _run_worker(cfg) -> int:
     dp = setup_of(cfg, rank)
     res = _base_result(cfg)
     res.update(dp_fields(cfg, dp))
-    mode = cfg.mode or _default_mode(cfg.backend)
+    mode = run_mode(cfg.backend, cfg.mode)
     res["mode"] = mode
     backend = None
     try:
         spec = get_model(cfg.model)
-        tutorial = cfg.batch_size or spec.data.batch_size
+        tutorial = resolve_batch(spec, cfg.batch_size)
         dp.check(tutorial)
         batch = dp.global_batch(tutorial)
         g, d = param_count(spec.generator), param_count(spec.discriminator)

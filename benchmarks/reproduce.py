@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.plan import resolve_batch, resolve_device, resolve_mode
 from common.env import machine_env, now_iso
 from common.feed import Feed, draw_noise, fixed_noise
 from common.grid import save_grid
@@ -86,7 +87,7 @@ class Reproduction:
         self.spec = with_adam_form(get_model(model), adam_form)
         self.backend_name = backend or default_backend(self.spec)
         cls = load_backend(self.backend_name)
-        self.device = ("cuda" if cls.device_available("cuda") else "cpu") if device == "auto" else device
+        self.device = resolve_device(device, cls, driver=False)
         self.epochs = epochs or self.spec.run.epochs
         self.out = Path(out or f"results/reproduce/{model}__{self.backend_name}")
         self.seed, self.keep, self.log, self.metric_samples = seed, keep, log, metric_samples
@@ -94,10 +95,8 @@ class Reproduction:
 
         source = open_source(self.spec, "real", data_dir, cache_dir, download, log=log)
         self.source = Subset(source, subset) if subset else source
-        self.feed = Feed(self.spec, self.source, seed, batch_size)
-        if mode == "best":
-            mode = cls.best_mode(self.spec, self.device)
-        self.backend = cls(self.spec, self.device, mode, seed=seed)
+        self.feed = Feed(self.spec, self.source, seed, resolve_batch(self.spec, batch_size))
+        self.backend = cls(self.spec, self.device, resolve_mode(cls, self.spec, self.device, mode), seed=seed)
         self._placed = False
         self.fixed = fixed_noise(self.spec, seed=seed)
         self.record = self._new_record(subset)

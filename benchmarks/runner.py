@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.memory import peak_rss_bytes, reset_peak_rss
+from benchmarks.plan import resolve_batch, resolve_mode, run_mode
 from benchmarks.timing import Stepper, SystemSampler, throughput_stats, time_steps
 from common.analysis import iteration_flops, param_count
 from common.env import machine_env, now_iso
@@ -252,7 +253,7 @@ def run_one(cfg: RunConfig, progress: bool = True, lock: bool = True) -> dict:
     `lock`: hold OUT/.KEY.lock meanwhile (the worker of run_isolated runs under its parent's)."""
     if not lock:
         return _run_one(cfg, progress)
-    held = RunLock(cfg, cfg.mode or _default_mode(cfg.backend))
+    held = RunLock(cfg, run_mode(cfg.backend, cfg.mode))
     try:
         with signals_held():  # an interrupt waits until the lock is held, so the finally releases it
             held.acquire()
@@ -267,7 +268,7 @@ def record_failure(cfg: RunConfig, exc: BaseException, conflict: bool = False) -
     """A failed result for a run that could not start (no backend, a framework that raises on
     import, another run holding its name), written like any other result."""
     res = _base_result(cfg)
-    res["mode"] = cfg.mode or _default_mode(cfg.backend)
+    res["mode"] = run_mode(cfg.backend, cfg.mode)
     res["error"] = _error(exc)
     res["finished_at"] = now_iso()
     write_result(cfg, res, conflict=conflict)
@@ -287,12 +288,12 @@ def _run_one(cfg: RunConfig, progress: bool) -> dict:
     try:
         spec = with_adam_form(get_model(cfg.model), cfg.adam_form)
         res["adam_form"] = adam_form_of(spec)
-        batch = cfg.batch_size or spec.data.batch_size
+        batch = resolve_batch(spec, cfg.batch_size)
         g, d = param_count(spec.generator), param_count(spec.discriminator)
         res.update(spec_hash=spec.spec_hash(), batch_size=batch, flops_per_iteration=iteration_flops(spec, batch),
                    params={"G": g.trainable, "D": d.trainable, "G_fixed": g.fixed, "D_fixed": d.fixed})
         cls = load_backend(cfg.backend)
-        mode = cfg.mode or cls.modes[0]
+        mode = resolve_mode(cls, spec, cfg.device, cfg.mode)
         res["mode"] = mode
         source = open_source(spec, cfg.data, cfg.data_dir, cfg.cache_dir, cfg.download,
                              log=log.warning)  # open_images says only why data is synthetic
@@ -387,7 +388,7 @@ def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
         from benchmarks.distributed import run_distributed
 
         return run_distributed(dataclasses.replace(cfg, out=str(Path(cfg.out).resolve())), timeout=timeout)
-    mode = cfg.mode or _default_mode(cfg.backend)
+    mode = run_mode(cfg.backend, cfg.mode)
     held = RunLock(cfg, mode)
     try:
         with signals_held():  # an interrupt waits until the lock is held, so the finally releases it
@@ -475,15 +476,6 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _default_mode(backend: str) -> str:
-    try:
-        from backends import load_backend
-
-        return load_backend(backend).modes[0]
-    except Exception:
-        return "default"
 
 
 def _pump(stream, tail: bytearray) -> None:

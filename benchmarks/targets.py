@@ -68,6 +68,7 @@ CHECKS = ("best", "overhead", "jax")
 def run_targets(device: str, warmup: int, steps: int, log=print, only=CHECKS) -> list[dict]:
     rows = []
     from backends import importable_backends, load_backend
+    from benchmarks.plan import resolve_mode
     from common.models import get_model
 
     have = importable_backends()
@@ -76,7 +77,7 @@ def run_targets(device: str, warmup: int, steps: int, log=print, only=CHECKS) ->
         for model, times in ((DCGAN64, 3.0), (MLP, 10.0)):
             log(f"torch {model}: eager, then best …")
             eager = _suite_run("torch", model, device, "eager", warmup, steps)
-            best_mode = cls.best_mode(get_model(model), device)
+            best_mode = resolve_mode(cls, get_model(model), device, "best")
             best = _suite_run("torch", model, device, best_mode, warmup, steps)
             rows.append(check(f"torch best ({best_mode}) / eager, {model}", f"≥ {times:g}×", best, eager,
                               lambda r, t=times: r >= t, device))

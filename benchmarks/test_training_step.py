@@ -10,7 +10,7 @@ images/s, the batch size, device and data source so saved runs say what they mea
 import pytest
 
 from backends import BackendUnavailable, load_backend
-from benchmarks.cli import CPU_DEFAULTS, CUDA_DEFAULTS
+from benchmarks.plan import resolve_batch, resolve_counts, resolve_device, resolve_mode
 from benchmarks.runner import open_source
 from benchmarks.timing import Stepper
 from common.feed import Feed
@@ -24,19 +24,15 @@ def test_training_iteration(benchmark, request, gb_backend, gb_model):
         cls = load_backend(gb_backend)
     except BackendUnavailable as e:
         pytest.skip(str(e))
-    device = opt("--gb-device")
-    if device == "auto":
-        device = "cuda" if cls.device_available("cuda") else "cpu"
-    elif not cls.device_available(device):
+    device = resolve_device(opt("--gb-device"), cls, driver=False)
+    if opt("--gb-device") != "auto" and not cls.device_available(device):
         pytest.skip(f"{gb_backend} cannot use {device} here")
-    defaults = CUDA_DEFAULTS if device == "cuda" else CPU_DEFAULTS
-    warmup = opt("--gb-warmup") if opt("--gb-warmup") is not None else defaults["warmup"]
-    steps = opt("--gb-steps") if opt("--gb-steps") is not None else defaults["steps"]
+    warmup, steps = resolve_counts(device, opt("--gb-warmup"), opt("--gb-steps"))
 
     spec = get_model(gb_model)
-    batch = opt("--gb-batch-size") or spec.data.batch_size
+    batch = resolve_batch(spec, opt("--gb-batch-size"))
     source = open_source(spec, opt("--gb-data"), opt("--gb-data-dir"), None, download=False)
-    backend = cls(spec, device, opt("--gb-mode"), seed=0)
+    backend = cls(spec, device, resolve_mode(cls, spec, device, opt("--gb-mode")), seed=0)
     backend.load_state(initial_state(spec, 0))
     stepper = Stepper(backend, Feed(spec, source, 0, batch))
 

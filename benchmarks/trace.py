@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.plan import resolve_mode
 from common.adam import adam_form_of, with_adam_form
 from common.env import machine_env
 from common.models import get_model
@@ -27,7 +28,7 @@ def run_trace(backend_name: str, model: str, steps: int = TRACE_STEPS, batch: in
 
     spec = with_adam_form(get_model(model), adam_form)  # the spec's own Adam form unless overridden
     cls = load_backend(backend_name).with_dtype(dtype)
-    backend = cls(spec, device, mode, seed=seed)
+    backend = cls(spec, device, resolve_mode(cls, spec, device, mode), seed=seed)
     state0 = state if state is not None else initial_state(spec, seed)
     backend.load_state(state0)
     inputs = parity_inputs(spec, steps, batch, seed)

@@ -587,6 +587,15 @@ def test_help_lists_the_user_commands_only(capsys):
     assert "_one" not in out and "SUPPRESS" not in out and "bench-gpu" in out
 
 
+def test_the_worker_is_its_own_module_not_a_cli_command(capsys):
+    from benchmarks import worker
+
+    assert worker.main([]) == 2 and "python -m benchmarks.worker CONFIG_JSON" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["_one", "{}"])
+    assert e.value.code == 2 and "invalid choice: '_one'" in capsys.readouterr().err
+
+
 def test_quiet_keeps_warnings_and_results_and_drops_the_rest(tmp_path):
     loud = _cli("run", "-b", "torch", "-m", MLP, *TINY, "--out", str(tmp_path / "a"), "--no-samples")
     quiet = _cli("-q", "run", "-b", "torch", "-m", MLP, *TINY, "--out", str(tmp_path / "b"), "--no-samples")
