@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from recipe_expectations import changed, expected_updates
 
 from backends.base import DeviceMismatch, DeviceRefused
 from common.models import get_model
 from common.parity import TRACE_KEYS, max_rel_diff, parity_inputs
 from common.state import initial_state, param_keys
-from recipe_expectations import changed, expected_updates
 
 
 def check_no_silent_cpu_fallback(backend_cls, model: str = "mindspore-mlp-gan") -> None:
@@ -78,6 +78,7 @@ def check_tutorial_loop(backend: str, mode: str) -> None:
     """Ten float32 iterations of mindspore-mlp-gan with its Adam form ("mindspore") against the
     MindSpore tutorial's own loop (tests/golden/tutorial) within 1e-6."""
     import tutorial_trace
+
     from benchmarks.trace import run_trace
 
     trace, _, _ = run_trace(backend, "mindspore-mlp-gan", mode=mode)
@@ -127,6 +128,22 @@ def check_feeds(spec, real, noise, g_inputs: list, d_inputs: list, g_forwards: i
     assert np.array_equal(d_inputs[0], real) == (first_d_input == "real")
     if spec.recipe.g_input == "same_fake":
         assert np.array_equal(d_inputs[2], fake_in_d_step(d_inputs, real))
+
+
+def check_feeds_by_pre_hooks(spec, be, nets: dict, as_numpy, g_forwards: int, first_d_input: str,
+                             batch: int = 4) -> tuple:
+    """One parity iteration with a forward pre-hook on every module in `nets` ({"G": [...], "D": [...]};
+    torch, Paddle, MindSpore and Gluon share `register_forward_pre_hook(fn(module, inputs))`) recording
+    `as_numpy` of each input, held to `check_feeds`. Returns (the inputs recorded, real) for the
+    framework's own further checks."""
+    calls = {"G": [], "D": []}
+    for net, modules in nets.items():
+        for m in modules:
+            m.register_forward_pre_hook(lambda _, inputs, net=net: calls[net].append(as_numpy(inputs[0])))
+    real, noise = parity_inputs(spec, 1, batch)[0]
+    be.read(be.step(real, noise))
+    check_feeds(spec, real, noise, calls["G"], calls["D"], g_forwards, first_d_input)
+    return calls, real
 
 
 def fake_in_d_step(d_inputs: list, real) -> np.ndarray:

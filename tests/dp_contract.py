@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.distributed import run_distributed
+from benchmarks.distributed import run_distributed, run_dp_trace
 from benchmarks.runner import RunConfig
 from common.parity import max_rel_diff
 
@@ -27,6 +27,22 @@ def load_ghost(model: str, parts: int) -> dict:
 
 def worst(trace: dict, ref: dict) -> float:
     return max(max(max_rel_diff(trace["losses"][k], ref["losses"][k])) for k in ("d", "g"))
+
+
+def check_per_replica_bn(backend: str, tmp_path: Path, transport: str, dtype: str = "float64", tol: float = TOL,
+                         far: float = 1e-4) -> dict:
+    """Per-replica BatchNorm on two replicas, ten iterations of `dtype`: within `tol` of the half-batch-BN
+    reference, and more than `far` from the full-batch float64 trace, so it cannot pass by accident (a
+    run that used one process's whole batch, or synchronised statistics, would). Returns the trace for
+    the engine's own checks."""
+    from common.parity import load_golden
+
+    t = run_dp_trace(backend, MODEL, 2, tmp_path / "trace.json", dtype=dtype, timeout=TIMEOUT)
+    assert (t["replicas"], t["bn_mode"], t["transport"], t["dtype"]) == (2, "per_replica", transport, dtype)
+    assert len(t["losses"]["d"]) == 10
+    assert worst(t, load_ghost(MODEL, 2)) < tol
+    assert worst(t, load_golden(MODEL, "float64")) > far
+    return t
 
 
 def check_sync_bn_refused(backend: str, mode: str, tmp_path: Path, **cfg) -> dict:
@@ -53,4 +69,13 @@ def harness_run(backend: str, tmp_path: Path, name: str, *extra: str, batch: int
     r = json.loads(files[0].read_text())
     assert r["status"] == "ok", r["error"]
     assert len(r["step_times_s"]) == 2
+    return r
+
+
+def check_harness_run(backend: str, tmp_path: Path, mode: str, transport: str) -> dict:
+    """`benchmarks run --replicas 2` at global batch 16 (strong scaling): one result, per-replica
+    BatchNorm over 8 samples a replica, through `transport`, with the losses of warmup and steps."""
+    r = harness_run(backend, tmp_path, f"{backend}__{MODEL}__cpu__{mode}__b16__r2.json")
+    assert (r["replicas"], r["bn_mode"], r["transport"], r["per_replica_batch"]) == (2, "per_replica", transport, 8)
+    assert len(r["losses"]["d"]) == 3
     return r

@@ -6,20 +6,28 @@ import pytest
 
 ms = pytest.importorskip("mindspore")
 
-import backends.mindspore_nn as msb  # noqa: E402
+from backend_contract import (  # noqa: E402
+    UpdateLog,
+    check_each_update_changes_only_its_own_network,
+    check_feeds_by_pre_hooks,
+    check_float32_golden,
+    check_no_silent_cpu_fallback,
+    check_state_round_trip,
+    fake_in_d_step,
+    worst,
+)
 from mindspore import Tensor, nn, ops  # noqa: E402
+from recipe_expectations import FEEDS, expected_updates  # noqa: E402
+
+import backends.mindspore_nn as msb  # noqa: E402
 from backends.mindspore_nn import MindSporeBackend  # noqa: E402
 from benchmarks.trace import run_trace  # noqa: E402
+from common.adam import with_adam_form  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
-from common.adam import with_adam_form  # noqa: E402
 from common.parity import load_golden, parity_inputs  # noqa: E402
 from common.spec import ConvTranspose2d  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
-from backend_contract import (UpdateLog, check_each_update_changes_only_its_own_network, check_feeds,  # noqa: E402
-                              check_float32_golden, check_no_silent_cpu_fallback, check_state_round_trip,
-                              fake_in_d_step, worst)
-from recipe_expectations import FEEDS, expected_updates  # noqa: E402
 
 msb._configure_runtime("cpu", None)  # device and thread pools before any kernel runs
 
@@ -157,12 +165,8 @@ def test_each_update_changes_only_its_own_network(name):
 @pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
-    calls = {"G": [], "D": []}
-    for net, cell in (("G", be.G), ("D", be.D)):
-        cell.register_forward_pre_hook(lambda c, i, net=net: calls[net].append(i[0].asnumpy().copy()))
-    real, noise = parity_inputs(spec, 1, BATCH)[0]
-    be.read(be.step(real, noise))
-    check_feeds(spec, real, noise, calls["G"], calls["D"], g_forwards, first_d_input)
+    calls, real = check_feeds_by_pre_hooks(spec, be, {"G": [be.G], "D": [be.D]}, lambda t: t.asnumpy().copy(),
+                                           g_forwards, first_d_input, BATCH)
     d_fake = fake_in_d_step(calls["D"], real)
     if spec.recipe.g_input == "fresh_noise":
         assert not np.array_equal(calls["D"][2], d_fake)

@@ -12,19 +12,15 @@ import pytest
 
 pytest.importorskip("mindspore")
 
-from benchmarks.distributed import run_dp_trace  # noqa: E402
-from common.parity import load_golden  # noqa: E402
-from dp_contract import MODEL, TIMEOUT, load_ghost, check_sync_bn_refused, harness_run, worst  # noqa: E402
+from backend_contract import TOL  # noqa: E402  (the project's float32 parity tolerance)
+from dp_contract import check_harness_run, check_per_replica_bn, check_sync_bn_refused  # noqa: E402
 
-TOL_F32 = 1e-4  # the project's float32 parity tolerance
+TRANSPORT = "mindspore CPU collectives (TCP)"
 
 
 def test_per_replica_bn_reproduces_the_half_batch_bn_reference(tmp_path):
-    t = run_dp_trace("mindspore", MODEL, 2, tmp_path / "trace.json", dtype="float32", timeout=TIMEOUT)
-    assert t["env"]["world_size"] == 2 and t["transport"] == "mindspore CPU collectives (TCP)"
-    assert t["dtype"] == "float32" and len(t["losses"]["d"]) == 10
-    assert worst(t, load_ghost(MODEL, 2)) < TOL_F32
-    assert worst(t, load_golden(MODEL, "float64")) > 1e-3
+    t = check_per_replica_bn("mindspore", tmp_path, TRANSPORT, dtype="float32", tol=TOL, far=1e-3)
+    assert t["env"]["world_size"] == 2
 
 
 def test_sync_bn_on_cpu_is_refused_and_recorded(tmp_path):
@@ -32,6 +28,4 @@ def test_sync_bn_on_cpu_is_refused_and_recorded(tmp_path):
 
 
 def test_harness_run_with_two_replicas(tmp_path):
-    r = harness_run("mindspore", tmp_path, "mindspore__mindspore-mlp-gan__cpu__pynative__b16__r2.json")
-    assert (r["replicas"], r["bn_mode"], r["transport"], r["per_replica_batch"]) == (2, "per_replica", "mindspore CPU collectives (TCP)", 8)
-    assert len(r["losses"]["d"]) == 3
+    check_harness_run("mindspore", tmp_path, "pynative", TRANSPORT)

@@ -7,17 +7,25 @@ import numpy as np
 import pytest
 
 mx = pytest.importorskip("mxnet")
+from backend_contract import (  # noqa: E402
+    UpdateLog,
+    check_each_update_changes_only_its_own_network,
+    check_feeds_by_pre_hooks,
+    check_no_silent_cpu_fallback,
+    check_state_round_trip,
+    fake_in_d_step,
+)
 from mxnet import autograd, nd  # noqa: E402
+from recipe_expectations import FEEDS, expected_updates  # noqa: E402
 
 from backends import BackendUnavailable, load_backend  # noqa: E402
 from backends.mxnet_gluon import MXNetBackend, _Adam, _ConvTranspose1, _LeakyReLU64  # noqa: E402
+from common.adam import reference_update  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import parity_inputs  # noqa: E402
-from common.adam import reference_update  # noqa: E402
 from common.spec import ADAM_FORMS, Adam, ConvTranspose2d  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
-from recipe_expectations import FEEDS, changed, expected_updates  # noqa: E402
 
 BATCH = 4
 MODES = MXNetBackend.modes
@@ -95,22 +103,20 @@ def _snapshot(be):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_each_update_changes_only_its_own_network(name, mode):
     spec, be = _backend(name, mode)
-    log = []
+    log, batch_sizes = UpdateLog(lambda: _snapshot(be)), []
     for net, tr in be.trainers.items():
         def step(batch_size, net=net, orig=tr.step):
-            before = _snapshot(be)
+            batch_sizes.append(batch_size)
+            log.before(net)
             orig(batch_size)
-            after = _snapshot(be)
-            other = "D" if net == "G" else "G"
-            log.append((net, batch_size, changed(before, after, net + "."), changed(before, after, other + ".")))
+            log.after(net)
         tr.step = step
     real, noise = parity_inputs(spec, 1, BATCH)[0]
     be.read(be.step(real, noise))
-    assert [u[0] for u in log] == expected_updates(name)
-    for net, batch_size, own, other in log:
-        assert batch_size == 1  # losses are batch means: no second 1/batch rescaling
-        assert not other, f"a {net} update changed {sorted(other)[:3]}"
-        # every trainable weight of the updated net moves; the fixed γ and running statistics do not
+    check_each_update_changes_only_its_own_network(spec, log.updates)
+    assert set(batch_sizes) == {1}  # losses are batch means: no second 1/batch rescaling
+    for net, own, _ in log.updates:
+        # every trainable weight and bias of the updated net moves; the fixed γ and running statistics do not
         assert {k for k in own if k.endswith(("weight", "bias"))} == set(param_keys(spec, net, trainable_only=True))
     st = be.export_state()
     n_d, n_g = expected_updates(name).count("D"), expected_updates(name).count("G")
@@ -120,25 +126,10 @@ def test_each_update_changes_only_its_own_network(name, mode):
 @pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
-    calls = {"G": [], "D": []}
-    be.G.register_forward_pre_hook(lambda blk, inp: calls["G"].append(inp[0].asnumpy().copy()))
-    for scorer in be._scorers.values():
-        scorer.register_forward_pre_hook(lambda blk, inp: calls["D"].append(inp[0].asnumpy().copy()))
-    real, noise = parity_inputs(spec, 1, BATCH)[0]
-    be.read(be.step(real, noise))
-    assert len(calls["G"]) == g_forwards
-    assert len(calls["D"]) == 2 + spec.recipe.g_updates  # real and fake apart: never one concatenated batch
-    assert np.array_equal(calls["D"][0], real) == (first_d_input == "real")
-    assert np.array_equal(calls["G"][0], noise.d)
-    d_fake = next(x for x in calls["D"][:2] if not np.array_equal(x, real))
-    if spec.recipe.g_input == "same_fake":
-        assert np.array_equal(calls["D"][2], d_fake)  # the G step re-scores the very same fake
-    elif spec.recipe.g_input == "recompute_same_z":
-        assert np.array_equal(calls["G"][1], noise.d)
-        np.testing.assert_allclose(calls["D"][2], d_fake, rtol=1e-6, atol=1e-7)  # same z, G not yet updated
-    else:
-        for k in range(spec.recipe.g_updates):
-            assert np.array_equal(calls["G"][1 + k], noise.g[k])
+    calls, real = check_feeds_by_pre_hooks(spec, be, {"G": [be.G], "D": list(be._scorers.values())},
+                                           lambda a: a.asnumpy().copy(), g_forwards, first_d_input, BATCH)
+    if spec.recipe.g_input == "recompute_same_z":  # same z, G not yet updated
+        np.testing.assert_allclose(calls["D"][2], fake_in_d_step(calls["D"], real), rtol=1e-6, atol=1e-7)
 
 
 def test_same_fake_g_step_backpropagates_into_the_recorded_forward():
@@ -249,14 +240,8 @@ def test_native_and_parity_feeding_both_train():
 @pytest.mark.parametrize("name", ["pytorch-celeba-dcgan", "paddle-dcgan28"])
 def test_state_round_trip_continues_training_identically(name):
     spec, a = _backend(name, "imperative")
-    inputs = parity_inputs(spec, 3, BATCH)
-    a.read(a.step(*inputs[0]))
-    saved = a.export_state()
-    b = MXNetBackend(spec, "cpu", "hybridized")  # across modes too: they compute the same numbers
-    b.load_state(saved)
-    assert all(np.array_equal(saved[k], v) for k, v in b.export_state().items())
-    sa, sb = a.read(a.step(*inputs[1])), b.read(b.step(*inputs[1]))
-    assert sa == sb  # weights, statistics, optimiser moments and step counts carried over
+    # across modes too: they compute the same numbers
+    _, b = check_state_round_trip(a, lambda: MXNetBackend(spec, "cpu", "hybridized"), parity_inputs(spec, 3, BATCH))
     ea, eb = a.export_state(), b.export_state()
     # v is held as κ·v inside the kernel (see _Adam): importing it re-rounds it by at most an ulp,
     # so the next update can differ in the last bit of a weight
@@ -371,8 +356,6 @@ def test_conv_transpose_to_one_channel_workaround(bias):
 
 
 def test_no_silent_cpu_fallback():
-    from backend_contract import check_no_silent_cpu_fallback
-
     check_no_silent_cpu_fallback(MXNetBackend)
 
 

@@ -4,6 +4,15 @@ import pytest
 
 paddle = pytest.importorskip("paddle")
 
+from backend_contract import (  # noqa: E402
+    UpdateLog,
+    check_each_update_changes_only_its_own_network,
+    check_feeds_by_pre_hooks,
+    check_no_silent_cpu_fallback,
+    check_state_round_trip,
+)
+from recipe_expectations import FEEDS  # noqa: E402
+
 from backends.paddle_nn import PaddleBackend, _BatchNorm, _beta_pow, set_form_scalars  # noqa: E402
 from common.adam import moment_betas, reference_update, step_scalars  # noqa: E402
 from common.analysis import param_count  # noqa: E402
@@ -11,7 +20,6 @@ from common.models import MODELS, get_model  # noqa: E402
 from common.parity import parity_inputs  # noqa: E402
 from common.spec import ADAM_FORMS, Adam, BatchNorm  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
-from recipe_expectations import FEEDS, changed, expected_updates  # noqa: E402
 
 BATCH = 4
 # Paddle's own dy2static backward builder warns on every trace that PIR values have no `.place`.
@@ -224,30 +232,23 @@ def test_imported_adam_moments_and_step_drive_the_next_update():
 @pytest.mark.parametrize("name", list(MODELS))
 def test_each_update_changes_only_its_own_network(name, mode):
     spec, be = _backend(name, mode)
-    log = []
+    log = UpdateLog(lambda: _snapshot(be))
     orig = be._update
 
     def logged(net):
         grads = {k: p.grad for k, p in zip(be.trainable[net], be.params[net])}
         assert all(g is not None for g in grads.values()), [k for k, g in grads.items() if g is None]
         moving = {k for k, g in grads.items() if np.any(g.numpy() != 0)}
-        before = _snapshot(be)
+        log.before(net)
         orig(net)
-        after = _snapshot(be)
-        moved = changed(before, after, "")
-        assert moving <= moved  # every parameter with a gradient moves (biases and β included)
-        log.append((net, moved))
+        log.after(net)
+        assert moving <= log.updates[-1][1]  # every parameter with a gradient moves (biases and β included)
 
     be._update = logged
     real, noise = parity_inputs(spec, 1, BATCH)[0]
     be.read(be.step(real, noise))
-    assert [u[0] for u in log] == expected_updates(name)
-    for net, moved in log:
-        assert all(k.startswith(net + ".") for k in moved), f"a {net} update changed {sorted(moved)[:3]}"
-        # every trainable weight of the updated net moves; running statistics are not the optimiser's
-        assert {k for k in moved if k.endswith("weight")} == \
-            {k for k in param_keys(spec, net, trainable_only=True) if k.endswith("weight")}
-        assert not any(k.endswith(("running_mean", "running_var")) for k in moved)
+    check_each_update_changes_only_its_own_network(spec, log.updates, running_statistics_fixed=True)
+    log = log.updates
     st = be.export_state()
     n = len(log)
     assert int(st["opt.D.step"]) == sum(u[0] == "D" for u in log) and int(st["opt.G.step"]) == n - int(st["opt.D.step"])
@@ -259,21 +260,8 @@ def test_each_update_changes_only_its_own_network(name, mode):
 @pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
-    calls = {"G": [], "D": []}
-    be.G.register_forward_pre_hook(lambda m, i: calls["G"].append(i[0].numpy().copy()))
-    be.D.register_forward_pre_hook(lambda m, i: calls["D"].append(i[0].numpy().copy()))
-    real, noise = parity_inputs(spec, 1, BATCH)[0]
-    be.step(real, noise)
-    assert len(calls["G"]) == g_forwards
-    assert np.array_equal(calls["G"][0], noise.d)
-    for k, z in enumerate(calls["G"][1:]):
-        want = noise.g[k] if spec.recipe.g_input == "fresh_noise" else noise.d
-        assert np.array_equal(z, want)
-    assert len(calls["D"]) == 2 + spec.recipe.g_updates  # real and fake apart: never one concatenated batch
-    assert np.array_equal(calls["D"][0], real) == (first_d_input == "real")
-    if spec.recipe.g_input == "same_fake":
-        fake_in_d_step = next(x for x in calls["D"][:2] if not np.array_equal(x, real))
-        assert np.array_equal(calls["D"][2], fake_in_d_step)  # the G step re-scores the very same fake
+    check_feeds_by_pre_hooks(spec, be, {"G": [be.G], "D": [be.D]}, lambda t: t.numpy().copy(),
+                             g_forwards, first_d_input, BATCH)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -297,15 +285,10 @@ def test_native_and_parity_feeding_both_train(mode):
 @pytest.mark.parametrize("name", ["pytorch-celeba-dcgan", "paddle-dcgan28"])
 def test_state_round_trip_continues_training_identically(name):
     spec, a = _backend(name)
-    inputs = parity_inputs(spec, 3, BATCH)
-    a.read(a.step(*inputs[0]))
-    saved = a.export_state()
-    b = PaddleBackend(spec, "cpu", "dynamic", threads=2)
-    b.load_state(saved)
-    assert all(np.array_equal(saved[k], v) for k, v in b.export_state().items())
+    # optimiser moments, β powers and step counts carried over exactly
+    saved, _ = check_state_round_trip(a, lambda: PaddleBackend(spec, "cpu", "dynamic", threads=2),
+                                      parity_inputs(spec, 3, BATCH))
     assert all(v.dtype == (np.int64 if k.endswith(".step") else np.float32) for k, v in saved.items())
-    sa, sb = a.read(a.step(*inputs[1])), b.read(b.step(*inputs[1]))
-    assert sa == sb  # optimiser moments, β powers and step counts carried over exactly
 
 
 def test_generate_uses_running_statistics_and_changes_nothing():
@@ -320,6 +303,4 @@ def test_generate_uses_running_statistics_and_changes_nothing():
 
 
 def test_no_silent_cpu_fallback():
-    from backend_contract import check_no_silent_cpu_fallback
-
     check_no_silent_cpu_fallback(PaddleBackend)

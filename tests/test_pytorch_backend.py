@@ -7,16 +7,24 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from backend_contract import (  # noqa: E402
+    UpdateLog,
+    check_each_update_changes_only_its_own_network,
+    check_feeds_by_pre_hooks,
+    check_float32_golden,
+    check_float64_golden,
+    check_no_silent_cpu_fallback,
+    check_state_round_trip,
+    check_tutorial_loop,
+)
+from recipe_expectations import FEEDS  # noqa: E402
+
 from backends.pytorch import TorchBackend  # noqa: E402
-from backend_contract import (UpdateLog, check_each_update_changes_only_its_own_network, check_feeds,  # noqa: E402
-                              check_float32_golden, check_float64_golden, check_no_silent_cpu_fallback,
-                              check_state_round_trip, check_tutorial_loop)
 from benchmarks.trace import run_trace  # noqa: E402
 from common.analysis import param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import float32_comparable_steps, load_golden, parity_inputs  # noqa: E402
 from common.state import initial_state, param_keys  # noqa: E402
-from recipe_expectations import FEEDS  # noqa: E402
 
 BATCH = 4
 
@@ -62,12 +70,8 @@ def test_each_update_changes_only_its_own_network(name):
 @pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
-    calls = {"G": [], "D": []}
-    for net in ("G", "D"):
-        be.nets[net].register_forward_pre_hook(lambda m, i, net=net: calls[net].append(i[0].detach().numpy().copy()))
-    real, noise = parity_inputs(spec, 1, BATCH)[0]
-    be.step(real, noise)
-    check_feeds(spec, real, noise, calls["G"], calls["D"], g_forwards, first_d_input)
+    check_feeds_by_pre_hooks(spec, be, {"G": [be.G], "D": [be.D]}, lambda t: t.detach().numpy().copy(),
+                             g_forwards, first_d_input, BATCH)
 
 
 def test_native_and_parity_feeding_both_train():

@@ -14,24 +14,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 
+from dp_contract import MODEL, REPO, TIMEOUT, TOL, check_sync_bn_refused, harness_run, load_ghost, worst  # noqa: E402
+
 from benchmarks.distributed import run_dp_trace  # noqa: E402
-from common.parity import load_golden, max_rel_diff  # noqa: E402
-from dp_contract import check_sync_bn_refused, load_ghost  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-MODEL = "mindspore-mlp-gan"
-TOL = 1e-9  # only the order of the gradient reduction differs
-TIMEOUT = 300
-
-
-def _worst(trace: dict, ref: dict) -> float:
-    return max(max(max_rel_diff(trace["losses"][k], ref["losses"][k])) for k in ("d", "g"))
+from common.parity import load_golden  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +34,13 @@ def test_ddp_per_replica_bn_reproduces_the_half_batch_bn_reference(per_replica_t
     t = per_replica_trace
     assert (t["replicas"], t["bn_mode"], t["transport"], t["dtype"]) == (2, "per_replica", "gloo", "float64")
     assert len(t["losses"]["d"]) == 10
-    assert _worst(t, load_ghost(MODEL, 2)) < TOL
+    assert worst(t, load_ghost(MODEL, 2)) < TOL
 
 
 def test_per_replica_bn_is_not_full_batch_bn(per_replica_trace):
     # the full-batch single-device trace is 4.5e-3 away: a DP run that silently used one process's
     # whole batch, or synchronised statistics, would fail the test above
-    assert _worst(per_replica_trace, load_golden(MODEL, "float64")) > 1e-4
+    assert worst(per_replica_trace, load_golden(MODEL, "float64")) > 1e-4
 
 
 def test_sync_bn_on_cpu_is_refused_and_recorded(tmp_path):
@@ -57,19 +48,13 @@ def test_sync_bn_on_cpu_is_refused_and_recorded(tmp_path):
 
 
 def test_harness_run_with_two_replicas_writes_one_result(tmp_path):
-    cmd = [sys.executable, "-m", "benchmarks", "run", "-b", "torch", "-m", MODEL, "--device", "cpu", "--replicas", "2",
-           "--data", "synthetic", "--batch-size", "16", "--warmup", "1", "--steps", "2", "--threads", "2",
-           "--no-samples", "--out", str(tmp_path), "--timeout", str(TIMEOUT)]
-    subprocess.run(cmd, cwd=REPO, check=True, timeout=TIMEOUT + 30, capture_output=True)
-    files = sorted(p for p in tmp_path.glob("*/*.json") if p.name != "manifest.json")  # the run set, not launcher logs
-    assert [f.name for f in files] == ["torch__mindspore-mlp-gan__cpu__eager__b16__r2.json"]
-    r = json.loads(files[0].read_text())
-    assert r["status"] == "ok", r["error"]
-    assert (r["replicas"], r["nodes"], r["world_size"], r["scaling"], r["bn_mode"]) == (2, 1, 2, "strong", "per_replica")
+    # one result in the run set (not the launchers' logs), ok, two timed steps
+    r = harness_run("torch", tmp_path, "torch__mindspore-mlp-gan__cpu__eager__b16__r2.json", "--threads", "2")
+    assert (r["replicas"], r["nodes"], r["world_size"], r["scaling"], r["bn_mode"]) == \
+        (2, 1, 2, "strong", "per_replica")
     assert (r["engine"], r["transport"]) == ("torch.distributed DistributedDataParallel via torchrun", "gloo")
     assert (r["batch_size"], r["per_replica_batch"]) == (16, 8)
     # slowest rank per step: never faster than rank 0's own clock
-    assert len(r["step_times_s"]) == 2
     assert all(m >= r0 for m, r0 in zip(r["step_times_s"], r["step_times_rank0_s"]))
     assert len(r["losses"]["d"]) == 3
     # DDP's own account of the all-reduce time of each network's backward
