@@ -12,8 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.spec import (Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, Layer, MaxPool2d, ModelSpec,
-                         NetSpec, Reshape, SpecError)
+from common.spec import (
+    Act,
+    BatchNorm,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    Flatten,
+    Layer,
+    MaxPool2d,
+    ModelSpec,
+    NetSpec,
+    Reshape,
+    SpecError,
+)
 
 
 def _prod(shape) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 ENV_CUDA = "GANBENCH_CUDA"
@@ -117,7 +118,7 @@ class CudaSelectionError(RuntimeError):
     """What was asked for cannot be installed here; the message says what would be and how to force it."""
 
 
-def cuda_build(framework: str, cuda: int, env: dict[str, str] | None = None) -> Build:
+def cuda_build(framework: str, cuda: int, env: Mapping[str, str] | None = None) -> Build:
     """The CUDA build of `framework` for a driver of CUDA major version `cuda`."""
     env = os.environ if env is None else env
     if framework not in CPU_PACKAGES:
@@ -268,7 +269,7 @@ def wanted_cuda(device: str, setting: str | None, driver: Driver | None) -> int 
 
 
 def select_build(framework: str, device: str, setting: str | None = None, driver: Driver | None = None,
-                 env: dict[str, str] | None = None) -> Build:
+                 env: Mapping[str, str] | None = None) -> Build:
     """The build a session installs for `framework` when a run asks for `device`."""
     cuda = wanted_cuda(device, setting, driver)
     return cpu_build(framework) if cuda is None else cuda_build(framework, cuda, env)

@@ -7,8 +7,8 @@ continue the interrupted run's data order and noise stream.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 

@@ -75,8 +75,10 @@ def init_array(layer: Layer, p, weight_shape: tuple[int, ...], rng: np.random.Ge
         if p.name == "weight" and layer.gamma == "fixed":
             return np.ones(p.shape, np.float32)
         init = layer.gamma_init if p.name == "weight" else layer.beta_init
-    else:
+    elif isinstance(layer, (Dense, Conv2d, ConvTranspose2d)):
         init = layer.weight_init if p.name == "weight" else layer.bias_init
+    else:
+        raise TypeError(f"a {layer.op} layer has no parameter {p.name!r}")
     if init.kind == "default":
         init = resolve_default(init.framework, layer, p.name, weight_shape)
     return sample(init, p.shape, weight_shape, rng)

@@ -3,7 +3,8 @@ so that module `i` holds the canonical `{net}.{i}.*` arrays (common/state.py). A
 the per-layer-type constructors."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from common.analysis import infer_shapes
 from common.spec import NetSpec

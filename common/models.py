@@ -5,8 +5,25 @@ default, the value used here and where it was checked are written next to it.
 """
 from __future__ import annotations
 
-from common.spec import (Act, Adam, BatchNorm, Conv2d, ConvTranspose2d, DataSpec, Dense, Flatten, MaxPool2d,
-                         ModelSpec, NetSpec, Noise, Recipe, Reshape, RunLength, framework_default, normal)
+from common.spec import (
+    Act,
+    Adam,
+    BatchNorm,
+    Conv2d,
+    ConvTranspose2d,
+    DataSpec,
+    Dense,
+    Flatten,
+    MaxPool2d,
+    ModelSpec,
+    NetSpec,
+    Noise,
+    Recipe,
+    Reshape,
+    RunLength,
+    framework_default,
+    normal,
+)
 
 RELU, TANH, SIGMOID = Act("relu"), Act("tanh"), Act("sigmoid")
 

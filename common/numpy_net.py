@@ -5,6 +5,8 @@ and one tensordot per chunk, which is fast enough for a small classifier over te
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -25,6 +27,10 @@ def _max_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
     return sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s].max(axis=(4, 5))
 
 
+def _param(params: dict[str, np.ndarray], layer_prefix: str, name: str) -> np.ndarray:
+    return params[layer_prefix + name]
+
+
 def forward(net: NetSpec, params: dict[str, np.ndarray], prefix: str, x: np.ndarray,
             upto: int | None = None, chunk: int = 1000) -> np.ndarray:
     """Output of layers [0, upto) of `net` (all by default) on x, BatchNorm in inference mode."""
@@ -33,7 +39,7 @@ def forward(net: NetSpec, params: dict[str, np.ndarray], prefix: str, x: np.ndar
                                for i in range(0, len(x), chunk)])
     h = np.asarray(x, np.float32)
     for i, layer in enumerate(net.layers[:upto]):
-        p = lambda name: params.get(f"{prefix}.{i}.{name}")  # noqa: E731
+        p = partial(_param, params, f"{prefix}.{i}.")
         if isinstance(layer, Dense):
             h = h @ p("weight").T + (p("bias") if layer.bias else 0)
         elif isinstance(layer, Conv2d):

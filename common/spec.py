@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any, Union
+from typing import Any
 
 
 class SpecError(ValueError):
@@ -180,9 +180,9 @@ class Flatten:
     op: str = field(default="flatten", init=False)
 
 
-Layer = Union[Dense, Conv2d, ConvTranspose2d, MaxPool2d, BatchNorm, Act, Reshape, Flatten]
-LAYER_TYPES = {cls.__dataclass_fields__["op"].default: cls
-               for cls in (Dense, Conv2d, ConvTranspose2d, MaxPool2d, BatchNorm, Act, Reshape, Flatten)}
+Layer = Dense | Conv2d | ConvTranspose2d | MaxPool2d | BatchNorm | Act | Reshape | Flatten
+LAYER_TYPES: dict[str, type[Layer]] = {  # op name: class (a dataclass field's default is its class attribute)
+    cls.op: cls for cls in (Dense, Conv2d, ConvTranspose2d, MaxPool2d, BatchNorm, Act, Reshape, Flatten)}
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,9 @@ class Adam:
     beta1: float
     beta2: float = 0.999
     eps: float = 1e-8
-    form: str = field(default=None, kw_only=True)  # required: validation refuses None
+    # required: validation refuses None with a SpecError that names the field (a default-less field
+    # would make a spec file without it a bare TypeError)
+    form: str = field(default=None, kw_only=True)  # type: ignore[assignment]
 
     @property
     def adam_form(self) -> AdamForm:

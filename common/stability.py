@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import TypeGuard
 
 MIN_STEPS = 6  # the fewest samples with a distribution-free 95 % interval of the median
 JITTER_MAX = 0.10
@@ -43,7 +44,7 @@ def stability_warnings(result: dict) -> list[str]:
     return out
 
 
-def _num(v) -> bool:
+def _num(v: object) -> TypeGuard[int | float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from common.results import csv_safe
 
 from . import aggregate, charts, history, reproduction, scaling, stats
 from .demo import DEMO_MARK
 from .load import load_results
 from .peaks import PEAKS
 from .render import num, ratio, render_page
-from common.results import csv_safe
 
 
 class ReportError(Exception):
@@ -108,12 +110,13 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
     out = []
     primary = aggregate.at_primary(df)
     charted = _charted(df, runs)
+
+    def chart(draw: bool, make, cblock, what):  # a setting beyond the chart budget draws nothing
+        return _guarded(make, cblock, warnings, what) if draw else None
+
     for keys, block in df.groupby(["device", "hardware", "data_source"], sort=False):
         device, hardware, data_source = keys
         draw = keys in charted
-
-        def chart(make, cblock, what):  # a setting beyond the chart budget draws nothing
-            return _guarded(make, cblock, warnings, what) if draw else None
 
         # The per-run charts label runs by backend and mode, so they draw the tutorial's batch
         # only; a batch sweep's other batches are in the table and in the sweep's own chart.
@@ -125,11 +128,11 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
             models.append({"model": model, "rows": _records(mblock),
                            "learning": _records(learn) if learn is not None else [],
                            "batches": sorted({int(b) for b in mblock["batch_size"].dropna()}),
-                           "loss_chart": chart(lambda: charts.loss_chart(cblock, runs), cblock,
+                           "loss_chart": chart(draw, partial(charts.loss_chart, cblock, runs), cblock,
                                                f"loss chart of {model}"),
                            "samples_chart": chart(
-                               lambda: charts.samples_chart(cblock[cblock.index.isin(featured)], runs), cblock,
-                               f"samples of {model}"),
+                               draw, partial(charts.samples_chart, cblock[cblock.index.isin(featured)], runs),
+                               cblock, f"samples of {model}"),
                            "charts_skipped": not draw,
                            "sample_links": _sample_links(cblock, runs, featured, page_dir)})
         details = sorted({str(runs[i]["data_detail"]) for i in block.index if runs[i]["data_detail"]})
@@ -140,9 +143,9 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
                     "details": details, "rows": _records(block),
                     # One kind for the whole block goes in the header; mixed kinds go per row.
                     "memory_kind": kinds.pop() if len(kinds) == 1 else None,
-                    "throughput_chart": chart(lambda: charts.throughput_chart(chart_block), chart_block,
+                    "throughput_chart": chart(draw, partial(charts.throughput_chart, chart_block), chart_block,
                                               "throughput chart"),
-                    "step_chart": chart(lambda: charts.step_time_chart(chart_block, runs), chart_block,
+                    "step_chart": chart(draw, partial(charts.step_time_chart, chart_block, runs), chart_block,
                                         "step-time chart"), "models": models,
                     "charts_skipped": not draw})
     return out

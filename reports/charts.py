@@ -12,7 +12,8 @@ import contextlib
 import io
 import math
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import matplotlib
 import matplotlib.lines

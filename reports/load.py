@@ -48,8 +48,16 @@ from typing import Any
 
 from PIL import Image
 
-from common.results import (DOCTOR_SCHEMA, REPRO_SCHEMA, RESULT_SCHEMA, RUN_SET_SCHEMA, TARGETS_SCHEMA, TRACE_SCHEMA,
-                            read_manifest, run_sets)
+from common.results import (
+    DOCTOR_SCHEMA,
+    REPRO_SCHEMA,
+    RESULT_SCHEMA,
+    RUN_SET_SCHEMA,
+    TARGETS_SCHEMA,
+    TRACE_SCHEMA,
+    read_manifest,
+    run_sets,
+)
 
 SUPPORTED_VERSION = 1
 NO_DATA = "none"  # data_source of a failed run that never loaded its data (null in the file)

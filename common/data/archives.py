@@ -15,6 +15,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _extract(archive: Path, dest_parent: Path, top_folder: str, final: Path, lim
         staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=dest_parent))
         try:
             # The "data" filter (Python >= 3.11.4) re-checks paths and links during extraction.
-            extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            extra: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             tar.extractall(staging, members=members, **extra)
             extracted = staging / top_folder
             if not extracted.is_dir():
@@ -115,8 +116,8 @@ class ZipMembers:
 
     def __init__(self, archive: Path):
         self.archive = archive
-        self._zip = None
-        self._pid = None
+        self._zip: zipfile.ZipFile | None = None
+        self._pid: int | None = None
 
     def read(self, name: str) -> bytes:
         try:

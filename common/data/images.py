@@ -38,13 +38,14 @@ class ImageFiles:
         name = self.names[index]
         if self._zip is not None:
             return self._zip.read(name)
+        assert self._folder is not None  # __init__ is given a folder or an archive
         return (self._folder / name).read_bytes()
 
 
 def _jpegs_under(root: Path) -> list[str]:
     # The tutorials list files in os.walk order, which depends on the filesystem; sorting by
     # relative path makes the order (and so every seeded run) the same on every machine.
-    found = []
+    found: list[str] = []
     for folder, _, files in os.walk(root):
         rel = Path(folder).relative_to(root)
         found.extend((rel / name).as_posix() for name in files if name.lower().endswith(".jpg"))

@@ -105,10 +105,11 @@ def load_mnist(split: str, data_dir: Path | None = None, cache_dir: Path | None 
     missing = [name for name, path in found.items() if path is None]
 
     if not missing:
-        arrays = {name: _load_verified(path, name) for name, path in found.items()}
+        paths = {name: path for name, path in found.items() if path is not None}  # all of them
+        arrays = {name: _load_verified(path, name) for name, path in paths.items()}
         images = np.concatenate([arrays[SPLIT_FILES[p][0]] for p in parts])
         labels = np.concatenate([arrays[SPLIT_FILES[p][1]] for p in parts])
-        folders = sorted({str(path.parent.resolve()) for path in found.values()})
+        folders = sorted({str(path.parent.resolve()) for path in paths.values()})
         return MnistData(images, labels,
                          f"MNIST IDX files in {', '.join(folders)} (checksums verified)")
 

@@ -6,10 +6,10 @@ installed-distribution metadata, and the pickle is read with an unpickler that c
 rebuild numpy arrays, because a pickle can otherwise run arbitrary code.
 """
 import gzip
-import io
 import importlib.metadata
-import os
 import importlib.util
+import io
+import os
 import pickle
 from pathlib import Path
 
@@ -62,7 +62,7 @@ def find_hub_pickle() -> Path | None:
     if hub_disabled():
         return None
     try:
-        candidate = Path(importlib.metadata.distribution(HUB_DISTRIBUTION).locate_file(HUB_PICKLE))
+        candidate = Path(str(importlib.metadata.distribution(HUB_DISTRIBUTION).locate_file(HUB_PICKLE)))
         if candidate.is_file():
             return candidate
     except importlib.metadata.PackageNotFoundError:

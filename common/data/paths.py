@@ -2,7 +2,6 @@
 import os
 from pathlib import Path
 
-
 DATA_DIR_ENV = "GANBENCH_DATA_DIR"  # the one name of the data folder, for the harness and the tests
 
 

@@ -2,6 +2,7 @@
 import functools
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -254,6 +255,7 @@ def _open_real(dataset, shape, resize, channels, data_dir, cache_dir, download) 
         decode, name = img.decode_pil_rgb, "CelebA aligned"
         decoder = "decoded with Pillow, .convert('RGB')"
     # partials of module-level functions keep the source picklable for worker processes
+    resize_fn: Callable[[np.ndarray], np.ndarray]
     if resize == "cv2-bilinear":
         resize_fn = functools.partial(img.resize_cv2_bilinear, height=h, width=w)
     elif resize == "none":
