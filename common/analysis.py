@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.recipe import SAME_FAKE, plan
 from common.spec import (
     Act,
     BatchNorm,
@@ -176,10 +177,10 @@ def iteration_flops(spec: ModelSpec, batch: int | None = None) -> int:
     """Analytic FLOPs of one training iteration as the recipe makes it."""
     b = batch or spec.data.batch_size
     g, d = forward_flops(spec.generator, b), forward_flops(spec.discriminator, b)
-    r = spec.recipe
+    iteration = plan(spec.recipe)
     # D step(s): G makes the fakes; D runs forward and backward on the real and the fake batch.
     total = g + 2 * (d + 2 * d)
-    for _ in range(r.g_updates):
-        regen = 0 if r.g_input == "same_fake" else g
+    for update in iteration.g_updates:
+        regen = 0 if update.source == SAME_FAKE else g
         total += regen + d + 2 * d + 2 * g  # D forward/backward for the input gradient, then G backward
     return total

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.recipe import plan
 from common.spec import DataSpec, ModelSpec, Noise
 
 _ORDER, _NOISE, _FIXED = 1, 2, 3  # RNG stream tags
@@ -111,7 +112,7 @@ class Feed:
         r = self.spec.recipe
         rng = np.random.default_rng([self.seed, epoch, iteration, _NOISE])
         z = draw_noise(r.noise, batch, rng)
-        extra = tuple(draw_noise(r.noise, batch, rng) for _ in range(r.g_updates)) if r.g_input == "fresh_noise" else ()
+        extra = tuple(draw_noise(r.noise, batch, rng) for _ in range(plan(r).fresh_noise))
         return StepNoise(z, extra)
 
     def iterate(self, start_epoch: int = 0, start_iteration: int = 0,
