@@ -17,6 +17,7 @@ The iteration, whatever the recipe:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from common.spec import Recipe
@@ -45,6 +46,13 @@ class GUpdate:
     source: str  # SAME_FAKE, FROM_Z or FRESH
     fresh_index: int  # which fresh noise batch (FRESH only; -1 otherwise)
     label: float  # what G wants D to say: the real label
+
+    def fake(self, kept: Any, generate: Callable[[Any], Any], z: Any, fresh: Callable[[int], Any]) -> Any:
+        """The batch this update scores: the fake kept from the D step, or `generate` of z, or of
+        the fresh noise batch `fresh(i)`; for any framework's arrays."""
+        if self.source == SAME_FAKE:
+            return kept
+        return generate(z if self.source == FROM_Z else fresh(self.fresh_index))
 
 
 @dataclass(frozen=True)
