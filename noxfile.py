@@ -217,7 +217,7 @@ for _backend, (_, _tests_doc) in FRAMEWORKS.items():
 
 @nox.session(tags=["tests"])
 def lint(session: nox.Session) -> None:
-    """ruff (lint, then format check) over the tree and mypy over common/; settings in pyproject.toml."""
+    """ruff check over the tree, mypy over common/, then ruff format --check; settings in pyproject.toml."""
     session.install(*LINT)
     session.run("ruff", "check", ".")
     session.run("mypy")  # the files and options are [tool.mypy]'s
