@@ -57,7 +57,7 @@ PADDLE_DCGAN28 = ModelSpec(
     name="paddle-dcgan28",
     title="Paddle book DCGAN (MNIST 28×28)",
     framework="paddle",
-    source="PaddlePaddle book 09.gan, dc_gan.py (shared/seeds/000_b15895846c402a37.txt)",
+    source="PaddlePaddle book, 09.gan (dc_gan.py): https://github.com/PaddlePaddle/book/tree/develop/09.gan",
     generator=NetSpec((100,), (
         _pd_dense(2048), BatchNorm(1), RELU,
         _pd_dense(128 * 7 * 7), BatchNorm(1), RELU,
@@ -107,7 +107,8 @@ MINDSPORE_MLP_GAN = ModelSpec(
     name="mindspore-mlp-gan",
     title="MindSpore MLP GAN (MNIST)",
     framework="mindspore",
-    source="MindSpore tutorial 'GAN for Image Generation' r2.6 (shared/seeds/001_922577c0b917b25a.txt)",
+    source=("MindSpore tutorial 'GAN for Image Generation' (r2.6): "
+            "https://gitee.com/mindspore/docs/blob/r2.6.0rc1/tutorials/source_en/generative/gan.md"),
     generator=NetSpec((100,), (
         _ms_dense(128), RELU,
         _ms_dense(256), BatchNorm(1), RELU,
@@ -157,7 +158,8 @@ MXNET_DCGAN64 = ModelSpec(
     name="mxnet-dcgan64",
     title="MXNet Module DCGAN (MNIST 64×64)",
     framework="mxnet",
-    source="MXNet tutorial 'Generative Adversarial Networks' (Module API) (shared/seeds/002_6f5d978b77f518ff.txt)",
+    source=("MXNet tutorial 'Generative Adversarial Networks' (Module API, MXNet 1.x docs, "
+            "docs/tutorials/unsupervised_learning/gan.md in apache/mxnet)"),
     generator=NetSpec((100, 1, 1), (
         _deconv(1024, s=1, p=0), _mx_bn(), RELU,
         _deconv(512), _mx_bn(), RELU,
@@ -195,7 +197,7 @@ GLUON_LFW_DCGAN = ModelSpec(
     name="gluon-lfw-dcgan",
     title="Gluon DCGAN (LFW faces 64×64)",
     framework="mxnet",
-    source="Gluon tutorial 生成对抗网络 GAN (DCGAN on LFW) (shared/seeds/004_d31c0fc77411d9da.txt)",
+    source="Gluon tutorial 生成对抗网络 GAN (DCGAN on LFW), discussed at https://discuss.gluon.ai/t/topic/6405",
     generator=NetSpec((100, 1, 1), (
         _deconv(512, s=1, p=0), BatchNorm(2), RELU,
         _deconv(256), BatchNorm(2), RELU,
@@ -229,7 +231,7 @@ PYTORCH_CELEBA_DCGAN = ModelSpec(
     name="pytorch-celeba-dcgan",
     title="PyTorch DCGAN (CelebA faces 64×64)",
     framework="torch",
-    source="PyTorch DCGAN faces tutorial (shared/seeds/003_07203bf5e71ada31.txt)",
+    source="PyTorch tutorial 'DCGAN Tutorial': https://pytorch.org/tutorials/beginner/dcgan_faces_tutorial.html",
     generator=NetSpec((100, 1, 1), (
         _deconv(512, s=1, p=0), BatchNorm(2, gamma_init=normal(0.02, mean=1.0)), RELU,
         _deconv(256), BatchNorm(2, gamma_init=normal(0.02, mean=1.0)), RELU,

@@ -363,12 +363,15 @@ class RunLength:
     grid_noise_seed: int | None = None
 
 
+DESCRIPTIVE = ("title", "source")  # ModelSpec fields that name and cite a model but change no computation
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    title: str
+    title: str  # descriptive (not in spec_hash)
     framework: str  # the tutorial's own framework (the backend `reproduce` defaults to)
-    source: str  # the tutorial it reproduces
+    source: str  # the tutorial it reproduces: title and public address (descriptive, not in spec_hash)
     generator: NetSpec
     discriminator: NetSpec
     recipe: Recipe
@@ -383,7 +386,10 @@ class ModelSpec:
         return _to_plain(self)
 
     def spec_hash(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """A fingerprint of what training depends on; the descriptive title and source are left out,
+        so rewording a citation does not make runs of the same model incomparable."""
+        fields = {k: v for k, v in self.to_dict().items() if k not in DESCRIPTIVE}
+        blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
     @property

@@ -1,4 +1,4 @@
-"""The MindSpore GAN tutorial's own loop (shared/seeds/001, as written) against the backend.
+"""The MindSpore GAN tutorial's own loop ('GAN for Image Generation', as written) against the backend.
 
 The seed's Generator / Discriminator cells, `nn.BCELoss(reduction='mean')`, `generator_forward` /
 `discriminator_forward`, `ms.value_and_grad`, two `nn.Adam(beta1=0.5)` and its `train_step`, run

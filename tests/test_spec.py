@@ -116,3 +116,9 @@ def test_layer_rules():
 def test_get_model_names_the_known_models():
     with pytest.raises(KeyError, match="paddle-dcgan28"):
         get_model("stylegan")
+
+
+def test_spec_hash_ignores_the_title_and_the_citation():
+    spec = get_model("pytorch-celeba-dcgan")
+    assert dataclasses.replace(spec, title="x", source="y").spec_hash() == spec.spec_hash()
+    assert dataclasses.replace(spec, framework="jax").spec_hash() != spec.spec_hash()
