@@ -12,11 +12,10 @@ import threading
 from pathlib import Path
 
 from benchmarks.plan import UnknownMode, resolve_counts, resolve_device, resolve_modes, resolve_threads
-from benchmarks.runner import (TERMINATION, RunConfig, log, record_failure, run_isolated, run_one,
-                               setup_logging)
+from benchmarks.runner import TERMINATION, RunConfig, log, record_failure, run_isolated, run_one, setup_logging
 from common.models import MODELS
-from common.spec import ADAM_FORMS
 from common.results import write_json_atomic
+from common.spec import ADAM_FORMS
 from common.stability import stability_warnings
 
 
@@ -26,7 +25,7 @@ def _at_least(low: int, kind=int):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
         if not value >= low:
             raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: {low} or more")
         return value
@@ -38,7 +37,7 @@ def _positive(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: more than 0 seconds")
     return value
@@ -333,9 +332,10 @@ def cmd_run(a) -> int:
     done = 0
     try:
         for k, cfg in enumerate(plan, 1):
-            log.info(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}"
-                  f"{' (' + cfg.mode + ')' if cfg.mode else ''}{f', batch {cfg.batch_size}' if cfg.batch_size else ''}: "
-                  f"{cfg.warmup} warm-up + {cfg.steps} timed iterations")
+            mode = f" ({cfg.mode})" if cfg.mode else ""
+            batch = f", batch {cfg.batch_size}" if cfg.batch_size else ""
+            log.info(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}{mode}{batch}: "
+                     f"{cfg.warmup} warm-up + {cfg.steps} timed iterations")
             res = run_one(cfg) if a.in_process else run_isolated(cfg, timeout=a.timeout)
             results.append(res)
             done = k

@@ -20,8 +20,15 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from common.results import (csv_safe, hardware_of, read_manifest, resolve_run_set, run_sets, set_results,
-                            write_json_atomic)
+from common.results import (
+    csv_safe,
+    hardware_of,
+    read_manifest,
+    resolve_run_set,
+    run_sets,
+    set_results,
+    write_json_atomic,
+)
 from common.stability import stability_warnings
 
 KEY = ("backend", "model", "device", "mode", "batch_size")

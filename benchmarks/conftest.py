@@ -1,5 +1,4 @@
 """Options for `pytest benchmarks/` (pytest-benchmark), mirroring `python -m benchmarks run`."""
-import pytest
 
 
 def pytest_addoption(parser):

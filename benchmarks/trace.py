@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.plan import resolve_mode
 from common.adam import adam_form_of, with_adam_form
 from common.env import machine_env

@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 from benchmarks.cli import build_parser
-from common.adam import (beta_powers, float32_powers, float32_step_table, moment_betas, reference_update, step_scalars, torch_scalars,
-                         with_adam_form)
+from common.adam import (
+    beta_powers,
+    float32_powers,
+    float32_step_table,
+    moment_betas,
+    reference_update,
+    step_scalars,
+    torch_scalars,
+    with_adam_form,
+)
 from common.models import MODELS, get_model
 from common.spec import ADAM_FORMS, SpecError, spec_from_dict
 

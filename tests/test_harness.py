@@ -12,9 +12,9 @@ from PIL import Image
 pytest.importorskip("torch")
 
 from benchmarks.runner import FAIL_HOOK, RunConfig, run_one  # noqa: E402
+from common.models import get_model  # noqa: E402
 from common.results import RESULT_SCHEMA, run_sets  # noqa: E402
 from common.state import check_state, load_state  # noqa: E402
-from common.models import get_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIRED = ("backend", "model", "device", "mode", "data_source", "status", "batch_size", "images_per_s",

@@ -16,8 +16,15 @@ import pytest
 from benchmarks.cli import main
 from benchmarks.compare import compare_docs, regressions, write_history_csv
 from benchmarks.timing import SystemSampler, time_steps
-from common.results import (csv_safe, new_run_set_name, read_manifest, resolve_run_set, run_sets, set_results,
-                            write_manifest)
+from common.results import (
+    csv_safe,
+    new_run_set_name,
+    read_manifest,
+    resolve_run_set,
+    run_sets,
+    set_results,
+    write_manifest,
+)
 from common.stability import median_ci, median_ci_indices, stability_warnings
 from reports import build_report
 from reports.demo import write_result

@@ -13,13 +13,14 @@ import pytest
 
 ms = pytest.importorskip("mindspore")
 
-import backends.mindspore_nn as msb  # noqa: E402
+import tutorial_trace  # noqa: E402
 from mindspore import Tensor, nn, ops  # noqa: E402
+
+import backends.mindspore_nn as msb  # noqa: E402
+from benchmarks.trace import run_trace  # noqa: E402
 from common.adam import with_adam_form  # noqa: E402
 from common.models import get_model  # noqa: E402
 from common.parity import parity_inputs  # noqa: E402
-from benchmarks.trace import run_trace  # noqa: E402
-import tutorial_trace  # noqa: E402
 from common.state import initial_state  # noqa: E402
 
 msb._configure_runtime("cpu", None)  # device and thread pools before any kernel runs, as the backend sets them
@@ -32,7 +33,7 @@ latent_size = 100
 # --- the tutorial's cells, verbatim ------------------------------------------------------------
 class Generator(nn.Cell):
     def __init__(self, latent_size, auto_prefix=True):
-        super(Generator, self).__init__(auto_prefix=auto_prefix)
+        super(Generator, self).__init__(auto_prefix=auto_prefix)  # noqa: UP008 (the tutorial's code as written)
         self.model = nn.SequentialCell()
         self.model.append(nn.Dense(latent_size, 128))
         self.model.append(nn.ReLU())

@@ -4,8 +4,16 @@ import pytest
 
 from backends.base import Backend, BackendUnavailable
 from benchmarks import plan
-from benchmarks.plan import (UnknownMode, resolve_batch, resolve_counts, resolve_device, resolve_mode, resolve_modes,
-                             resolve_threads, run_mode)
+from benchmarks.plan import (
+    UnknownMode,
+    resolve_batch,
+    resolve_counts,
+    resolve_device,
+    resolve_mode,
+    resolve_modes,
+    resolve_threads,
+    run_mode,
+)
 from common.env import usable_cores
 from common.models import get_model
 

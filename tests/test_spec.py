@@ -5,7 +5,7 @@ import json
 import pytest
 
 from common.models import MODELS, get_model
-from common.spec import (Act, BatchNorm, ConvTranspose2d, Dense, NetSpec, SpecError, spec_from_dict)
+from common.spec import Act, BatchNorm, ConvTranspose2d, Dense, NetSpec, SpecError, spec_from_dict
 
 
 def _dict(name="mindspore-mlp-gan"):
