@@ -16,8 +16,8 @@ The iteration, whatever the recipe:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from common.spec import Recipe
@@ -90,6 +90,7 @@ def plan(recipe: Recipe) -> IterationPlan:
     """The iteration `recipe` describes (validated recipes only: common.spec checks the combinations)."""
     real, fake = DPass(REAL, recipe.real_label), DPass(FAKE, recipe.fake_label)
     passes = (real, fake) if recipe.d_pass_order == "real_first" else (fake, real)
+    d_updates: tuple[DUpdate, ...]
     if recipe.d_update == "summed":
         d_updates = (DUpdate(passes),)
     elif recipe.d_update == "separate_fake_then_real":

@@ -4,10 +4,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from recipe_expectations import FEEDS, expected_updates
 
 from common.models import MODELS, get_model
 from common.recipe import FAKE, FRESH, FROM_Z, REAL, SAME_FAKE, STATS_LAYOUT, plan, stats_row
-from recipe_expectations import FEEDS, expected_updates
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
