@@ -12,7 +12,7 @@ import contextlib
 import io
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import matplotlib
@@ -329,6 +329,23 @@ def _published_bands(ax, pub: dict[str, Any] | None, end: float, keys=(("loss_d"
 
 def reproduction_loss_chart(reps: list, labels: list[str]) -> str | None:
     """Per run: per-step D and G losses, with the per-epoch means and the published ranges over them."""
+    fig = reproduction_loss_figure(reps, labels)
+    return to_uri(fig) if fig is not None else None
+
+
+def save_reproduction_loss_chart(record: Mapping[str, Any], path) -> bool:
+    """The loss chart of one run (a reproduction.json record) as a PNG file: the report's chart
+    with that run alone. False, and no file, when the record holds no losses yet."""
+    fig = reproduction_loss_figure([record], reproduction_labels([record]))
+    if fig is None:
+        return False
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=DPI)
+    return True
+
+
+def reproduction_loss_figure(reps: list, labels: list[str]) -> Figure | None:
+    """The figure of reproduction_loss_chart; None when no run has a loss."""
     items = [(r, lab) for r, lab in zip(reps, labels) if (r["losses"] or {}).get("d") or r["epoch_losses"]]
     if not items:
         return None
@@ -387,7 +404,7 @@ def reproduction_loss_chart(reps: list, labels: list[str]) -> str | None:
         if clipped:
             note += "; y axis cut at the 99.5th percentile of the per-step losses"
         fig.suptitle(plain(f"Reproduction losses — {model}\n{note}"))
-        return to_uri(fig)
+        return fig
 
 
 def reproduction_compare_chart(reps: list, labels: list[str]) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports import build_report, reproduction
+from reports import build_report, charts, reproduction
 from reports.__main__ import main
 from reports.demo import write_reproduction
 from reports.load import load_results
@@ -270,6 +270,18 @@ def test_broken_nested_parts_warn_and_keep_the_run(tmp_path):
     assert [m["epoch"] for m in rep["metrics"]] == [0, 2] and rep["published"] is None
     assert reproduction.item(rep)["grid_epoch"] == 1
 
+
+def test_a_runs_losses_png_is_the_reports_loss_chart_of_that_run(tmp_path):
+    """`reproduce` writes losses.png from its raw record with the chart the report draws."""
+    from PIL import Image
+
+    record = json.loads(write_reproduction(tmp_path, MLP, "torch", epochs_done=2, iterations_per_epoch=IPE).read_text())
+    assert charts.save_reproduction_loss_chart(record, tmp_path / "losses.png")
+    with Image.open(tmp_path / "losses.png") as png:
+        assert png.format == "PNG" and png.size == (11 * charts.DPI, round(4.2 * charts.DPI))
+    empty = {**record, "losses": {"d": [], "g": [], "epoch": []}, "epoch_losses": []}
+    assert not charts.save_reproduction_loss_chart(empty, tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
 
 def test_a_folder_of_reproductions_alone_builds_and_exits_0(tmp_path, capsys):
     write_reproduction(tmp_path, MLP, "torch", epochs_done=2, iterations_per_epoch=IPE, status="collapsed",
