@@ -39,7 +39,7 @@ class EpochMetrics:
         real = self.feed.real(self.real_idx).reshape(shape)
         fake = np.asarray(fake, np.float32).reshape(shape)
         digits = None
-        if self.spec.data.dataset.startswith("mnist"):
+        if self.spec.data.is_mnist:
             digits = (mnist_view(real, self.spec), mnist_view(fake, self.spec))
         out = quality(real, fake, digits, seed=self.seed)
         out["epoch"] = epoch

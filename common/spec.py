@@ -351,6 +351,11 @@ class DataSpec:
     order_seed: int | None
     last_batch: str
 
+    @property
+    def is_mnist(self) -> bool:
+        """MNIST digits (of any size): the quality metrics' digit classifier applies."""
+        return self.dataset.startswith("mnist")
+
 
 @dataclass(frozen=True)
 class RunLength:

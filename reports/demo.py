@@ -279,7 +279,7 @@ def write_reproduction(folder: Path, model: str = "mindspore-mlp-gan", backend: 
         if dd:
             epoch_losses.append({"epoch": e, "d": float(np.mean(dd)), "g": float(np.mean(gg)),
                                  "last_d": dd[-1], "last_g": gg[-1]})
-    mnist = model in MODELS and MODELS[model].data.dataset.startswith("mnist")  # as reproduce.py decides
+    mnist = model in MODELS and MODELS[model].data.is_mnist
     metrics = []
     for e in range(len(epoch_losses)):
         m = {"epoch": e, "samples": 1000,
