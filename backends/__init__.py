@@ -6,26 +6,50 @@ harness and reports run in any virtualenv and use whichever frameworks are impor
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
 from backends.base import Backend, BackendUnavailable, StepStats
 
-# backend id -> (module, class, how to get the framework)
-REGISTRY: dict[str, tuple[str, str, str]] = {
-    "torch": ("backends.pytorch", "TorchBackend", "pip install torch (nox -s bench-torch)"),
-    "mxnet": ("backends.mxnet_gluon", "MXNetBackend", "pip install mxnet==1.9.1 'numpy<1.24' on Python 3.11 (nox -s bench-mxnet)"),
-    "paddle": ("backends.paddle_nn", "PaddleBackend", "pip install paddlepaddle (nox -s bench-paddle)"),
-    "mindspore": ("backends.mindspore_nn", "MindSporeBackend", "pip install mindspore 'numpy<2' (nox -s bench-mindspore)"),
-    "jax": ("backends.jax_flax", "JaxBackend", "pip install jax flax optax (nox -s bench-jax)"),
+
+@dataclass(frozen=True)
+class Adapter:
+    """Where a framework's adapters live, and how the user gets the framework."""
+
+    module: str  # the single-device adapter
+    cls: str
+    install: str  # said when the framework does not import
+    dp_module: str  # the data-parallel adapter (backends/dp.py)
+    dp_cls: str
+    launcher: str  # how its engine is started: torchrun, single (one process drives every replica), …
+
+
+# The framework table: backend id -> its adapters. A new framework is one entry here, its modules,
+# and its entry in the noxfile's framework table.
+REGISTRY: dict[str, Adapter] = {
+    "torch": Adapter("backends.pytorch", "TorchBackend", "pip install torch (nox -s bench-torch)",
+                     "backends.pytorch_dp", "TorchDDPBackend", "torchrun"),
+    "mxnet": Adapter("backends.mxnet_gluon", "MXNetBackend",
+                     "pip install mxnet==1.9.1 'numpy<1.24' on Python 3.11 (nox -s bench-mxnet)",
+                     "backends.mxnet_dp", "MXNetKVStoreBackend", "single"),
+    "paddle": Adapter("backends.paddle_nn", "PaddleBackend", "pip install paddlepaddle (nox -s bench-paddle)",
+                      "backends.paddle_dp", "PaddleDPBackend", "paddle_launch"),
+    "mindspore": Adapter("backends.mindspore_nn", "MindSporeBackend",
+                         "pip install mindspore 'numpy<2' (nox -s bench-mindspore)",
+                         "backends.mindspore_dp", "MindSporeDPBackend", "msrun"),
+    "jax": Adapter("backends.jax_flax", "JaxBackend", "pip install jax flax optax (nox -s bench-jax)",
+                   "backends.jax_dp", "JaxMeshBackend", "single"),
 }
 
-__all__ = ["Backend", "BackendUnavailable", "StepStats", "REGISTRY", "load_backend", "importable_backends", "backend_problems"]
+__all__ = ["REGISTRY", "Adapter", "Backend", "BackendUnavailable", "StepStats", "backend_problems",
+           "importable_backends", "load_backend"]
 
 
 def load_backend(name: str) -> type[Backend]:
     """The adapter class for `name`; BackendUnavailable says how to install what is missing."""
     if name not in REGISTRY:
         raise BackendUnavailable(f"unknown backend {name!r}; known backends: {', '.join(REGISTRY)}")
-    module, cls, how = REGISTRY[name]
+    a = REGISTRY[name]
+    module, cls, how = a.module, a.cls, a.install
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as e:

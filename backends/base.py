@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from common.feed import StepNoise
+from common.recipe import plan
 from common.spec import ModelSpec
-
 
 # how frameworks name device kinds, in the suite's terms
 DEVICE_KIND = {"cpu": "cpu", "CPU": "cpu", "gpu": "cuda", "GPU": "cuda", "cuda": "cuda", "Ascend": "ascend"}
@@ -51,6 +51,12 @@ class StepStats:
     d_g_z1: float  # mean D(G(z)) in the D step
     d_g_z2: float  # mean D(G(z)) in the (last) G step
     g_losses: tuple[float, ...] = ()  # every G update's loss when there are several
+
+    @classmethod
+    def from_values(cls, values) -> StepStats:
+        """From a step's values in common.recipe's order (STATS_LAYOUT, then every G update's loss)."""
+        v = [float(x) for x in values]
+        return cls(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
 
     def as_dict(self) -> dict:
         return {"d": self.d_loss, "g": self.g_loss, "d_x": self.d_x, "d_g_z1": self.d_g_z1,
@@ -88,6 +94,7 @@ class Backend(abc.ABC):
         if why:
             raise ModeRefused(f"{self.name} mode {mode!r} refused for {spec.name} on {device}: {why}")
         self.spec, self.device, self.mode, self.seed, self.threads = spec, device, mode, seed, threads
+        self.plan = plan(spec.recipe)  # what one iteration does, in order: the adapters walk it
 
     @classmethod
     def refuse(cls, spec: ModelSpec, mode: str, device: str) -> str | None:
@@ -100,7 +107,7 @@ class Backend(abc.ABC):
         return None
 
     @classmethod
-    def with_dtype(cls, dtype: str) -> type["Backend"]:
+    def with_dtype(cls, dtype: str) -> type[Backend]:
         """This backend computing in `dtype` ("float32" or, where supported, "float64")."""
         if dtype == cls.dtype:
             return cls
@@ -146,12 +153,17 @@ class Backend(abc.ABC):
     # --- training ------------------------------------------------------------------------------
     @abc.abstractmethod
     def step(self, real: np.ndarray, noise: StepNoise | None = None) -> Any:
-        """One training iteration. Returns a handle to device-side values; nothing is copied to
-        the host here, so timing loops read it with `read` after the clock stops."""
+        """One training iteration, as `common.recipe.plan(spec.recipe)` orders it. Returns a handle
+        to device-side values (`common.recipe.stats_row`'s order); nothing is copied to the host
+        here, so timing loops read it with `read` after the clock stops."""
 
-    @abc.abstractmethod
     def read(self, handle: Any) -> StepStats:
         """Copy one iteration's losses and D outputs to the host."""
+        return StepStats.from_values(self.host_values(handle))
+
+    @abc.abstractmethod
+    def host_values(self, handle: Any) -> np.ndarray:
+        """The step's values (common.recipe.stats_row's order) copied to the host, as float64."""
 
     @abc.abstractmethod
     def sync(self) -> None:
@@ -182,7 +194,7 @@ class Backend(abc.ABC):
             f"fix: {fix_command(self.name, self.device)}")
 
     # --- memory --------------------------------------------------------------------------------
-    def reset_peak_memory(self) -> None:
+    def reset_peak_memory(self) -> None:  # noqa: B027 (a no-op default on purpose, not an abstract method)
         """Start a new peak-memory window (device memory); CPU memory is measured by the harness."""
 
     def peak_memory(self) -> tuple[int | None, str | None]:

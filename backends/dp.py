@@ -8,8 +8,8 @@ averaged by the engine; `read` returns losses averaged over replicas (with equal
 mean over the global batch, so a data-parallel trace compares step by step with a single-device
 one); `max_over_ranks` turns each rank's step times into the slowest rank's.
 
-Per framework (`DP_REGISTRY`): the adapter class, and how the engine is started
-(`launcher`): `torchrun` (one process per replica), `single` (one process drives every replica:
+Per framework (`backends.REGISTRY`: dp_module, dp_cls, launcher): the adapter class, and how the
+engine is started (`launcher`): `torchrun` (one process per replica), `single` (one process drives every replica:
 JAX's device mesh, MXNet's context list), `paddle_launch`, `msrun`.
 """
 from __future__ import annotations
@@ -23,15 +23,6 @@ from common.feed import StepNoise
 
 SCALING = ("strong", "weak")
 BN_MODES = ("per_replica", "sync")
-
-# backend id -> (module, class, launcher)
-DP_REGISTRY: dict[str, tuple[str, str, str]] = {
-    "torch": ("backends.pytorch_dp", "TorchDDPBackend", "torchrun"),
-    "jax": ("backends.jax_dp", "JaxMeshBackend", "single"),
-    "mxnet": ("backends.mxnet_dp", "MXNetKVStoreBackend", "single"),
-    "paddle": ("backends.paddle_dp", "PaddleDPBackend", "paddle_launch"),
-    "mindspore": ("backends.mindspore_dp", "MindSporeDPBackend", "msrun"),
-}
 
 
 @dataclass(frozen=True)
@@ -66,7 +57,7 @@ class DPSetup:
                              f"it must divide evenly (pick --batch-size or --scaling weak)")
 
     @staticmethod
-    def from_env(**kw) -> "DPSetup":
+    def from_env(**kw) -> DPSetup:
         """In a process started by a launcher that sets RANK (torchrun, paddle launch, msrun)."""
         return DPSetup(rank=int(os.environ.get("RANK", "0")), **kw)
 
@@ -83,10 +74,34 @@ def shard_noise(noise: StepNoise | None, part: int, parts: int) -> StepNoise | N
     return StepNoise(shard(noise.d, part, parts), tuple(shard(g, part, parts) for g in noise.g))
 
 
-class ReplicaProcess:
-    """What a one-process-per-replica backend adds to its framework's backend (mixed in first): this
-    replica's slice of every batch and of the common noise, and the engine in `info()`. The class
+class Replicas:
+    """What every data-parallel backend adds to its framework's backend (mixed in first). The class
     sets self.rank, self.world, self.engine and self.transport."""
+
+    def comm_s(self) -> float | dict | None:
+        """Time spent in communication, where the engine exposes it apart from compute."""
+        return None
+
+    def close(self) -> None:
+        """Leave the engine's process group, where it has one."""
+
+
+class OneProcessReplicas(Replicas):
+    """One process drives every replica (JAX's device mesh, MXNet's context list): it times every
+    replica's step itself."""
+
+    rank = 0
+
+    def max_over_ranks(self, values: list[float]) -> list[float]:
+        return list(values)
+
+    def barrier(self) -> None:
+        self.sync()
+
+
+class ReplicaProcess(Replicas):
+    """One process per replica: this replica's slice of every batch and of the common noise, and
+    the engine in `info()`."""
 
     def info(self) -> dict:
         out = super().info()
@@ -101,9 +116,9 @@ def load_dp_backend(name: str):
     """The data-parallel adapter class of `name` (importing its framework)."""
     import importlib
 
+    from backends import REGISTRY
     from backends.base import BackendUnavailable
 
-    if name not in DP_REGISTRY:
+    if name not in REGISTRY:
         raise BackendUnavailable(f"backend {name!r} has no data-parallel adapter")
-    module, cls, _ = DP_REGISTRY[name]
-    return getattr(importlib.import_module(module), cls)
+    return getattr(importlib.import_module(REGISTRY[name].dp_module), REGISTRY[name].dp_cls)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from backends.jax_flax import adam as form_optimizer

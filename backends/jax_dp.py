@@ -22,19 +22,23 @@ The transport is XLA's in-process collectives on CPU (NCCL on GPUs).
 """
 from __future__ import annotations
 
-import time
-
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from backends.base import ModeRefused, StepStats
-from backends.dp import DPSetup
+from backends.base import ModeRefused
+from backends.dp import DPSetup, OneProcessReplicas
 from backends.jax_flax import JaxBackend, Net, _bn_train, make_train_step
-from common.feed import StepNoise
 from common.spec import ModelSpec
 
 AXIS = "dp"
+
+
+def _fetch(a):
+    """A replicated array's value on this host. With several hosts no process can fetch the global
+    array, but each holds a whole copy on its own devices."""
+    return a if a.is_fully_addressable else a.addressable_data(0)
 
 
 def replica_net(parts: int, sharding=None):
@@ -50,7 +54,7 @@ def replica_net(parts: int, sharding=None):
     return type(f"ReplicaNet{parts}", (Net,), {"bn_train": staticmethod(bn_train)})
 
 
-class JaxMeshBackend(JaxBackend):
+class JaxMeshBackend(OneProcessReplicas, JaxBackend):
     launcher = "single"
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
@@ -77,7 +81,8 @@ class JaxMeshBackend(JaxBackend):
         net_cls = None if dp.sync_bn else replica_net(dp.world, self.batched)
         self._fns = {native: make_train_step(spec, native, cpu, self.np_dtype, net_cls)[0] for native in (True, False)}
         self.engine = "jax.sharding Mesh (batch sharded, state replicated) under jit/GSPMD"
-        self.transport = "nccl" if device == "cuda" else "xla-cpu in-process collectives"
+        # across hosts jax.distributed's CPU collectives run over Gloo
+        self.transport = "nccl" if device == "cuda" else "gloo" if dp.nodes > 1 else "xla-cpu in-process collectives"
 
     def info(self) -> dict:
         out = super().info()
@@ -97,19 +102,8 @@ class JaxMeshBackend(JaxBackend):
         super().load_state(state)
         self._carry = jax.tree_util.tree_map(lambda a: self._global(a, self.replicated), self._carry)
 
-    def step(self, real: np.ndarray, noise: StepNoise | None = None):
-        if self._carry is None:
-            raise RuntimeError("jax: load_state() first")
-        x = self._global(np.asarray(real, self.np_dtype), self.batched)
-        if noise is None:
-            args = (self._carry, x)
-        else:
-            zg = tuple(self._global(np.asarray(g, self.np_dtype), self.batched) for g in noise.g)
-            args = (self._carry, x, self._global(np.asarray(noise.d, self.np_dtype), self.batched), zg)
-        exe = self._executable(noise is None, args)
-        self._carry, stats = exe(*args)
-        self._last = stats
-        return stats
+    def _batch(self, a: np.ndarray):
+        return self._global(np.asarray(a, self.np_dtype), self.batched)  # each replica its slice
 
     def placement(self, handle) -> tuple[set[str], set[str]]:
         params, outputs = super().placement(handle)
@@ -121,19 +115,7 @@ class JaxMeshBackend(JaxBackend):
     def generate(self, noise: np.ndarray) -> np.ndarray:
         c = self._carry
         z = self._global(np.ascontiguousarray(noise, self.np_dtype), self.replicated)
-        return np.asarray(jax.device_get(self._gen(c["G"], c["fixed_G"], c["bn_G"], z)), np.float32)
+        return np.asarray(_fetch(self._gen(c["G"], c["fixed_G"], c["bn_G"], z)), np.float32)
 
-    def read(self, handle) -> StepStats:
-        return super().read(handle)  # the step's losses are already the global batch's means
-
-    def max_over_ranks(self, values: list[float]) -> list[float]:
-        return list(values)  # one process times every replica's step
-
-    def barrier(self) -> None:
-        self.sync()
-
-    def comm_s(self) -> float | None:
-        return None  # the collectives are inside one XLA executable; not exposed apart
-
-    def close(self) -> None:
-        pass
+    def host_values(self, handle) -> np.ndarray:
+        return np.asarray(_fetch(handle), np.float64)

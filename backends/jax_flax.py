@@ -45,17 +45,17 @@ import warnings
 from functools import partial
 from typing import NamedTuple
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 
-from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
+from backends.base import DEVICE_KIND, Backend, BackendUnavailable
 from common.adam import float32_step_table, moment_betas
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
+from common.recipe import FAKE, FROM_Z, REAL, SAME_FAKE, plan, stats_row
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
 
@@ -273,7 +273,8 @@ class Net:
                 w = params[k + "weight"] if layer.gamma == "learned" else fixed[k + "weight"]
                 b, rm, rv = params[k + "bias"], stats[k + "running_mean"], stats[k + "running_var"]
                 if train:
-                    x, new_stats[k + "running_mean"], new_stats[k + "running_var"] = self.bn_train(x, w, b, rm, rv, layer)
+                    x, rm, rv = self.bn_train(x, w, b, rm, rv, layer)
+                    new_stats[k + "running_mean"], new_stats[k + "running_var"] = rm, rv
                 else:
                     x = _bn_eval(x, w, b, rm, rv, layer)
             elif isinstance(layer, Act):
@@ -378,6 +379,7 @@ def make_train_step(spec: ModelSpec, native: bool, cpu: bool = True, dtype=jnp.f
     carry = {"G", "D": trainable params, "opt_G", "opt_D": optax states, "bn_G", "bn_D": running
     statistics, "fixed_G", "fixed_D": fixed parameters, "key": PRNG key (native noise)}."""
     r = spec.recipe
+    iteration = plan(r)
     net_cls = net_cls or Net  # a data-parallel run's Net (backends/jax_dp.py) for per-replica BatchNorm
     g_net, d_net = net_cls("G", spec.generator, cpu), net_cls("D", spec.discriminator, cpu)
     tx = {"G": adam(r.opt_g), "D": adam(r.opt_d)}
@@ -395,7 +397,7 @@ def make_train_step(spec: ModelSpec, native: bool, cpu: bool = True, dtype=jnp.f
         fixed_g, fixed_d = c["fixed_G"], c["fixed_D"]
         n = real.shape[0]
         if native:
-            keys = jax.random.split(c["key"], 2 + (r.g_updates if r.g_input == "fresh_noise" else 0))
+            keys = jax.random.split(c["key"], 2 + iteration.fresh_noise)
             c["key"] = keys[0]
             z = draw(keys[1], n)
             zg = tuple(draw(k, n) for k in keys[2:])
@@ -413,57 +415,47 @@ def make_train_step(spec: ModelSpec, native: bool, cpu: bool = True, dtype=jnp.f
             upd, c["opt_" + net] = tx[net].update(grads, c["opt_" + net], c[net])
             c[net] = optax.apply_updates(c[net], upd)
 
-        # G makes the fakes (kept differentiable in "same_fake": the G step reuses this forward).
-        if r.g_input == "same_fake":
+        # G makes the fakes (kept differentiable when a G update reuses this forward).
+        if iteration.keep_fake_graph:
             fake, g_vjp, c["bn_G"] = jax.vjp(lambda p: gen(p, c["bn_G"], z), c["G"], has_aux=True)
         else:
             fake, c["bn_G"] = gen(c["G"], c["bn_G"], z)
-        fake_d = lax.stop_gradient(fake)
+        batches = {REAL: real, FAKE: lax.stop_gradient(fake)}
 
-        passes = [("real", real, r.real_label), ("fake", fake_d, r.fake_label)]
-        if r.d_pass_order == "fake_first":
-            passes.reverse()
-        d_stats = {}
-        if r.d_update == "summed":
-            def d_loss(p_d, bn_d):
+        d_scores = {}
+        for d_update in iteration.d_updates:
+            def d_loss(p_d, bn_d, passes=d_update.passes):
                 total, aux = 0.0, {}
-                for tag, x, label in passes:
-                    loss, (bn_d, prob) = score(p_d, bn_d, x, label)
-                    aux[tag] = (loss, prob)
+                for p in passes:  # each pass its own forward: its own BatchNorm batch statistics
+                    loss, (bn_d, prob) = score(p_d, bn_d, batches[p.batch], p.label)
+                    aux[p.batch] = (loss, prob)
                     total = total + loss
                 return total, (bn_d, aux)
 
-            grads, (c["bn_D"], d_stats) = jax.grad(d_loss, has_aux=True)(c["D"], c["bn_D"])
+            grads, (c["bn_D"], scores) = jax.grad(d_loss, has_aux=True)(c["D"], c["bn_D"])
+            d_scores.update(scores)
             update("D", grads)
-        else:  # separate_fake_then_real: a full D update per pass
-            for tag, x, label in passes:
-                (loss, (c["bn_D"], prob)), grads = jax.value_and_grad(
-                    lambda p_d, bn_d: score(p_d, bn_d, x, label), has_aux=True)(c["D"], c["bn_D"])
-                d_stats[tag] = (loss, prob)
-                update("D", grads)
 
-        g_losses = []
-        prob_g = None
-        for k in range(r.g_updates):
-            if r.g_input == "same_fake":
+        g_scores = []
+        for g_update in iteration.g_updates:
+            if g_update.source == SAME_FAKE:
                 (loss_g, (c["bn_D"], prob_g)), d_fake = jax.value_and_grad(
-                    lambda f: score(c["D"], c["bn_D"], f, r.real_label), has_aux=True)(fake)
+                    lambda f, label=g_update.label: score(c["D"], c["bn_D"], f, label), has_aux=True)(fake)
                 (grads,) = g_vjp(d_fake)
             else:
-                zk = z if r.g_input == "recompute_same_z" else zg[k]
+                zk = z if g_update.source == FROM_Z else zg[g_update.fresh_index]
 
-                def g_loss(p_g, bn_g, bn_d):
+                def g_loss(p_g, bn_g, bn_d, zk=zk, label=g_update.label):
                     f, bn_g = gen(p_g, bn_g, zk)
-                    loss, (bn_d, prob) = score(c["D"], bn_d, f, r.real_label)
+                    loss, (bn_d, prob) = score(c["D"], bn_d, f, label)
                     return loss, (bn_g, bn_d, prob)
 
                 (loss_g, (c["bn_G"], c["bn_D"], prob_g)), grads = jax.value_and_grad(g_loss, has_aux=True)(
                     c["G"], c["bn_G"], c["bn_D"])
             update("G", grads)
-            g_losses.append(loss_g)
+            g_scores.append((loss_g, prob_g))
 
-        (l_real, p_real), (l_fake, p_fake) = d_stats["real"], d_stats["fake"]
-        stats = jnp.stack([l_real + l_fake, g_losses[-1], p_real, p_fake, prob_g, *g_losses]).astype(dtype)
+        stats = jnp.stack(stats_row(d_scores, g_scores)).astype(dtype)
         return c, stats
 
     return train_step, tx, g_net
@@ -473,10 +465,7 @@ class JaxBackend(Backend):
     name = "jax"
     modes = ("jit",)
     best_modes = {"cuda": ("jit",), "cpu": ("jit",)}
-    # Compute dtype. The suite runs float32; tests subclass with "float64" (which switches on
-    # jax_enable_x64, a process-wide setting: run such a backend in a process of its own) to check
-    # the recipe against torch's float64 trace without float32 round-off in the way.
-    dtype = "float32"
+    # float64 switches on jax_enable_x64, a process-wide setting: run such a backend in a process of its own
     supports_float64 = True
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
@@ -495,7 +484,8 @@ class JaxBackend(Backend):
         if not self.device_available(device):
             raise BackendUnavailable(f"jax: device {device!r} is not available here (jax backends: "
                                      f"{', '.join(sorted({d.platform for d in jax.devices()}))})")
-        self.dev = _gpu_devices()[0] if device == "cuda" else jax.devices("cpu")[0]
+        # this process's own first device (with several hosts, device 0 may belong to another process)
+        self.dev = jax.local_devices(backend="gpu" if device == "cuda" else "cpu")[0]
         cpu = self.dev.platform == "cpu"
         self._fns = {native: make_train_step(spec, native, cpu, self.np_dtype)[0] for native in (True, False)}
         _, self.tx, self.g_net = make_train_step(spec, True, cpu, self.np_dtype)
@@ -517,8 +507,8 @@ class JaxBackend(Backend):
     @classmethod
     def build_info(cls) -> dict:
         v = _versions()
-        gpus = [{"name": getattr(d, "device_kind", str(d)), "compute_capability": getattr(d, "compute_capability", None)}
-                for d in _gpu_devices()]
+        gpus = [{"name": getattr(d, "device_kind", str(d)),
+                 "compute_capability": getattr(d, "compute_capability", None)} for d in _gpu_devices()]
         cuda = None
         try:
             from jax._src.lib import cuda_versions  # private; absent on CPU-only builds
@@ -607,6 +597,10 @@ class JaxBackend(Backend):
         return out
 
     # --- training ------------------------------------------------------------------------------
+    def _batch(self, a: np.ndarray):
+        """A batch-shaped input (real images, noise) on the step's device(s)."""
+        return jax.device_put(np.asarray(a, self.np_dtype), self.dev)
+
     def _executable(self, native: bool, args):
         sig = (native,) + tuple((a.shape, str(a.dtype)) for a in jax.tree_util.tree_leaves(args[1:]))
         exe = self._compiled.get(sig)
@@ -620,12 +614,11 @@ class JaxBackend(Backend):
     def step(self, real: np.ndarray, noise: StepNoise | None = None):
         if self._carry is None:
             raise RuntimeError("jax: load_state() first")
-        x = jax.device_put(np.asarray(real, self.np_dtype), self.dev)
+        x = self._batch(real)
         if noise is None:
             args = (self._carry, x)
         else:
-            zg = tuple(jax.device_put(np.asarray(g, self.np_dtype), self.dev) for g in noise.g)
-            args = (self._carry, x, jax.device_put(np.asarray(noise.d, self.np_dtype), self.dev), zg)
+            args = (self._carry, x, self._batch(noise.d), tuple(self._batch(g) for g in noise.g))
         exe = self._executable(noise is None, args)
         self._carry, stats = exe(*args)
         self._last = stats
@@ -638,9 +631,8 @@ class JaxBackend(Backend):
 
         return kinds(self._carry), kinds(handle)
 
-    def read(self, handle) -> StepStats:
-        v = np.asarray(jax.device_get(handle), np.float64).tolist()
-        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+    def host_values(self, handle) -> np.ndarray:
+        return np.asarray(jax.device_get(handle), np.float64)
 
     def sync(self) -> None:
         # the statistics come out of the same XLA execution as the new state, and an execution's

@@ -13,12 +13,12 @@ BatchNorm: per replica (each process normalises its slice). `--sync-bn` is refus
 """
 from __future__ import annotations
 
-import numpy as np
 import mindspore as ms
+import numpy as np
 from mindspore import Tensor, nn, ops
 from mindspore.communication import get_group_size, get_rank, init
 
-from backends.base import ModeRefused, StepStats
+from backends.base import ModeRefused
 from backends.dp import DPSetup, ReplicaProcess
 from backends.mindspore_nn import MindSporeBackend
 from common.spec import ModelSpec
@@ -61,9 +61,9 @@ class MindSporeDPBackend(ReplicaProcess, MindSporeBackend):
         self.transport = {"cpu": "mindspore CPU collectives (TCP)", "cuda": "nccl"}.get(device, "hccl")
         self.engine = "mindspore.communication + nn.DistributedGradReducer via msrun"
 
-    def read(self, handle) -> StepStats:
-        v = (np.asarray(self._allreduce(handle).asnumpy(), np.float64) / self.world).tolist()
-        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+    def host_values(self, handle) -> np.ndarray:
+        # losses averaged over replicas (= the mean over the global batch, slices being equal)
+        return np.asarray(self._allreduce(handle).asnumpy(), np.float64) / self.world
 
     def max_over_ranks(self, values: list[float]) -> list[float]:
         # MindSpore's CPU AllReduce sums only ("AllReduce only support reduce sum on CPU, but got max"):
@@ -74,9 +74,3 @@ class MindSporeDPBackend(ReplicaProcess, MindSporeBackend):
 
     def barrier(self) -> None:
         self._allreduce(Tensor(np.zeros(1, np.float32))).asnumpy()
-
-    def comm_s(self) -> float | None:
-        return None
-
-    def close(self) -> None:
-        pass

@@ -59,15 +59,15 @@ import time
 
 os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ log level before import: errors only
 
-import numpy as np
-
 import mindspore as ms
+import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
-from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
+from backends.base import DEVICE_KIND, Backend, BackendUnavailable
 from common.analysis import infer_shapes
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
+from common.recipe import FAKE, FRESH, FROM_Z, REAL, SAME_FAKE, plan
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
 
@@ -279,25 +279,29 @@ class _TrainStep(nn.Cell):
                 p = getattr(opt, attr, None)
                 if isinstance(p, Parameter):
                     p.name = f"opt.{net}.{attr}"
-        self.real_label, self.fake_label = float(r.real_label), float(r.fake_label)
         self.logits = r.loss == "bce_logits"
         self.prob_loss = r.loss == "bce_prob"
-        self.same_fake = r.g_input == "same_fake"
-        self.recompute = r.g_input == "recompute_same_z"
-        self.summed = r.d_update == "summed"
-        self.real_first = r.d_pass_order == "real_first"
-        self.g_updates = int(r.g_updates)
-        self.fresh = r.g_input == "fresh_noise"
+        # common.recipe's plan as Python constants, so graph mode unrolls the loops over them
+        iteration = plan(r)
+        self.keep_fake = iteration.keep_fake_graph
+        # per D update: whether it makes the fakes from z (it has a fake pass and G's forward was not
+        # kept), and its passes as (is_real, label)
+        self.d_plan = tuple((any(p.batch == FAKE for p in u.passes) and not self.keep_fake,
+                             tuple((p.batch == REAL, float(p.label)) for p in u.passes))
+                            for u in iteration.d_updates)
+        # where the real and the fake pass's (loss, prob) land in the flat tuple of every pass's results
+        order = [p.batch for p in iteration.d_passes]
+        self.real_at, self.fake_at = 2 * order.index(REAL), 2 * order.index(FAKE)
+        # per G update: (0 the kept fake / 1 G(z) again / 2 a fresh batch, which fresh batch, label)
+        sources = (SAME_FAKE, FROM_Z, FRESH)
+        self.g_plan = tuple((sources.index(u.source), u.fresh_index, float(u.label)) for u in iteration.g_updates)
+        self.fresh_count = iteration.fresh_noise
         self.noise_shape = tuple(r.noise.shape)
         self.uniform = r.noise.dist == "uniform"
         self.nz = (float(r.noise.low), float(r.noise.high), float(r.noise.mean), float(r.noise.std))
         wd, wg = ms.ParameterTuple(d_train), ms.ParameterTuple(g_train)
         self.wg = wg
-        self.grad_d_summed = ms.value_and_grad(self.d_loss_summed, None, wd, has_aux=True)
-        self.grad_d_summed_fake = ms.value_and_grad(self.d_loss_summed_given_fake, None, wd, has_aux=True)
-        self.grad_d_fake_from_z = ms.value_and_grad(self.d_loss_fake_from_z, None, wd, has_aux=True)
-        self.grad_d_fake = ms.value_and_grad(self.d_loss_fake, None, wd, has_aux=True)
-        self.grad_d_real = ms.value_and_grad(self.d_loss_real, None, wd, has_aux=True)
+        self.grad_d = ms.value_and_grad(self.d_loss, None, wd, has_aux=True)
         self.grad_g = ms.value_and_grad(self.g_loss, None, wg, has_aux=True)
         self.grad_fake_input = ms.value_and_grad(self.g_loss_on_fake, 0, None, has_aux=True)
 
@@ -313,77 +317,57 @@ class _TrainStep(nn.Cell):
         prob = ops.sigmoid(out) if self.logits else out
         return loss, ops.stop_gradient(prob.mean())
 
-    def d_loss_summed_given_fake(self, real, fake):
-        if self.real_first:
-            l_real, p_real = self.score(real, self.real_label)
-            l_fake, p_fake = self.score(fake, self.fake_label)
-        else:
-            l_fake, p_fake = self.score(fake, self.fake_label)
-            l_real, p_real = self.score(real, self.real_label)
-        return l_real + l_fake, l_real, p_real, l_fake, p_fake
+    def d_loss(self, real, fake_or_z, makes_fake, passes):
+        """One D update's loss, the sum of its passes' (each its own forward, so its own BatchNorm
+        statistics), then every pass's (loss, prob). The fakes are given, or made here from z under
+        stop_gradient (the MindSpore tutorial's discriminator_forward)."""
+        fake = fake_or_z
+        if makes_fake:
+            fake = ops.stop_gradient(self.G(fake_or_z))
+        out = ()
+        for is_real, label in passes:
+            loss, prob = self.score(real if is_real else fake, label)
+            out = out + (loss, prob)
+        total = out[0]
+        for i in range(2, len(out), 2):
+            total = total + out[i]
+        return (total,) + out
 
-    def d_loss_summed(self, real, z):
-        fake = ops.stop_gradient(self.G(z))  # the tutorial's discriminator_forward makes G(z) here
-        return self.d_loss_summed_given_fake(real, fake)
+    def g_loss(self, z, label):
+        return self.score(self.G(z), label)
 
-    def d_loss_fake_from_z(self, z):
-        fake = ops.stop_gradient(self.G(z))
-        return self.score(fake, self.fake_label)
-
-    def d_loss_fake(self, fake):
-        return self.score(fake, self.fake_label)
-
-    def d_loss_real(self, real):
-        return self.score(real, self.real_label)
-
-    def g_loss(self, z):
-        return self.score(self.G(z), self.real_label)
-
-    def g_loss_on_fake(self, fake):
-        return self.score(fake, self.real_label)
+    def g_loss_on_fake(self, fake, label):
+        return self.score(fake, label)
 
     # one iteration -------------------------------------------------------------------------------
-    def d_step(self, real, z, fake_d):
-        """D's update(s); the fakes are `fake_d` (same_fake) or made from z inside the loss."""
-        if self.summed:
-            if self.same_fake:
-                (_, l_real, p_real, l_fake, p_fake), grads = self.grad_d_summed_fake(real, fake_d)
-            else:
-                (_, l_real, p_real, l_fake, p_fake), grads = self.grad_d_summed(real, z)
-            self.opt_d(grads)
-        else:  # separate_fake_then_real (validated: the fake batch first)
-            if self.same_fake:
-                (l_fake, p_fake), grads = self.grad_d_fake(fake_d)
-            else:
-                (l_fake, p_fake), grads = self.grad_d_fake_from_z(z)
-            self.opt_d(grads)
-            (l_real, p_real), grads = self.grad_d_real(real)
-            self.opt_d(grads)
-        return l_real, p_real, l_fake, p_fake
-
     def iterate(self, real, z, zg):
-        """One iteration; zg holds one latent batch per G update (fresh_noise), else nothing.
-        Returns [d_loss, last g_loss, D(x), D(G(z)) in the D step, in the last G step, g_losses...]."""
-        if self.same_fake:  # validated: one G update
+        """One iteration as common.recipe plans it; zg holds the fresh latent batches, else nothing.
+        Returns common.recipe.stats_row's layout: [d, g, D(x), D(G(z)) in the D step, in the last
+        G step, every G update's loss]."""
+        fake_d = z
+        g_vjp = None
+        if self.keep_fake:
             fake, g_vjp = ms.vjp(self.G, z, weights=self.wg)  # G's only forward this iteration
             fake_d = ops.stop_gradient(fake)
-            l_real, p_real, l_fake, p_fake = self.d_step(real, z, fake_d)
-            (loss_g, p_g), d_fake = self.grad_fake_input(fake_d)  # through the updated D
-            _, grads_g = g_vjp(d_fake)
-            self.opt_g(grads_g)
-            return ops.stack((l_real + l_fake, loss_g, p_real, p_fake, p_g, loss_g))
-        l_real, p_real, l_fake, p_fake = self.d_step(real, z, z)
-        if self.recompute:  # validated: one G update
-            (loss_g, p_g), grads_g = self.grad_g(z)
-            self.opt_g(grads_g)
-            return ops.stack((l_real + l_fake, loss_g, p_real, p_fake, p_g, loss_g))
-        out = ()
+        d_out = ()
+        for makes_fake, passes in self.d_plan:
+            out, grads = self.grad_d(real, fake_d, makes_fake, passes)
+            self.opt_d(grads)
+            d_out = d_out + out[1:]
+        l_real, p_real = d_out[self.real_at], d_out[self.real_at + 1]
+        l_fake, p_fake = d_out[self.fake_at], d_out[self.fake_at + 1]
+        g_losses = ()
         p_g = p_fake
-        for k in range(self.g_updates):  # unrolled: g_updates is a constant
-            (loss_g, p_g), grads_g = self.grad_g(zg[k])
+        for source, fresh_index, label in self.g_plan:
+            if source == 0:  # D's input gradient at the kept fake, through the updated D
+                (loss_g, p_g), d_fake = self.grad_fake_input(fake_d, label)
+                _, grads_g = g_vjp(d_fake)
+            else:
+                zk = z if source == 1 else zg[fresh_index]
+                (loss_g, p_g), grads_g = self.grad_g(zk, label)
             self.opt_g(grads_g)
-            out = out + (loss_g,)
-        return ops.stack((l_real + l_fake, out[-1], p_real, p_fake, p_g) + out)
+            g_losses = g_losses + (loss_g,)
+        return ops.stack((l_real + l_fake, g_losses[-1], p_real, p_fake, p_g) + g_losses)
 
     def draw(self, n):
         shape = (n,) + self.noise_shape
@@ -395,9 +379,8 @@ class _TrainStep(nn.Cell):
         n = real.shape[0]
         z = self.draw(n)
         zg = ()
-        if self.fresh:
-            for _ in range(self.g_updates):
-                zg = zg + (self.draw(n),)
+        for _ in range(self.fresh_count):
+            zg = zg + (self.draw(n),)
         return self.iterate(real, z, zg)
 
     def construct(self, real, z, zg):
@@ -413,11 +396,6 @@ def _float32_power(beta: float, step: int) -> np.ndarray:
         if p == 0:
             break
     return np.asarray(p, np.float32)
-
-
-def _updates_per_iteration(spec: ModelSpec) -> dict[str, int]:
-    r = spec.recipe
-    return {"D": 2 if r.d_update == "separate_fake_then_real" else 1, "G": r.g_updates}
 
 
 class MindSporeBackend(Backend):
@@ -439,8 +417,8 @@ class MindSporeBackend(Backend):
         self.params = self.cell.canonical
         self.opts = {"G": self.cell.opt_g, "D": self.cell.opt_d}
         self.trainable = {n: param_keys(spec, n, trainable_only=True) for n in NETS}
-        self._updates = _updates_per_iteration(spec)
-        self._fresh = spec.recipe.g_input == "fresh_noise"
+        self._updates = {n: self.plan.updates.count(n) for n in NETS}
+        self._fresh = self.plan.fresh_noise > 0
         self._steps = {"G": 0, "D": 0}
         if mode == "graph":
             self._parity_fn = ms.jit(self.cell.iterate)
@@ -551,9 +529,8 @@ class MindSporeBackend(Backend):
         params = {kind(p) for net in (self.G, self.D) for p in net.get_parameters()}
         return params, {kind(handle)}
 
-    def read(self, handle) -> StepStats:
-        v = np.asarray(handle.asnumpy(), np.float64).tolist()
-        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+    def host_values(self, handle) -> np.ndarray:
+        return np.asarray(handle.asnumpy(), np.float64)
 
     def sync(self) -> None:
         if self._last is not None:

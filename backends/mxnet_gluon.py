@@ -64,17 +64,18 @@ from __future__ import annotations
 import math
 import os
 
-import numpy as np
-
 import mxnet as mx
+import numpy as np
 from mxnet import autograd, gluon, nd
 from mxnet.gluon import nn
 
-from backends.base import DEVICE_KIND, Backend, BackendUnavailable, StepStats
+from backends.base import DEVICE_KIND, Backend, BackendUnavailable, ModeRefused
+from backends.dp import shard
 from common.adam import moment_betas, step_scalars
-from common.layers import build_layers
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
+from common.layers import build_layers
+from common.recipe import FAKE, REAL, stats_row
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
 
@@ -159,17 +160,25 @@ def _act(layer: Act, dtype: str) -> nn.HybridBlock:
     return nn.Activation(layer.fn)
 
 
-def build_net(net_spec, prefix: str, ctx=None, dtype: str = "float32") -> nn.HybridSequential:
-    """One Gluon block per spec layer, so `net[i]` holds the canonical `{net}.{i}.*` arrays."""
+def build_net(net_spec, prefix: str, ctx=None, dtype: str = "float32",
+              sync_devices: int | None = None) -> nn.HybridSequential:
+    """One Gluon block per spec layer, so `net[i]` holds the canonical `{net}.{i}.*` arrays; every
+    BatchNorm a SyncBatchNorm over `sync_devices` contexts when that is given (data parallel)."""
+
+    def batchnorm(l, c):
+        # momentum is the kept fraction in both; scale=False is fix_gamma (γ ≡ 1, not trained)
+        kw = dict(momentum=l.momentum, epsilon=l.eps, scale=l.gamma == "learned", in_channels=c)
+        if sync_devices:
+            return gluon.contrib.nn.SyncBatchNorm(num_devices=sync_devices, **kw)
+        return nn.BatchNorm(axis=1, **kw)
+
     make = {
         Dense: lambda l, c: nn.Dense(l.out_features, use_bias=l.bias, flatten=False, in_units=c),
         Conv2d: lambda l, c: nn.Conv2D(l.out_channels, l.kernel, l.stride, l.padding, use_bias=l.bias,
                                        in_channels=c),
         ConvTranspose2d: lambda l, c: _conv_transpose(l, c, ctx),
         MaxPool2d: lambda l, c: nn.MaxPool2D(l.kernel, l.stride),
-        # momentum is the kept fraction in both; scale=False is fix_gamma (γ ≡ 1, not trained)
-        BatchNorm: lambda l, c: nn.BatchNorm(axis=1, momentum=l.momentum, epsilon=l.eps,
-                                             scale=l.gamma == "learned", in_channels=c),
+        BatchNorm: batchnorm,
         Act: lambda l, c: _act(l, dtype),
         Reshape: lambda l, c: _Reshape(l.shape),
         Flatten: lambda l, c: nn.Flatten(),
@@ -300,29 +309,41 @@ class MXNetBackend(Backend):
             raise BackendUnavailable(f"mxnet: device {device!r} is not available here "
                                      f"(GPUs visible to MXNet: {_num_gpus()}; the pip wheel mxnet==1.9.1 is CPU-only, "
                                      "CUDA needs an mxnet-cuXXX build)")
+        self.kvstore: str | None = None  # one context: the Trainer updates in place
+        self._build([mx.gpu(0) if device == "cuda" else mx.cpu()], threads)
+
+    def _build(self, ctxs: list, threads: int | None, sync_devices: int | None = None) -> None:
+        """G, D, their scorers and trainers over `ctxs` (one context, or one per data-parallel replica)."""
         if threads:
             _set_omp_threads(threads)
-        self.ctx = mx.gpu(0) if device == "cuda" else mx.cpu()
-        mx.random.seed(seed, ctx=self.ctx)
-        self.nets = {"G": build_net(spec.generator, "G_", self.ctx, self.dtype),
-                     "D": build_net(spec.discriminator, "D_", self.ctx, self.dtype)}
+        self.ctxs = ctxs
+        self.ctx = ctxs[0]  # generate() and exports read the first context's copy
+        if len(ctxs) == 1:
+            mx.random.seed(self.seed, ctx=self.ctx)
+        else:
+            mx.random.seed(self.seed)
+        spec = self.spec
+        self.nets = {"G": build_net(spec.generator, "G_", self.ctx, self.dtype, sync_devices),
+                     "D": build_net(spec.discriminator, "D_", self.ctx, self.dtype, sync_devices)}
         self.G, self.D = self.nets["G"], self.nets["D"]
         for net in self.nets.values():
-            net.initialize(mx.init.Normal(0.02), ctx=self.ctx)  # placeholders: load_state sets every array
+            net.initialize(mx.init.Normal(0.02), ctx=ctxs)  # placeholders: load_state sets every array
             if self.dtype != "float32":
                 net.cast(self.dtype)
-        r = spec.recipe
-        self._scorers = {lab: _Scorer(self.D, r.loss, lab) for lab in {r.real_label, r.fake_label}}
+        labels = {p.label for p in self.plan.d_passes} | {u.label for u in self.plan.g_updates}
+        self._scorers = {lab: _Scorer(self.D, spec.recipe.loss, lab) for lab in labels}
         self._params = {n: {k: self._param(k) for k in param_keys(spec, n)} for n in NETS}
         self._trainable = {n: param_keys(spec, n, trainable_only=True) for n in NETS}
-        self._d_grads = [self._params["D"][k] for k in self._trainable["D"]] if r.d_update == "summed" else []
-        for p in self._d_grads:  # the summed D step accumulates its two passes' gradients
+        # a D update of several passes accumulates their gradients
+        summed = any(len(u.passes) > 1 for u in self.plan.d_updates)
+        self._d_grads = [self._params["D"][k] for k in self._trainable["D"]] if summed else []
+        for p in self._d_grads:
             p.grad_req = "add"
         self._new_trainers()
         if self.mode == "hybridized":
             self.G.hybridize(static_alloc=True, static_shape=True)
-            for s in self._scorers.values():
-                s.hybridize(static_alloc=True, static_shape=True)
+            for scorer in self._scorers.values():
+                scorer.hybridize(static_alloc=True, static_shape=True)
 
     # --- environment ---------------------------------------------------------------------------
     @classmethod
@@ -366,7 +387,11 @@ class MXNetBackend(Backend):
         self.trainers = {}
         for n, o in (("G", r.opt_g), ("D", r.opt_d)):
             opt = _Adam(o, float64=self.dtype == "float64")
-            self.trainers[n] = gluon.Trainer([self._params[n][k] for k in self._trainable[n]], opt, kvstore=None)
+            # over several contexts the KVStore sums their gradients; the update then runs on every
+            # context (update_on_kvstore=False), so the replicas stay identical
+            kw = {} if self.kvstore is None else {"update_on_kvstore": False}
+            self.trainers[n] = gluon.Trainer([self._params[n][k] for k in self._trainable[n]], opt,
+                                             kvstore=self.kvstore, **kw)
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         check_state(self.spec, state)
@@ -415,80 +440,76 @@ class MXNetBackend(Backend):
         return out
 
     # --- training ------------------------------------------------------------------------------
-    def _noise(self, n: int) -> nd.NDArray:
-        nz = self.spec.recipe.noise
-        shape = (n, *nz.shape)
-        if nz.dist == "uniform":
-            return nd.random.uniform(nz.low, nz.high, shape=shape, ctx=self.ctx, dtype=self.dtype)
-        return nd.random.normal(nz.mean, nz.std, shape=shape, ctx=self.ctx, dtype=self.dtype)
-
     def _to_dev(self, x: np.ndarray) -> nd.NDArray:
         return nd.array(x, ctx=self.ctx, dtype=self.dtype)
 
-    def step(self, real: np.ndarray, noise: StepNoise | None = None):
-        r = self.spec.recipe
-        x = self._to_dev(real)
-        n = x.shape[0]
-        z = self._to_dev(noise.d) if noise is not None else self._noise(n)
-        tr_d, tr_g = self.trainers["D"], self.trainers["G"]
-        score_real, score_fake = self._scorers[r.real_label], self._scorers[r.fake_label]
+    def _per_context(self, arr: np.ndarray | None, n: int) -> list:
+        """Context i's slice of a batch-shaped input (rows [i·n, (i+1)·n)), or native noise drawn on it."""
+        if arr is not None:
+            return [nd.array(shard(arr, i, len(self.ctxs)), ctx=c, dtype=self.dtype) for i, c in enumerate(self.ctxs)]
+        nz = self.spec.recipe.noise
+        shape = (n, *nz.shape)
+        if nz.dist == "uniform":
+            return [nd.random.uniform(nz.low, nz.high, shape=shape, ctx=c, dtype=self.dtype) for c in self.ctxs]
+        return [nd.random.normal(nz.mean, nz.std, shape=shape, ctx=c, dtype=self.dtype) for c in self.ctxs]
 
-        if r.g_input == "same_fake":  # recorded: the G step back-propagates into this very forward
+    def step(self, real: np.ndarray, noise: StepNoise | None = None):
+        """One iteration; with several contexts each runs its slice of the batch (Gluon's data-parallel
+        pattern: one recorded forward per context, `autograd.backward` of the list), and
+        `trainer.step(N)` scales the KVStore's sum of their gradients by 1/N, the replicas' average."""
+        k = len(self.ctxs)
+        n = len(real) // k
+        xs = self._per_context(real, n)
+        zs = self._per_context(noise.d if noise is not None else None, n)
+        tr_d, tr_g = self.trainers["D"], self.trainers["G"]
+
+        if self.plan.keep_fake_graph:  # recorded: a G update back-propagates into this very forward
             with autograd.record():
-                fake = self.G(z)
+                fakes = [self.G(z) for z in zs]
         else:  # never back-propagated: a training-mode forward (batch statistics), nothing kept
             with autograd.train_mode():
-                fake = self.G(z)
-        fake_d = fake.detach()
-        passes = [("real", x, score_real), ("fake", fake_d, score_fake)]
-        if r.d_pass_order != "real_first":
-            passes.reverse()
-        stats = {}
-        if r.d_update == "summed":
-            # loss_real + loss_fake by two backward calls accumulating into D's gradients (grad_req
+                fakes = [self.G(z) for z in zs]
+        batches = {REAL: xs, FAKE: [f.detach() for f in fakes]}
+        d_scores = {}
+        for update in self.plan.d_updates:
+            # several passes: one backward call each, accumulating into D's gradients (grad_req
             # 'add'), as torch does: MXNet moves a BatchNorm's running statistics in that pass's
             # BACKWARD, and separate calls make that happen in d_pass_order. (One backward of the
             # summed loss visits the two branches in an order that differs between imperative and
-            # hybridized mode.) The sum of the two gradients is the joint backward's, bit for bit.
+            # hybridized mode.) The sum of the gradients is the joint backward's, bit for bit.
             for p in self._d_grads:
                 p.zero_grad()
-            for tag, inp, scorer in passes:
+            for p in update.passes:
                 with autograd.record():
-                    stats[tag] = scorer(inp)
-                stats[tag][0].backward()
-            tr_d.step(1)
-        else:  # separate_fake_then_real: a full D update per pass
-            for tag, inp, scorer in passes:
-                with autograd.record():
-                    stats[tag] = scorer(inp)
-                stats[tag][0].backward()
-                tr_d.step(1)
+                    outs = [self._scorers[p.label](x) for x in batches[p.batch]]
+                autograd.backward([loss for loss, _ in outs])
+                d_scores[p.batch] = [(loss.detach(), prob.detach()) for loss, prob in outs]
+            tr_d.step(k)
 
-        g_losses = []
-        for k in range(r.g_updates):
+        g_scores = []
+        for update in self.plan.g_updates:
             with autograd.record():
-                if r.g_input == "same_fake":
-                    f = fake
-                elif r.g_input == "recompute_same_z":
-                    f = self.G(z)
-                else:
-                    f = self.G(self._to_dev(noise.g[k]) if noise is not None else self._noise(n))
-                loss_g, prob_g = score_real(f)
-            loss_g.backward()
-            tr_g.step(1)
-            g_losses.append(loss_g.detach())
-        (lr_, px), (lf, pz1) = stats["real"], stats["fake"]
-        return nd.concat(lr_.detach() + lf.detach(), g_losses[-1], px.detach(), pz1.detach(), prob_g.detach(),
-                         *g_losses, dim=0)
+                fs = update.fake(fakes, lambda zz: [self.G(z) for z in zz], zs,
+                                 lambda j: self._per_context(noise.g[j] if noise is not None else None, n))
+                outs = [self._scorers[update.label](f) for f in fs]
+            autograd.backward([loss for loss, _ in outs])
+            tr_g.step(k)
+            g_scores.append([(loss.detach(), prob.detach()) for loss, prob in outs])
+        # one row of statistics per context
+        return [nd.concat(*stats_row({b: v[i] for b, v in d_scores.items()}, [g[i] for g in g_scores]), dim=0)
+                for i in range(k)]
 
     def placement(self, handle) -> tuple[set[str], set[str]]:
         params = {DEVICE_KIND.get(c.device_type, c.device_type) for net in self.nets.values()
                   for p in net.collect_params().values() for c in p.list_ctx()}
-        return params, {DEVICE_KIND.get(handle.context.device_type, handle.context.device_type)}
+        used = {h.context for h in handle}
+        if len(used) != len(self.ctxs):
+            raise ModeRefused(f"mxnet: the step ran on {len(used)} contexts, not {len(self.ctxs)}")
+        return params, {DEVICE_KIND.get(c.device_type, c.device_type) for c in used}
 
-    def read(self, handle) -> StepStats:
-        v = handle.asnumpy().astype(np.float64).tolist()
-        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+    def host_values(self, handle) -> np.ndarray:
+        # the contexts' statistics averaged (= the global batch's mean, slices being equal)
+        return np.mean([h.asnumpy().astype(np.float64) for h in handle], axis=0)
 
     def sync(self) -> None:
         nd.waitall()

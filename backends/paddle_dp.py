@@ -16,7 +16,7 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
-from backends.base import ModeRefused, StepStats
+from backends.base import ModeRefused
 from backends.dp import DPSetup, ReplicaProcess
 from backends.paddle_nn import PaddleBackend
 from common.spec import ModelSpec
@@ -47,11 +47,11 @@ class PaddleDPBackend(ReplicaProcess, PaddleBackend):
         self.transport = "nccl" if device == "cuda" else "gloo"
         self.engine = "paddle.DataParallel via paddle.distributed.launch"
 
-    def read(self, handle) -> StepStats:
+    def host_values(self, handle) -> np.ndarray:
+        # losses averaged over replicas (= the mean over the global batch, slices being equal)
         v = handle.clone()
         dist.all_reduce(v)
-        v = (v.numpy().astype(np.float64) / self.world).tolist()
-        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+        return v.numpy().astype(np.float64) / self.world
 
     def max_over_ranks(self, values: list[float]) -> list[float]:
         t = paddle.to_tensor(np.asarray(values, np.float64))
@@ -60,9 +60,3 @@ class PaddleDPBackend(ReplicaProcess, PaddleBackend):
 
     def barrier(self) -> None:
         dist.barrier()
-
-    def comm_s(self) -> float | None:
-        return None
-
-    def close(self) -> None:
-        pass

@@ -57,11 +57,12 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from backends.base import Backend, BackendUnavailable, StepStats
+from backends.base import Backend, BackendUnavailable
 from common.adam import moment_betas, step_scalars
-from common.layers import build_layers
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
+from common.layers import build_layers
+from common.recipe import FAKE, REAL, stats_row
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
 
@@ -202,10 +203,7 @@ class PaddleBackend(Backend):
     # and the recipe stay in Python either way, and the CPU kernels are the same); on GPUs, where
     # launches dominate, the static programs
     best_modes = {"cuda": ("to_static",), "cpu": ("dynamic",)}
-    # Compute dtype. The suite runs float32; tests subclass with "float64" to check the recipe's
-    # arithmetic without float32 round-off (the exported state is float32 either way).
-    dtype = "float32"
-    supports_float64 = True
+    supports_float64 = True  # the exported state is float32 either way
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
                  threads: int | None = None):
@@ -366,45 +364,29 @@ class PaddleBackend(Backend):
         self.steps[net] += 1
 
     def step(self, real: np.ndarray, noise: StepNoise | None = None):
-        r = self.spec.recipe
         x = self._to_dev(real)
         n = x.shape[0]
         z = self._to_dev(noise.d) if noise is not None else self._noise(n)
-        separate = r.d_update == "separate_fake_then_real"
-
         fake = self._g(z)
-        passes = [("real", x, r.real_label), ("fake", fake.detach(), r.fake_label)]
-        if r.d_pass_order != "real_first":
-            passes.reverse()
-        stats = {}
-        self._clear("D")
-        for tag, inp, label in passes:
-            if separate:
-                self._clear("D")
-            loss, prob = self._score(inp, self._label(n, label))
-            loss.backward()
-            if separate:
-                self._update("D")
-            stats[tag] = (loss.detach(), prob)
-        if not separate:
+        batches = {REAL: x, FAKE: fake.detach()}
+        d_scores = {}
+        for update in self.plan.d_updates:
+            self._clear("D")
+            for p in update.passes:  # one backward per pass: the gradients add up before the step
+                loss, prob = self._score(batches[p.batch], self._label(n, p.label))
+                loss.backward()
+                d_scores[p.batch] = (loss.detach(), prob)
             self._update("D")
-
-        g_losses = []
-        for k in range(r.g_updates):
-            if r.g_input == "same_fake":
-                f = fake
-            elif r.g_input == "recompute_same_z":
-                f = self._g(z)
-            else:
-                f = self._g(self._to_dev(noise.g[k]) if noise is not None else self._noise(n))
+        g_scores = []
+        for update in self.plan.g_updates:
+            f = update.fake(fake, self._g, z,
+                            lambda k: self._to_dev(noise.g[k]) if noise is not None else self._noise(n))
             self._clear("G")
-            loss_g, prob_g = self._score(f, self._label(n, r.real_label))
+            loss_g, prob_g = self._score(f, self._label(n, update.label))
             loss_g.backward()
             self._update("G")
-            g_losses.append(loss_g.detach())
-        (lr_, px), (lf, pz1) = stats["real"], stats["fake"]
-        vals = [lr_ + lf, g_losses[-1], px, pz1, prob_g, *g_losses]
-        return paddle.stack([v.reshape([]) for v in vals])
+            g_scores.append((loss_g.detach(), prob_g))
+        return paddle.stack([v.reshape([]) for v in stats_row(d_scores, g_scores)])
 
     def placement(self, handle) -> tuple[set[str], set[str]]:
         def kind(t) -> str:
@@ -412,9 +394,8 @@ class PaddleBackend(Backend):
 
         return {kind(p) for net in self.nets.values() for p in net.parameters()}, {kind(handle)}
 
-    def read(self, handle) -> StepStats:
-        v = handle.numpy().astype(np.float64).tolist()
-        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+    def host_values(self, handle) -> np.ndarray:
+        return handle.numpy().astype(np.float64)
 
     def sync(self) -> None:
         if self.device == "cuda":

@@ -12,11 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backends.base import Backend, BackendUnavailable, ModeRefused, StepStats
+from backends.base import Backend, BackendUnavailable, ModeRefused
 from common.adam import beta_powers, moment_betas, torch_scalars
-from common.layers import build_layers
 from common.env import cpu_model
 from common.feed import StepNoise
+from common.layers import build_layers
+from common.recipe import FAKE, REAL, stats_row
 from common.spec import Act, Adam, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
 
@@ -347,42 +348,27 @@ class TorchBackend(Backend):
         return self._iteration(x, z, zg)
 
     def _iteration(self, x: torch.Tensor, z: torch.Tensor, zg: list | None) -> torch.Tensor:
-        r = self.spec.recipe
         n = x.shape[0]
         opt_d, opt_g = self.opts["D"], self.opts["G"]
-
         fake = self._generate(z)
-        passes = [("real", x, r.real_label), ("fake", fake.detach(), r.fake_label)]
-        if r.d_pass_order == "fake_first":
-            passes.reverse()
-        stats = {}
-        opt_d.zero_grad(set_to_none=True)
-        for tag, inp, label in passes:
-            if r.d_update == "separate_fake_then_real":
-                opt_d.zero_grad(set_to_none=True)
-            loss, prob = self._score(inp, label)
-            loss.backward()
-            if r.d_update == "separate_fake_then_real":
-                opt_d.step()
-            stats[tag] = (loss.detach(), prob)
-        if r.d_update == "summed":
+        batches = {REAL: x, FAKE: fake.detach()}
+        d_scores = {}
+        for update in self.plan.d_updates:
+            opt_d.zero_grad(set_to_none=True)
+            for p in update.passes:  # one backward per pass: the gradients add up before the step
+                loss, prob = self._score(batches[p.batch], p.label)
+                loss.backward()
+                d_scores[p.batch] = (loss.detach(), prob)
             opt_d.step()
-
-        g_losses = []
-        for k in range(r.g_updates):
-            if r.g_input == "same_fake":
-                f = fake
-            elif r.g_input == "recompute_same_z":
-                f = self._generate(z)
-            else:
-                f = self._generate(zg[k] if zg is not None else self._noise(n))
+        g_scores = []
+        for update in self.plan.g_updates:
+            f = update.fake(fake, self._generate, z, lambda k: zg[k] if zg is not None else self._noise(n))
             opt_g.zero_grad(set_to_none=True)
-            loss_g, prob_g = self._score(f, r.real_label)
+            loss_g, prob_g = self._score(f, update.label)
             loss_g.backward()
             opt_g.step()
-            g_losses.append(loss_g.detach())
-        (lr_, px), (lf, pz1) = stats["real"], stats["fake"]
-        return torch.stack([lr_ + lf, g_losses[-1], px, pz1, prob_g.detach(), *g_losses])
+            g_scores.append((loss_g.detach(), prob_g))
+        return torch.stack(stats_row(d_scores, g_scores))
 
     def _graph_step(self, x: torch.Tensor, z: torch.Tensor, zg: list | None) -> torch.Tensor:
         """Per input shape: eager on a side stream for its first GRAPH_WARMUP iterations (optimiser state,
@@ -421,9 +407,8 @@ class TorchBackend(Backend):
         params = {p.device.type for net in self.nets.values() for p in net.parameters()}
         return params, {handle.device.type}
 
-    def read(self, handle) -> StepStats:
-        v = handle.cpu().tolist()
-        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+    def host_values(self, handle) -> np.ndarray:
+        return handle.detach().cpu().double().numpy()
 
     def sync(self) -> None:
         if self.device == "cuda":

@@ -17,14 +17,14 @@ refused (ModeRefused), not imitated.
 from __future__ import annotations
 
 import os
-import time
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from backends.base import ModeRefused, StepStats
+from backends.base import ModeRefused
 from backends.dp import DPSetup, ReplicaProcess
 from backends.pytorch import TorchBackend
 from common.spec import ModelSpec
@@ -74,12 +74,11 @@ class TorchDDPBackend(ReplicaProcess, TorchBackend):
         self.engine = "torch.distributed DistributedDataParallel via torchrun"
         self._comm_s = 0.0
 
-    def read(self, handle) -> StepStats:
+    def host_values(self, handle) -> np.ndarray:
         # losses averaged over replicas (= the mean over the global batch, slices being equal)
         v = handle.detach().clone()
         dist.all_reduce(v)
-        v = (v / self.world).cpu().tolist()
-        return StepStats(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
+        return (v / self.world).cpu().double().numpy()
 
     def max_over_ranks(self, values: list[float]) -> list[float]:
         t = torch.tensor(values, dtype=torch.float64, device=self.dev)

@@ -1,4 +1,4 @@
-"""Issue 14's report parts: one number per framework (geometric mean with a bootstrap interval),
+"""The report overview: one number per framework (geometric mean with a bootstrap interval),
 the model × framework heat map, what each best mode gained over the plain mode, and batch sweeps
 (speed-ups only at the same batch, the largest batch that fits). Numbers come from result files
 written here with known throughputs."""
@@ -254,8 +254,8 @@ def test_report_tables_agree_with_the_suite():
     # Each adapter's first mode, read from its source: the frameworks need not be importable here.
     from backends import REGISTRY
 
-    for backend, (module, _, _) in REGISTRY.items():
-        source = (REPO / (module.replace(".", "/") + ".py")).read_text()
+    for backend, adapter in REGISTRY.items():
+        source = (REPO / (adapter.module.replace(".", "/") + ".py")).read_text()
         first = re.search(r'^\s+modes = \("(\w+)"', source, re.M).group(1)
         assert aggregate.PLAIN_MODES[backend] == first, backend
 
