@@ -65,9 +65,9 @@ def free_port() -> int:
 
 
 def launcher_of(backend: str) -> str:
-    from backends.dp import DP_REGISTRY
+    from backends import REGISTRY
 
-    return DP_REGISTRY[backend][2] if backend in DP_REGISTRY else "refuse"
+    return REGISTRY[backend].launcher if backend in REGISTRY else "refuse"
 
 
 def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
@@ -90,7 +90,8 @@ def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
         cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(cfg["replicas"]),
                "--nnodes", str(cfg["nodes"]), "--rank", str(cfg["node_rank"]),
                "--master", f"{cfg['master_addr']}:{cfg['master_port']}", "--log_dir", str(log_dir),
-               "--job_id", f"ganbench-{cfg['run_id'][:8]}"]
+               # every node must name the same job: the launcher's rendezvous is keyed by it
+               "--job_id", f"ganbench-{cfg['master_port']}" if cfg["nodes"] > 1 else f"ganbench-{cfg['run_id'][:8]}"]
         if cfg["nodes"] == 1:
             cmd += ["--host", "127.0.0.1"]
         return cmd + [str(ROOT / "benchmarks" / "distributed.py"), "worker", arg], env
@@ -270,6 +271,11 @@ def _trace_worker(cfg, payload: dict) -> int:
     return 0
 
 
+def _writes_result(cfg, rank: int) -> bool:
+    """Global rank 0 writes; it lives on node 0 (one-process engines have rank 0 on every node)."""
+    return rank == 0 and cfg.node_rank == 0
+
+
 def _run_worker(cfg) -> int:
     from benchmarks.memory import peak_rss_bytes, reset_peak_rss
     from benchmarks.plan import resolve_batch, run_mode
@@ -331,15 +337,20 @@ def _run_worker(cfg) -> int:
             d_x=[s.d_x for s in stats], d_g_z=[s.d_g_z1 for s in stats], d_g_z2=[s.d_g_z2 for s in stats],
             diverged=not bool(np.all(np.isfinite(losses_d + losses_g))),
             peak_memory_bytes=int(dev_peak), memory_kind=kind)
-        if cfg.samples and rank == 0:
-            rel = Path("samples") / f"{cfg.key(mode)}__{dp_suffix(cfg)}.png"
-            save_grid(Path(cfg.out) / rel, backend.generate(fixed_noise(spec, seed=cfg.seed)), spec.data.image_shape)
-            res["samples_png"] = rel.as_posix()
+        if cfg.samples:
+            # every process generates: where one program spans several hosts (JAX), all must run it
+            images = backend.generate(fixed_noise(spec, seed=cfg.seed))
+            if _writes_result(cfg, rank):
+                rel = Path("samples") / f"{cfg.key(mode)}__{dp_suffix(cfg)}.png"
+                save_grid(Path(cfg.out) / rel, images, spec.data.image_shape)
+                res["samples_png"] = rel.as_posix()
     except Exception as exc:  # recorded, not raised (a refusal included)
         res["status"], res["error"] = "failed", _error(exc)
     res["finished_at"] = now_iso()
-    if rank == 0 and cfg.node_rank == 0:  # global rank 0 lives on node 0 (one-process engines: rank 0 on every node)
+    if _writes_result(cfg, rank):
         write_json_atomic(dp_result_path(cfg, mode), res)
+    elif res["status"] != "ok":  # no file of its own: its launcher's output is the only place this error shows
+        print(f"node {cfg.node_rank} rank {rank} failed:\n{res['error']['traceback']}", file=sys.stderr)
     if backend is not None:
         backend.close()
     return 0 if res["status"] == "ok" else 1
