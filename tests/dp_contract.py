@@ -79,3 +79,26 @@ def check_harness_run(backend: str, tmp_path: Path, mode: str, transport: str) -
     assert (r["replicas"], r["bn_mode"], r["transport"], r["per_replica_batch"]) == (2, "per_replica", transport, 8)
     assert len(r["losses"]["d"]) == 3
     return r
+
+
+def check_two_nodes_on_loopback(backend: str, tmp_path: Path, mode: str, transport: str) -> dict:
+    """The multi-node recipe (README) as two 'hosts' on 127.0.0.1: the same command with --nodes 2 and
+    --node-rank 0/1, one replica each; the engine's own rendezvous joins them, node 0 alone writes."""
+    from benchmarks.distributed import free_port
+
+    port = free_port()
+    base = [sys.executable, "-m", "benchmarks", "run", "-b", backend, "-m", MODEL, "--device", "cpu", "--replicas",
+            "1", "--nodes", "2", "--master-addr", "127.0.0.1", "--master-port", str(port), "--data", "synthetic",
+            "--batch-size", "16", "--warmup", "1", "--steps", "2", "--threads", "1", "--no-samples",
+            "--timeout", str(TIMEOUT)]
+    procs = [subprocess.Popen(base + ["--node-rank", str(r), "--out", str(tmp_path / f"node{r}")], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    errors = [p.communicate(timeout=TIMEOUT + 30)[1] for p in procs]
+    assert not list((tmp_path / "node1").rglob(f"{backend}__*.json"))  # only node 0 writes a result
+    found = list((tmp_path / "node0").rglob(f"{backend}__{MODEL}__cpu__{mode}__b16__r1n2.json"))
+    assert len(found) == 1, errors[0][-3000:]
+    r = json.loads(found[0].read_text())
+    assert r["status"] == "ok", (r["error"], errors[1][-3000:])
+    assert (r["replicas"], r["nodes"], r["world_size"], r["per_replica_batch"]) == (1, 2, 2, 8)
+    assert r["transport"] == transport and len(r["step_times_s"]) == 2
+    return r

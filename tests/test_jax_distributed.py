@@ -11,9 +11,10 @@ import pytest
 
 pytest.importorskip("jax")
 
+from dp_contract import MODEL, TIMEOUT, TOL, check_two_nodes_on_loopback, harness_run, load_ghost, worst  # noqa: E402
+
 from benchmarks.distributed import run_dp_trace  # noqa: E402
 from common.parity import load_golden  # noqa: E402
-from dp_contract import MODEL, TIMEOUT, load_ghost, TOL, harness_run, worst  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["per_replica", "sync"])
@@ -41,3 +42,8 @@ def test_harness_run_with_two_replicas(tmp_path):
     assert (r["replicas"], r["scaling"], r["bn_mode"], r["batch_size"], r["per_replica_batch"]) == \
         (2, "weak", "per_replica", 16, 8)
     assert r["engine"].startswith("jax.sharding")
+
+
+def test_two_nodes_on_loopback(tmp_path):
+    """Two processes joined by jax.distributed, one CPU device each: one mesh across 'hosts', Gloo between them."""
+    check_two_nodes_on_loopback("jax", tmp_path, "jit", "gloo")

@@ -11,15 +11,20 @@ Every launch is bounded by a timeout; nothing leaves 127.0.0.1.
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 pytest.importorskip("torch")
 
-from dp_contract import MODEL, REPO, TIMEOUT, TOL, check_sync_bn_refused, harness_run, load_ghost, worst  # noqa: E402
+from dp_contract import (  # noqa: E402
+    MODEL,
+    TIMEOUT,
+    TOL,
+    check_sync_bn_refused,
+    check_two_nodes_on_loopback,
+    harness_run,
+    load_ghost,
+    worst,
+)
 
 from benchmarks.distributed import run_dp_trace  # noqa: E402
 from common.parity import load_golden  # noqa: E402
@@ -62,21 +67,4 @@ def test_harness_run_with_two_replicas_writes_one_result(tmp_path):
 
 
 def test_two_nodes_on_loopback(tmp_path):
-    """The multi-node recipe (README) as two 'hosts' on 127.0.0.1: the same command with --nodes 2 and
-    --node-rank 0/1, one replica each; torchrun's rendezvous joins them, node 0 writes the one result."""
-    from benchmarks.distributed import free_port
-
-    port = free_port()
-    base = [sys.executable, "-m", "benchmarks", "run", "-b", "torch", "-m", MODEL, "--device", "cpu", "--replicas", "1",
-            "--nodes", "2", "--master-addr", "127.0.0.1", "--master-port", str(port), "--data", "synthetic",
-            "--batch-size", "16", "--warmup", "1", "--steps", "2", "--threads", "1", "--no-samples",
-            "--timeout", str(TIMEOUT)]
-    procs = [subprocess.Popen(base + ["--node-rank", str(r), "--out", str(tmp_path / f"node{r}")], cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for r in (0, 1)]
-    for p in procs:
-        p.wait(timeout=TIMEOUT + 30)
-    assert not [p for p in (tmp_path / "node1").rglob("*.json") if p.name != "manifest.json"]  # only node 0 writes
-    (path,) = (tmp_path / "node0").rglob("torch__mindspore-mlp-gan__cpu__eager__b16__r1n2.json")
-    r = json.loads(path.read_text())
-    assert r["status"] == "ok", r["error"]
-    assert (r["replicas"], r["nodes"], r["world_size"], r["per_replica_batch"]) == (1, 2, 2, 8)
+    check_two_nodes_on_loopback("torch", tmp_path, "eager", "gloo")
