@@ -25,6 +25,7 @@ from common.results import (
     hardware_of,
     read_manifest,
     resolve_run_set,
+    run_key,
     run_sets,
     set_results,
     write_json_atomic,
@@ -226,7 +227,7 @@ def pytest_benchmark_doc(folder: Path) -> dict:
             st.update(float(t))
         stats = st.as_dict()
         stats.update(iterations=1, data=[float(t) for t in times])
-        name = f"{doc['backend']}__{doc['model']}__{doc['device']}__{doc['mode']}"
+        name = run_key(doc["backend"], doc["model"], doc["device"], doc["mode"])
         env = doc.get("env") or {}
         benches.append({
             "group": f"{doc['model']} {doc['device']} batch {doc.get('batch_size')}",

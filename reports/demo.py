@@ -14,6 +14,7 @@ from PIL import Image
 
 from common.analysis import iteration_flops
 from common.models import MODELS, PUBLISHED
+from common.results import run_key
 
 from .aggregate import PLAIN_MODES
 
@@ -85,7 +86,7 @@ def write_result(folder: Path, name: str | None = None, **fields: Any) -> Path:
         "started_at": "2026-11-22T19:00:00+00:00", "finished_at": "2026-11-22T19:01:00+00:00",
     }
     doc.update(fields)
-    path = Path(folder) / (name or f"{backend}__{model}__{device}__{mode}.json")
+    path = Path(folder) / (name or run_key(backend, model, device, mode) + ".json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     return path
@@ -138,7 +139,7 @@ def write_demo(folder: Path) -> None:
             if backend == "mindspore":  # no NVIDIA GPU backend: refused, see write_demo_best_modes
                 continue
             mode = PLAIN_MODES[backend]
-            key = f"{backend}__{model}__cuda__{mode}"
+            key = run_key(backend, model, "cuda", mode)
             step = batch / (base_ips.get(model, 9000) * speed[backend] * rng.uniform(0.95, 1.05))
             times = (step * rng.lognormal(0, 0.03 + 0.02 * b_i, 30)).tolist()
             curves = _curves(np.random.default_rng(100 * m_i + b_i), 35)
@@ -184,16 +185,16 @@ CUDA_BEST = {"torch": ("cuda_graph", {"mindspore-mlp-gan": 7.8}, 2.0), "mxnet": 
 def write_demo_best_modes(folder: Path, rng: np.random.Generator) -> None:
     for model, (batch, _, _, flops) in DEMO_MODELS.items():
         for backend, (mode, by_model, default_gain) in CUDA_BEST.items():
-            plain = json.loads((folder / f"{backend}__{model}__cuda__{PLAIN_MODES[backend]}.json").read_text())
+            plain = json.loads((folder / (run_key(backend, model, "cuda", PLAIN_MODES[backend]) + ".json")).read_text())
             gain = by_model.get(model, default_gain)
             times = (np.asarray(plain["step_times_s"]) / gain * rng.lognormal(0, 0.02, len(plain["step_times_s"])))
-            write_result(folder, f"{backend}__{model}__cuda__{mode}.json", backend=backend, model=model,
+            write_result(folder, run_key(backend, model, "cuda", mode) + ".json", backend=backend, model=model,
                          device="cuda", mode=mode, batch_size=batch, step_times_s=times.tolist(), data_source="real",
                          data_detail=plain["data_detail"], losses=plain["losses"], d_x=plain["d_x"],
                          d_g_z=plain["d_g_z"], first_step_s=float(rng.uniform(4, 30)),
                          compile_s=float(rng.uniform(3, 25)), flops_per_iteration=flops,
                          peak_memory_bytes=plain["peak_memory_bytes"], env=base_env(backend, "cuda"))
-        write_result(folder, f"mindspore__{model}__cuda__pynative.json", backend="mindspore", model=model,
+        write_result(folder, run_key("mindspore", model, "cuda", "pynative") + ".json", backend="mindspore", model=model,
                      device="cuda", mode="pynative", status="failed", data_source="real", images_per_s=None,
                      throughput=None, step_times_s=[], losses=None, d_x=None, d_g_z=None, first_step_s=None,
                      setup_s=None, peak_memory_bytes=None, batch_size=batch, flops_per_iteration=flops,
@@ -212,7 +213,7 @@ def write_demo_batch_sweep(folder: Path, rng: np.random.Generator) -> None:
             "framework_version": BACKENDS[backend].replace("+cu130", "+cpu")}
         for batch in (32, 64, 256, 512):  # 128, the tutorial's, is the run written above
             mode = PLAIN_MODES[backend]
-            name = f"{backend}__paddle-dcgan28__cpu__{mode}__b{batch}.json"
+            name = run_key(backend, "paddle-dcgan28", "cpu", mode, batch) + ".json"
             if backend == "jax" and batch == 512:
                 write_result(folder, name, backend=backend, model="paddle-dcgan28", device="cpu", mode=mode,
                              status="failed", data_source="synthetic", batch_size=batch, images_per_s=None,
