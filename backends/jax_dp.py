@@ -20,6 +20,7 @@ BatchNorm:
   inference, and a replicated state needs one value).
 The transport is XLA's in-process collectives on CPU (NCCL on GPUs).
 """
+
 from __future__ import annotations
 
 import jax
@@ -57,8 +58,15 @@ def replica_net(parts: int, sharding=None):
 class JaxMeshBackend(OneProcessReplicas, JaxBackend):
     launcher = "single"
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None, dp: DPSetup = DPSetup()):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str = "cpu",
+        mode: str | None = None,
+        seed: int = 0,
+        threads: int | None = None,
+        dp: DPSetup = DPSetup(),
+    ):
         if dp.nodes > 1 and not jax.distributed.is_initialized():
             # one process per host, each driving its `replicas` local devices
             jax.distributed.initialize(f"{dp.master_addr}:{dp.master_port}", dp.nodes, dp.node_rank)
@@ -68,13 +76,18 @@ class JaxMeshBackend(OneProcessReplicas, JaxBackend):
         except RuntimeError:
             devices = []
         if len(devices) < dp.world:
-            raise ModeRefused(f"jax data parallel over {dp.world} replicas needs {dp.world} {device} devices; this "
-                              f"process sees {len(devices)}" + (" (set XLA_FLAGS=--xla_force_host_platform_device_"
-                                                                f"count={dp.world} before jax is imported)"
-                                                                if device == "cpu" else ""))
+            raise ModeRefused(
+                f"jax data parallel over {dp.world} replicas needs {dp.world} {device} devices; this "
+                f"process sees {len(devices)}"
+                + (
+                    f" (set XLA_FLAGS=--xla_force_host_platform_device_count={dp.world} before jax is imported)"
+                    if device == "cpu"
+                    else ""
+                )
+            )
         super().__init__(spec, device, mode, seed, threads)
         self.dp, self.rank, self.world = dp, 0, dp.world
-        self.mesh = Mesh(np.array(devices[:dp.world]), (AXIS,))
+        self.mesh = Mesh(np.array(devices[: dp.world]), (AXIS,))
         self.replicated = NamedSharding(self.mesh, P())
         self.batched = NamedSharding(self.mesh, P(AXIS))
         cpu = self.dev.platform == "cpu"
@@ -86,8 +99,12 @@ class JaxMeshBackend(OneProcessReplicas, JaxBackend):
 
     def info(self) -> dict:
         out = super().info()
-        out.update(engine=self.engine, transport=self.transport, world_size=self.world,
-                   mesh_devices=[str(d) for d in self.mesh.devices.flat])
+        out.update(
+            engine=self.engine,
+            transport=self.transport,
+            world_size=self.world,
+            mesh_devices=[str(d) for d in self.mesh.devices.flat],
+        )
         return out
 
     def _global(self, a, sharding):

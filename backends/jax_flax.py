@@ -37,6 +37,7 @@ split once per iteration inside the computation; parity mode takes the supplied 
 compile time is measured apart and exposed as `info()["compile_s"]` once the first step has run
 (the harness's `first_step_s` includes it; steps after it never recompile for the same shapes).
 """
+
 from __future__ import annotations
 
 import math
@@ -64,9 +65,11 @@ _BCE_EPS = 1e-12  # torch's binary_cross_entropy backward: (p - y) / max(p (1 - 
 
 # --- layers (NCHW activations, PyTorch weight layouts) -----------------------------------------
 
+
 def _conv2d_xla(x, w, stride: int, padding: int):
-    return lax.conv_general_dilated(x, w, (stride, stride), [(padding, padding)] * 2,
-                                    dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    return lax.conv_general_dilated(
+        x, w, (stride, stride), [(padding, padding)] * 2, dimension_numbers=("NCHW", "OIHW", "NCHW")
+    )
 
 
 def _conv_transpose2d_xla(x, w, stride: int, padding: int, out_pad_h: int = 0, out_pad_w: int = 0):
@@ -75,8 +78,14 @@ def _conv_transpose2d_xla(x, w, stride: int, padding: int, out_pad_h: int = 0, o
     flipped in space (the kernel is read as IOHW, so no transpose is materialised)."""
     k = w.shape[2]
     lo = k - 1 - padding
-    return lax.conv_general_dilated(x, w[:, :, ::-1, ::-1], (1, 1), [(lo, lo + out_pad_h), (lo, lo + out_pad_w)],
-                                    lhs_dilation=(stride, stride), dimension_numbers=("NCHW", "IOHW", "NCHW"))
+    return lax.conv_general_dilated(
+        x,
+        w[:, :, ::-1, ::-1],
+        (1, 1),
+        [(lo, lo + out_pad_h), (lo, lo + out_pad_w)],
+        lhs_dilation=(stride, stride),
+        dimension_numbers=("NCHW", "IOHW", "NCHW"),
+    )
 
 
 def _conv_transpose2d_matmul(x, w, stride: int, padding: int, out_pad_h: int = 0, out_pad_w: int = 0):
@@ -91,8 +100,9 @@ def _conv_transpose2d_matmul(x, w, stride: int, padding: int, out_pad_h: int = 0
     y = None
     for i in range(k):
         for j in range(k):
-            tap = lax.pad(cols[:, :, i, j], zero, ((0, 0, 0), (0, 0, 0), (i, k - 1 - i, stride - 1),
-                                                   (j, k - 1 - j, stride - 1)))
+            tap = lax.pad(
+                cols[:, :, i, j], zero, ((0, 0, 0), (0, 0, 0), (i, k - 1 - i, stride - 1), (j, k - 1 - j, stride - 1))
+            )
             y = tap if y is None else y + tap
     ho, wo = hf - 2 * padding + out_pad_h, wf - 2 * padding + out_pad_w
     # crop `padding` off the start; output_padding beyond the full output is zeros
@@ -107,8 +117,13 @@ def _conv_transpose2d_cpu_impl(x, w, stride, padding, out_pad_h=0, out_pad_w=0):
 def _patches(xp, k: int, stride: int, ho: int, wo: int):
     """im2col of an already padded (N, C, H, W) array: (N, C*k*k, ho*wo), taps in (c, i, j) order."""
     n, c = xp.shape[:2]
-    cols = [lax.slice(xp, (0, 0, i, j), (n, c, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1),
-                      (1, 1, stride, stride)) for i in range(k) for j in range(k)]
+    cols = [
+        lax.slice(
+            xp, (0, 0, i, j), (n, c, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1), (1, 1, stride, stride)
+        )
+        for i in range(k)
+        for j in range(k)
+    ]
     return jnp.stack(cols, axis=2).reshape(n, c * k * k, ho * wo)
 
 
@@ -133,8 +148,9 @@ def _conv2d_cpu_fwd(x, w, stride, padding):
 def _conv2d_cpu_bwd(stride, padding, res, dy):
     x, w = res
     k, (h, wd), (ho, wo) = w.shape[2], x.shape[2:], dy.shape[2:]
-    dx = _conv_transpose2d_cpu_impl(dy, w, stride, padding, h + 2 * padding - k - (ho - 1) * stride,
-                                    wd + 2 * padding - k - (wo - 1) * stride)
+    dx = _conv_transpose2d_cpu_impl(
+        dy, w, stride, padding, h + 2 * padding - k - (ho - 1) * stride, wd + 2 * padding - k - (wo - 1) * stride
+    )
     xp = jnp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
     dw = _contract_batch_and_space(dy.reshape(dy.shape[0], dy.shape[1], ho * wo), _patches(xp, k, stride, ho, wo))
     return dx, dw.reshape(w.shape)
@@ -231,8 +247,7 @@ def _bn_train(x, w, b, rm, rv, layer: BatchNorm):
 
 def _bn_eval(x, w, b, rm, rv, layer: BatchNorm):
     bshape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
-    return ((x - rm.reshape(bshape)) * lax.rsqrt(rv + layer.eps).reshape(bshape) * w.reshape(bshape)
-            + b.reshape(bshape))
+    return (x - rm.reshape(bshape)) * lax.rsqrt(rv + layer.eps).reshape(bshape) * w.reshape(bshape) + b.reshape(bshape)
 
 
 class Net:
@@ -263,8 +278,9 @@ class Net:
                 if layer.bias:
                     x = x + params[k + "bias"].reshape(1, -1, 1, 1)
             elif isinstance(layer, ConvTranspose2d):
-                x = conv_transpose2d(x, params[k + "weight"], layer.stride, layer.padding, layer.output_padding,
-                                     self.cpu)
+                x = conv_transpose2d(
+                    x, params[k + "weight"], layer.stride, layer.padding, layer.output_padding, self.cpu
+                )
                 if layer.bias:
                     x = x + params[k + "bias"].reshape(1, -1, 1, 1)
             elif isinstance(layer, MaxPool2d):
@@ -424,6 +440,7 @@ def make_train_step(spec: ModelSpec, native: bool, cpu: bool = True, dtype=jnp.f
 
         d_scores = {}
         for d_update in iteration.d_updates:
+
             def d_loss(p_d, bn_d, passes=d_update.passes):
                 total, aux = 0.0, {}
                 for p in passes:  # each pass its own forward: its own BatchNorm batch statistics
@@ -440,7 +457,8 @@ def make_train_step(spec: ModelSpec, native: bool, cpu: bool = True, dtype=jnp.f
         for g_update in iteration.g_updates:
             if g_update.source == SAME_FAKE:
                 (loss_g, (c["bn_D"], prob_g)), d_fake = jax.value_and_grad(
-                    lambda f, label=g_update.label: score(c["D"], c["bn_D"], f, label), has_aux=True)(fake)
+                    lambda f, label=g_update.label: score(c["D"], c["bn_D"], f, label), has_aux=True
+                )(fake)
                 (grads,) = g_vjp(d_fake)
             else:
                 zk = z if g_update.source == FROM_Z else zg[g_update.fresh_index]
@@ -451,7 +469,8 @@ def make_train_step(spec: ModelSpec, native: bool, cpu: bool = True, dtype=jnp.f
                     return loss, (bn_g, bn_d, prob)
 
                 (loss_g, (c["bn_G"], c["bn_D"], prob_g)), grads = jax.value_and_grad(g_loss, has_aux=True)(
-                    c["G"], c["bn_G"], c["bn_D"])
+                    c["G"], c["bn_G"], c["bn_D"]
+                )
             update("G", grads)
             g_scores.append((loss_g, prob_g))
 
@@ -468,22 +487,28 @@ class JaxBackend(Backend):
     # float64 switches on jax_enable_x64, a process-wide setting: run such a backend in a process of its own
     supports_float64 = True
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None):
+    def __init__(
+        self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
+    ):
         super().__init__(spec, device, mode, seed, threads)
         # XLA sizes its CPU thread pool to the cores this process may use when jax starts, and JAX has
         # no setting for it (XLA_FLAGS' intra_op_parallelism_threads is not honoured reliably): the
         # count is recorded, and a different request is said, not silently ignored
         self.cpu_threads = usable_cores()
         if device == "cpu" and threads and threads != self.cpu_threads:
-            warnings.warn(f"jax: {threads} CPU threads asked for, but XLA uses the {self.cpu_threads} cores this "
-                          "process may run on (restrict them with taskset to change it)", stacklevel=2)
+            warnings.warn(
+                f"jax: {threads} CPU threads asked for, but XLA uses the {self.cpu_threads} cores this "
+                "process may run on (restrict them with taskset to change it)",
+                stacklevel=2,
+            )
         self.np_dtype = np.dtype(self.dtype)
         if self.np_dtype == np.float64:
             jax.config.update("jax_enable_x64", True)
         if not self.device_available(device):
-            raise BackendUnavailable(f"jax: device {device!r} is not available here (jax backends: "
-                                     f"{', '.join(sorted({d.platform for d in jax.devices()}))})")
+            raise BackendUnavailable(
+                f"jax: device {device!r} is not available here (jax backends: "
+                f"{', '.join(sorted({d.platform for d in jax.devices()}))})"
+            )
         # this process's own first device (with several hosts, device 0 may belong to another process)
         self.dev = jax.local_devices(backend="gpu" if device == "cuda" else "cpu")[0]
         cpu = self.dev.platform == "cpu"
@@ -507,8 +532,10 @@ class JaxBackend(Backend):
     @classmethod
     def build_info(cls) -> dict:
         v = _versions()
-        gpus = [{"name": getattr(d, "device_kind", str(d)),
-                 "compute_capability": getattr(d, "compute_capability", None)} for d in _gpu_devices()]
+        gpus = [
+            {"name": getattr(d, "device_kind", str(d)), "compute_capability": getattr(d, "compute_capability", None)}
+            for d in _gpu_devices()
+        ]
         cuda = None
         try:
             from jax._src.lib import cuda_versions  # private; absent on CPU-only builds
@@ -516,9 +543,15 @@ class JaxBackend(Backend):
             cuda = str(cuda_versions.cuda_runtime_build_version()) if cuda_versions else None
         except Exception:
             cuda = None
-        return {"version": f"jax {v['jax']}, jaxlib {v['jaxlib']}", "cuda_build": bool(cuda or gpus),
-                "cuda": cuda, "cudnn": None, "gpus": gpus, "archs": None,
-                "threads": usable_cores()}  # XLA's CPU pool takes every core this process may use
+        return {
+            "version": f"jax {v['jax']}, jaxlib {v['jaxlib']}",
+            "cuda_build": bool(cuda or gpus),
+            "cuda": cuda,
+            "cudnn": None,
+            "gpus": gpus,
+            "archs": None,
+            "threads": usable_cores(),
+        }  # XLA's CPU pool takes every core this process may use
 
     def info(self) -> dict:
         v = _versions()
@@ -531,14 +564,22 @@ class JaxBackend(Backend):
                 cuda_version = str(cuda_versions.cuda_runtime_get_version()) if cuda_versions else None
             except Exception:
                 cuda_version = None
-        return {"framework": "jax",
-                "framework_version": f"jax {v['jax']}, flax {v['flax'] or 'not installed'}, optax {v['optax']}",
-                "jax_version": v["jax"], "jaxlib_version": v["jaxlib"], "flax_version": v["flax"],
-                "optax_version": v["optax"],
-                "device_name": getattr(self.dev, "device_kind", None) if cuda else cpu_model(),
-                "cuda": cuda_version if cuda else None, "threads": None if cuda else self.cpu_threads,
-                "threads_settable": False, "mode": self.mode,
-                "dtype": self.dtype, "precision": self._precision(), "compile_s": self.compile_s}
+        return {
+            "framework": "jax",
+            "framework_version": f"jax {v['jax']}, flax {v['flax'] or 'not installed'}, optax {v['optax']}",
+            "jax_version": v["jax"],
+            "jaxlib_version": v["jaxlib"],
+            "flax_version": v["flax"],
+            "optax_version": v["optax"],
+            "device_name": getattr(self.dev, "device_kind", None) if cuda else cpu_model(),
+            "cuda": cuda_version if cuda else None,
+            "threads": None if cuda else self.cpu_threads,
+            "threads_settable": False,
+            "mode": self.mode,
+            "dtype": self.dtype,
+            "precision": self._precision(),
+            "compile_s": self.compile_s,
+        }
 
     def _precision(self) -> str:
         """What the arithmetic ran in, for MFU. Dense layers are pinned to full float32; XLA's default
@@ -546,8 +587,12 @@ class JaxBackend(Backend):
         default `cudnn.allow_tf32` does."""
         if self.np_dtype == np.float64:
             return "fp64"
-        if self.device == "cuda" and jax.config.jax_default_matmul_precision in (None, "default", "bfloat16",
-                                                                                "tensorfloat32"):
+        if self.device == "cuda" and jax.config.jax_default_matmul_precision in (
+            None,
+            "default",
+            "bfloat16",
+            "tensorfloat32",
+        ):
             try:
                 if float(getattr(self.dev, "compute_capability", "0")) >= 8.0:
                     return "tf32"
@@ -575,7 +620,8 @@ class JaxBackend(Backend):
             opt[j] = opt[j]._replace(
                 count=jax.device_put(np.asarray(step, np.int32), self.dev),
                 mu={k: self._put(state[f"opt.{k}.m"]) for k in params},
-                nu={k: self._put(state[f"opt.{k}.v"]) for k in params})
+                nu={k: self._put(state[f"opt.{k}.v"]) for k in params},
+            )
             carry[net], carry["fixed_" + net], carry["bn_" + net], carry["opt_" + net] = params, fixed, bn, tuple(opt)
         carry["key"] = jax.device_put(jax.random.PRNGKey(self.seed), self.dev)
         self._carry = carry
@@ -626,8 +672,11 @@ class JaxBackend(Backend):
 
     def placement(self, handle) -> tuple[set[str], set[str]]:
         def kinds(tree) -> set[str]:
-            return {DEVICE_KIND.get(d.platform, d.platform) for leaf in jax.tree_util.tree_leaves(tree)
-                    for d in leaf.devices()}
+            return {
+                DEVICE_KIND.get(d.platform, d.platform)
+                for leaf in jax.tree_util.tree_leaves(tree)
+                for d in leaf.devices()
+            }
 
         return kinds(self._carry), kinds(handle)
 

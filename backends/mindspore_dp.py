@@ -11,6 +11,7 @@ then updates.
 BatchNorm: per replica (each process normalises its slice). `--sync-bn` is refused off Ascend:
 `mindspore.nn.SyncBatchNorm`'s documented supported platform is Ascend only.
 """
+
 from __future__ import annotations
 
 import mindspore as ms
@@ -41,11 +42,19 @@ class _ReducedOptimizer(nn.Cell):
 class MindSporeDPBackend(ReplicaProcess, MindSporeBackend):
     launcher = "msrun"
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None, dp: DPSetup = DPSetup()):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str = "cpu",
+        mode: str | None = None,
+        seed: int = 0,
+        threads: int | None = None,
+        dp: DPSetup = DPSetup(),
+    ):
         if dp.sync_bn:
-            raise ModeRefused("mindspore.nn.SyncBatchNorm supports Ascend only (its documented platforms); "
-                              f"this run is on {device}")
+            raise ModeRefused(
+                f"mindspore.nn.SyncBatchNorm supports Ascend only (its documented platforms); this run is on {device}"
+            )
         super().__init__(spec, device, mode, seed, threads)
         if not _INITIALISED:
             init()  # msrun's environment is the rendezvous

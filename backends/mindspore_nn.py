@@ -52,6 +52,7 @@ cross-process compile cache (MS_COMPILER_CACHE_ENABLE) is keyed by the Python so
 graph, so a second spec compiled from these same sources loads the first one's graph and
 crashes: it is not used.
 """
+
 from __future__ import annotations
 
 import os
@@ -81,8 +82,10 @@ def _configure_runtime(device: str, threads: int | None) -> dict:
             ms.set_device(target)
         except RuntimeError:  # kernels already ran in this process (on the default device, CPU)
             if ms.get_context("device_target") != target:
-                raise BackendUnavailable(f"mindspore: the runtime already started on "
-                                         f"{ms.get_context('device_target')}; {device!r} needs a new process") from None
+                raise BackendUnavailable(
+                    f"mindspore: the runtime already started on "
+                    f"{ms.get_context('device_target')}; {device!r} needs a new process"
+                ) from None
         op_threads = int(threads or usable_cores())
         dispatch = 1 if device == "cpu" else 2
         try:
@@ -95,12 +98,14 @@ def _configure_runtime(device: str, threads: int | None) -> dict:
             dispatch = None
         _RUNTIME.update(device=device, threads=op_threads, dispatch_threads=dispatch)
     elif _RUNTIME["device"] != device:
-        raise BackendUnavailable(f"mindspore: this process already runs on {_RUNTIME['device']!r}; "
-                                 f"one device per process")
+        raise BackendUnavailable(
+            f"mindspore: this process already runs on {_RUNTIME['device']!r}; one device per process"
+        )
     return _RUNTIME
 
 
 # --- layers ------------------------------------------------------------------------------------
+
 
 class _Reshape(nn.Cell):
     def __init__(self, shape):
@@ -120,8 +125,15 @@ class _ConvTranspose2d(nn.Cell):
         self.extra = max(op - p, 0)  # rows/columns beyond the full transposed output: zeros
         bottom = max(p - op, 0)
         inner_bias = layer.bias and self.extra == 0
-        self.conv = nn.Conv2dTranspose(c_in, layer.out_channels, layer.kernel, layer.stride, pad_mode="pad",
-                                       padding=(p, bottom, p, bottom), has_bias=inner_bias)
+        self.conv = nn.Conv2dTranspose(
+            c_in,
+            layer.out_channels,
+            layer.kernel,
+            layer.stride,
+            pad_mode="pad",
+            padding=(p, bottom, p, bottom),
+            has_bias=inner_bias,
+        )
         self.own_bias = layer.bias and not inner_bias
         if self.own_bias:
             self.bias = Parameter(Tensor(np.zeros(layer.out_channels, np.float32)), name="bias")
@@ -151,8 +163,15 @@ def build_net(prefix: str, net_spec) -> tuple[nn.SequentialCell, dict[str, Param
             m = nn.Dense(c_in, layer.out_features, has_bias=layer.bias)
             own = {"weight": m.weight, **({"bias": m.bias} if layer.bias else {})}
         elif isinstance(layer, Conv2d):
-            m = nn.Conv2d(c_in, layer.out_channels, layer.kernel, layer.stride, pad_mode="pad",
-                          padding=layer.padding, has_bias=layer.bias)
+            m = nn.Conv2d(
+                c_in,
+                layer.out_channels,
+                layer.kernel,
+                layer.stride,
+                pad_mode="pad",
+                padding=layer.padding,
+                has_bias=layer.bias,
+            )
             own = {"weight": m.weight, **({"bias": m.bias} if layer.bias else {})}
         elif isinstance(layer, ConvTranspose2d):
             m = _ConvTranspose2d(c_in, layer)
@@ -164,8 +183,7 @@ def build_net(prefix: str, net_spec) -> tuple[nn.SequentialCell, dict[str, Param
             m = bn(c_in, eps=layer.eps, momentum=layer.momentum)  # MindSpore's momentum: the kept fraction
             if layer.gamma == "fixed":
                 m.gamma.requires_grad = False
-            own = {"weight": m.gamma, "bias": m.beta, "running_mean": m.moving_mean,
-                   "running_var": m.moving_variance}
+            own = {"weight": m.gamma, "bias": m.beta, "running_mean": m.moving_mean, "running_var": m.moving_variance}
         elif isinstance(layer, Act):
             if layer.fn == "relu":
                 m = nn.ReLU()
@@ -206,8 +224,9 @@ class _TorchEpsAdam(nn.Adam):
         eps = self.eps * ops.sqrt(1.0 - beta2_power)
         success = True
         for param, m, v, grad in zip(self._parameters, self.moment1, self.moment2, gradients):
-            success = ops.depend(success, self.opt(param, m, v, beta1_power, beta2_power, lr, self.beta1,
-                                                   self.beta2, eps, grad))
+            success = ops.depend(
+                success, self.opt(param, m, v, beta1_power, beta2_power, lr, self.beta1, self.beta2, eps, grad)
+            )
         return success
 
 
@@ -236,8 +255,9 @@ class _MXNetFormAdam(nn.Adam):
         step = ops.cast(self.lr_f64 * ops.sqrt(1.0 - p2) / (1.0 - p1), ms.float32)
         success = True
         for param, m, v, grad in zip(self._parameters, self.moment1, self.moment2, gradients):
-            success = ops.depend(success, self.opt(param, m, v, self.zero, self.zero, step, self.beta1,
-                                                   self.beta2, self.eps, grad))
+            success = ops.depend(
+                success, self.opt(param, m, v, self.zero, self.zero, step, self.beta1, self.beta2, self.eps, grad)
+            )
         return success
 
 
@@ -258,6 +278,7 @@ def _bce_with_logits(x, label: float):
 
 # --- the training iteration ---------------------------------------------------------------------
 
+
 class _TrainStep(nn.Cell):
     """G, D, both optimisers and the recipe's iteration. Recipe fields are Python constants, so
     graph mode compiles the branches the recipe takes and nothing else."""
@@ -271,8 +292,10 @@ class _TrainStep(nn.Cell):
         g_train = [g_params[k] for k in param_keys(spec, "G", trainable_only=True)]
         d_train = [d_params[k] for k in param_keys(spec, "D", trainable_only=True)]
         self.opt_g, self.opt_d = _adam(g_train, r.opt_g), _adam(d_train, r.opt_d)
-        for net, opt, keys in (("G", self.opt_g, param_keys(spec, "G", trainable_only=True)),
-                               ("D", self.opt_d, param_keys(spec, "D", trainable_only=True))):
+        for net, opt, keys in (
+            ("G", self.opt_g, param_keys(spec, "G", trainable_only=True)),
+            ("D", self.opt_d, param_keys(spec, "D", trainable_only=True)),
+        ):
             for key, m, v in zip(keys, opt.moment1, opt.moment2):
                 m.name, v.name = f"opt.{key}.m", f"opt.{key}.v"
             for attr in ("beta1_power", "beta2_power", "global_step", "learning_rate", "pow1_f64", "pow2_f64"):
@@ -286,9 +309,13 @@ class _TrainStep(nn.Cell):
         self.keep_fake = iteration.keep_fake_graph
         # per D update: whether it makes the fakes from z (it has a fake pass and G's forward was not
         # kept), and its passes as (is_real, label)
-        self.d_plan = tuple((any(p.batch == FAKE for p in u.passes) and not self.keep_fake,
-                             tuple((p.batch == REAL, float(p.label)) for p in u.passes))
-                            for u in iteration.d_updates)
+        self.d_plan = tuple(
+            (
+                any(p.batch == FAKE for p in u.passes) and not self.keep_fake,
+                tuple((p.batch == REAL, float(p.label)) for p in u.passes),
+            )
+            for u in iteration.d_updates
+        )
         # where the real and the fake pass's (loss, prob) land in the flat tuple of every pass's results
         order = [p.batch for p in iteration.d_passes]
         self.real_at, self.fake_at = 2 * order.index(REAL), 2 * order.index(FAKE)
@@ -404,12 +431,15 @@ class MindSporeBackend(Backend):
     # CPU (2-core EPYC, measured): graph mode is 1.2-2.2x PyNative on every model
     best_modes = {"cuda": ("graph",), "cpu": ("graph",)}
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None):
+    def __init__(
+        self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
+    ):
         super().__init__(spec, device, mode, seed, threads)
         if not self.device_available(device):
-            raise BackendUnavailable(f"mindspore: device {device!r} is not available here "
-                                     f"(a GPU build and a visible GPU are needed for cuda)")
+            raise BackendUnavailable(
+                f"mindspore: device {device!r} is not available here "
+                f"(a GPU build and a visible GPU are needed for cuda)"
+            )
         self.runtime = _configure_runtime(device, threads)
         ms.set_seed(seed)  # the noise MindSpore draws itself in native feeding
         self.cell = _TrainStep(spec)
@@ -443,8 +473,15 @@ class MindSporeBackend(Backend):
 
     @classmethod
     def build_info(cls) -> dict:
-        return {"version": ms.__version__, "cuda_build": False, "cuda": None, "cudnn": None, "gpus": [],
-                "archs": None, "threads": usable_cores()}
+        return {
+            "version": ms.__version__,
+            "cuda_build": False,
+            "cuda": None,
+            "cudnn": None,
+            "gpus": [],
+            "archs": None,
+            "threads": usable_cores(),
+        }
 
     def info(self) -> dict:
         cuda = self.device == "cuda"
@@ -454,10 +491,16 @@ class MindSporeBackend(Backend):
                 name = ms.hal.get_device_name(0, "GPU")
             except Exception:  # the name is informative only
                 name = "GPU"
-        return {"framework": "mindspore", "framework_version": ms.__version__,
-                "device_name": name, "cuda": None,
-                "threads": self.runtime.get("threads"), "dispatch_threads": self.runtime.get("dispatch_threads"),
-                "mode": self.mode, "compile_s": self.compile_s}
+        return {
+            "framework": "mindspore",
+            "framework_version": ms.__version__,
+            "device_name": name,
+            "cuda": None,
+            "threads": self.runtime.get("threads"),
+            "dispatch_threads": self.runtime.get("dispatch_threads"),
+            "mode": self.mode,
+            "compile_s": self.compile_s,
+        }
 
     # --- state ---------------------------------------------------------------------------------
     def load_state(self, state: dict[str, np.ndarray]) -> None:

@@ -16,6 +16,7 @@ Expected: double v.s. given float"), and over CPU contexts a lone SyncBatchNorm 
 GAN iteration never finished (tried with a 60 s bound: the first step's work hangs in the engine),
 so on CPU `--sync-bn` is refused; on GPUs it is the engine's way (not yet run on one).
 """
+
 from __future__ import annotations
 
 import mxnet as mx
@@ -29,31 +30,49 @@ from common.spec import ModelSpec
 class MXNetKVStoreBackend(OneProcessReplicas, MXNetBackend):
     launcher = "single"
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None, dp: DPSetup = DPSetup()):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str = "cpu",
+        mode: str | None = None,
+        seed: int = 0,
+        threads: int | None = None,
+        dp: DPSetup = DPSetup(),
+    ):
         Backend.__init__(self, spec, device, mode, seed, threads)  # MXNetBackend builds one context
         if dp.nodes > 1:
-            raise ModeRefused("mxnet over several hosts needs the dist_sync KVStore with workers and servers "
-                              "started by MXNet's tools/launch.py (README's recipe); this harness starts one node")
+            raise ModeRefused(
+                "mxnet over several hosts needs the dist_sync KVStore with workers and servers "
+                "started by MXNet's tools/launch.py (README's recipe); this harness starts one node"
+            )
         if dp.sync_bn and device == "cpu":
-            raise ModeRefused("MXNet 1.9.1's gluon.contrib.nn.SyncBatchNorm over CPU contexts did not finish the "
-                              "first GAN iteration in a bounded try (60 s; the MLP GAN, two cpu contexts, KVStore "
-                              "'local'), though a lone SyncBatchNorm layer runs; its kernel is also float32 only")
+            raise ModeRefused(
+                "MXNet 1.9.1's gluon.contrib.nn.SyncBatchNorm over CPU contexts did not finish the "
+                "first GAN iteration in a bounded try (60 s; the MLP GAN, two cpu contexts, KVStore "
+                "'local'), though a lone SyncBatchNorm layer runs; its kernel is also float32 only"
+            )
         if dp.sync_bn and self.dtype != "float32":
-            raise ModeRefused("MXNet 1.9.1's SyncBatchNorm kernel is float32 only (a float64 input fails: "
-                              "'TBlob.get_with_shape: data type do not match specified type')")
+            raise ModeRefused(
+                "MXNet 1.9.1's SyncBatchNorm kernel is float32 only (a float64 input fails: "
+                "'TBlob.get_with_shape: data type do not match specified type')"
+            )
         if not self.device_available(device) or (device == "cuda" and _num_gpus() < dp.world):
-            raise BackendUnavailable(f"mxnet data parallel over {dp.world} {device} contexts: GPUs visible "
-                                     f"{_num_gpus()}")
+            raise BackendUnavailable(
+                f"mxnet data parallel over {dp.world} {device} contexts: GPUs visible {_num_gpus()}"
+            )
         self.dp, self.rank, self.world = dp, 0, dp.world
         self.kvstore = "device" if device == "cuda" else "local"
         self.engine = f"mxnet Gluon over {dp.world} contexts, KVStore {self.kvstore!r}"
         self.transport = "kvstore-" + self.kvstore
-        self._build([mx.gpu(i) if device == "cuda" else mx.cpu(i) for i in range(dp.world)], threads,
-                    dp.world if dp.sync_bn else None)
+        self._build(
+            [mx.gpu(i) if device == "cuda" else mx.cpu(i) for i in range(dp.world)],
+            threads,
+            dp.world if dp.sync_bn else None,
+        )
 
     def info(self) -> dict:
         out = super().info()
-        out.update(engine=self.engine, transport=self.transport, world_size=self.world,
-                   contexts=[str(c) for c in self.ctxs])
+        out.update(
+            engine=self.engine, transport=self.transport, world_size=self.world, contexts=[str(c) for c in self.ctxs]
+        )
         return out

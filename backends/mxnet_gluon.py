@@ -59,6 +59,7 @@ convolution to one output channel fails in backward (it runs in float64, `_ConvT
 in a hybridized graph BatchNorm1d → act → reshape → Deconvolution fails in backward (`_Reshape`
 copies). Neither changes the function computed.
 """
+
 from __future__ import annotations
 
 import math
@@ -84,6 +85,7 @@ _BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean", 
 
 
 # --- networks ----------------------------------------------------------------------------------
+
 
 class _Reshape(nn.HybridBlock):
     """Reshape each sample (0 keeps the batch dimension), then a full-range slice, i.e. a copy.
@@ -115,8 +117,14 @@ class _ConvTranspose1(nn.HybridBlock):
 
     def __init__(self, layer: ConvTranspose2d, in_channels: int, **kw):
         super().__init__(**kw)
-        self._kw = {"kernel": (layer.kernel,) * 2, "stride": (layer.stride,) * 2, "pad": (layer.padding,) * 2,
-                    "adj": (layer.output_padding,) * 2, "num_filter": 1, "no_bias": True}
+        self._kw = {
+            "kernel": (layer.kernel,) * 2,
+            "stride": (layer.stride,) * 2,
+            "pad": (layer.padding,) * 2,
+            "adj": (layer.output_padding,) * 2,
+            "num_filter": 1,
+            "no_bias": True,
+        }
         self._bias = layer.bias
         self._dtype = "float32"  # the network's compute dtype (`cast` switches it)
         with self.name_scope():
@@ -150,8 +158,15 @@ class _LeakyReLU64(nn.HybridBlock):
 def _conv_transpose(layer: ConvTranspose2d, c_in: int, ctx) -> nn.HybridBlock:
     if layer.out_channels == 1 and c_in > 1 and _on_cpu(ctx):
         return _ConvTranspose1(layer, c_in)  # oneDNN's backward fails for one output channel
-    return nn.Conv2DTranspose(layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                              output_padding=layer.output_padding, use_bias=layer.bias, in_channels=c_in)
+    return nn.Conv2DTranspose(
+        layer.out_channels,
+        layer.kernel,
+        layer.stride,
+        layer.padding,
+        output_padding=layer.output_padding,
+        use_bias=layer.bias,
+        in_channels=c_in,
+    )
 
 
 def _act(layer: Act, dtype: str) -> nn.HybridBlock:
@@ -160,8 +175,9 @@ def _act(layer: Act, dtype: str) -> nn.HybridBlock:
     return nn.Activation(layer.fn)
 
 
-def build_net(net_spec, prefix: str, ctx=None, dtype: str = "float32",
-              sync_devices: int | None = None) -> nn.HybridSequential:
+def build_net(
+    net_spec, prefix: str, ctx=None, dtype: str = "float32", sync_devices: int | None = None
+) -> nn.HybridSequential:
     """One Gluon block per spec layer, so `net[i]` holds the canonical `{net}.{i}.*` arrays; every
     BatchNorm a SyncBatchNorm over `sync_devices` contexts when that is given (data parallel)."""
 
@@ -174,8 +190,7 @@ def build_net(net_spec, prefix: str, ctx=None, dtype: str = "float32",
 
     make = {
         Dense: lambda l, c: nn.Dense(l.out_features, use_bias=l.bias, flatten=False, in_units=c),
-        Conv2d: lambda l, c: nn.Conv2D(l.out_channels, l.kernel, l.stride, l.padding, use_bias=l.bias,
-                                       in_channels=c),
+        Conv2d: lambda l, c: nn.Conv2D(l.out_channels, l.kernel, l.stride, l.padding, use_bias=l.bias, in_channels=c),
         ConvTranspose2d: lambda l, c: _conv_transpose(l, c, ctx),
         MaxPool2d: lambda l, c: nn.MaxPool2D(l.kernel, l.stride),
         BatchNorm: batchnorm,
@@ -233,6 +248,7 @@ class _Scorer(nn.HybridBlock):
 
 # --- Adam ----------------------------------------------------------------------------------------
 
+
 class _Adam(mx.optimizer.Adam):
     """MXNet's fused `adam_update` kernel computing the Adam form of `opt` (a spec Adam):
 
@@ -264,7 +280,7 @@ class _Adam(mx.optimizer.Adam):
         if wd or self.clip_gradient:
             raise NotImplementedError("no recipe uses weight decay or gradient clipping")
         t = self._index_update_count[index]
-        coef1, coef2 = 1.0 - self.beta1 ** t, 1.0 - self.beta2 ** t
+        coef1, coef2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
         mean, var = state
         if self.float64:
             g = grad * self.rescale_grad
@@ -288,11 +304,24 @@ class _Adam(mx.optimizer.Adam):
             if self._scalars[0] != t:  # the same for every parameter of one update
                 self._scalars = (t, *step_scalars(self.opt, t))
             lr_k, eps = self._scalars[1:]
-        nd.adam_update(weight, grad, mean, var, out=weight, lazy_update=self.lazy_update, lr=lr_k, wd=wd,
-                       beta1=self.beta1, beta2=self.beta2, epsilon=eps, rescale_grad=self.rescale_grad)
+        nd.adam_update(
+            weight,
+            grad,
+            mean,
+            var,
+            out=weight,
+            lazy_update=self.lazy_update,
+            lr=lr_k,
+            wd=wd,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            epsilon=eps,
+            rescale_grad=self.rescale_grad,
+        )
 
 
 # --- the backend ---------------------------------------------------------------------------------
+
 
 class MXNetBackend(Backend):
     name = "mxnet"
@@ -302,13 +331,16 @@ class MXNetBackend(Backend):
     best_modes = {"cuda": ("hybridized",), "cpu": ("imperative",)}
     supports_float64 = True  # parity references: MXNet's native (non-oneDNN) kernels run float64
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None):
+    def __init__(
+        self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
+    ):
         super().__init__(spec, device, mode, seed, threads)
         if not self.device_available(device):
-            raise BackendUnavailable(f"mxnet: device {device!r} is not available here "
-                                     f"(GPUs visible to MXNet: {_num_gpus()}; the pip wheel mxnet==1.9.1 is CPU-only, "
-                                     "CUDA needs an mxnet-cuXXX build)")
+            raise BackendUnavailable(
+                f"mxnet: device {device!r} is not available here "
+                f"(GPUs visible to MXNet: {_num_gpus()}; the pip wheel mxnet==1.9.1 is CPU-only, "
+                "CUDA needs an mxnet-cuXXX build)"
+            )
         self.kvstore: str | None = None  # one context: the Trainer updates in place
         self._build([mx.gpu(0) if device == "cuda" else mx.cpu()], threads)
 
@@ -323,8 +355,10 @@ class MXNetBackend(Backend):
         else:
             mx.random.seed(self.seed)
         spec = self.spec
-        self.nets = {"G": build_net(spec.generator, "G_", self.ctx, self.dtype, sync_devices),
-                     "D": build_net(spec.discriminator, "D_", self.ctx, self.dtype, sync_devices)}
+        self.nets = {
+            "G": build_net(spec.generator, "G_", self.ctx, self.dtype, sync_devices),
+            "D": build_net(spec.discriminator, "D_", self.ctx, self.dtype, sync_devices),
+        }
         self.G, self.D = self.nets["G"], self.nets["D"]
         for net in self.nets.values():
             net.initialize(mx.init.Normal(0.02), ctx=ctxs)  # placeholders: load_state sets every array
@@ -357,24 +391,39 @@ class MXNetBackend(Backend):
         feats = mx.runtime.Features()
         cuda = feats.is_enabled("CUDA")
         driver = query_driver() if cuda and _num_gpus() else None
-        gpus = [{"name": g.name, "compute_capability": "{}.{}".format(*g.compute_capability)
-                 if g.compute_capability else None} for g in (driver.gpus if driver else ())]
+        gpus = [
+            {
+                "name": g.name,
+                "compute_capability": "{}.{}".format(*g.compute_capability) if g.compute_capability else None,
+            }
+            for g in (driver.gpus if driver else ())
+        ]
         # MXNet cannot list its kernels' architectures; the wheel's were read from its libmxnet.so
         archs = [f"sm_{a}{b}" for a, b in cuda_build("mxnet", 11).sass] if cuda else None
-        return {"version": mx.__version__, "cuda_build": cuda, "cuda": None, "cudnn": feats.is_enabled("CUDNN"),
-                "gpus": gpus, "archs": archs,
-                "threads": int(os.environ.get("OMP_NUM_THREADS") or usable_cores())}
+        return {
+            "version": mx.__version__,
+            "cuda_build": cuda,
+            "cuda": None,
+            "cudnn": feats.is_enabled("CUDNN"),
+            "gpus": gpus,
+            "archs": archs,
+            "threads": int(os.environ.get("OMP_NUM_THREADS") or usable_cores()),
+        }
 
     def info(self) -> dict:
         cuda = self.device == "cuda"
         feats = mx.runtime.Features()
-        return {"framework": "mxnet", "framework_version": mx.__version__,
-                "device_name": _gpu_name() if cuda else cpu_model(),
-                "cuda": feats.is_enabled("CUDA") if cuda else None,
-                "cudnn": feats.is_enabled("CUDNN") if cuda else None,
-                "mkldnn": feats.is_enabled("MKLDNN"),
-                "threads": self.threads or int(os.environ.get("OMP_NUM_THREADS") or usable_cores()),
-                "mode": self.mode, "precision": "fp64" if self.dtype == "float64" else "fp32"}
+        return {
+            "framework": "mxnet",
+            "framework_version": mx.__version__,
+            "device_name": _gpu_name() if cuda else cpu_model(),
+            "cuda": feats.is_enabled("CUDA") if cuda else None,
+            "cudnn": feats.is_enabled("CUDNN") if cuda else None,
+            "mkldnn": feats.is_enabled("MKLDNN"),
+            "threads": self.threads or int(os.environ.get("OMP_NUM_THREADS") or usable_cores()),
+            "mode": self.mode,
+            "precision": "fp64" if self.dtype == "float64" else "fp32",
+        }
 
     # --- state ---------------------------------------------------------------------------------
     def _param(self, key: str) -> gluon.Parameter:
@@ -390,8 +439,9 @@ class MXNetBackend(Backend):
             # over several contexts the KVStore sums their gradients; the update then runs on every
             # context (update_on_kvstore=False), so the replicas stay identical
             kw = {} if self.kvstore is None else {"update_on_kvstore": False}
-            self.trainers[n] = gluon.Trainer([self._params[n][k] for k in self._trainable[n]], opt,
-                                             kvstore=self.kvstore, **kw)
+            self.trainers[n] = gluon.Trainer(
+                [self._params[n][k] for k in self._trainable[n]], opt, kvstore=self.kvstore, **kw
+            )
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         check_state(self.spec, state)
@@ -407,8 +457,10 @@ class MXNetBackend(Backend):
             upd, opt = tr._updaters[0], tr._optimizer
             for j, key in enumerate(self._trainable[net]):
                 v = (np.asarray(state[f"opt.{key}.v"], np.float64) * opt.v_scale).astype(np.float32)
-                upd.states[j] = (nd.array(np.asarray(state[f"opt.{key}.m"]), ctx=self.ctx, dtype=self.dtype),
-                                 nd.array(v, ctx=self.ctx, dtype=self.dtype))
+                upd.states[j] = (
+                    nd.array(np.asarray(state[f"opt.{key}.m"]), ctx=self.ctx, dtype=self.dtype),
+                    nd.array(v, ctx=self.ctx, dtype=self.dtype),
+                )
                 upd.states_synced[j] = True
                 opt._index_update_count[j] = step
             opt.num_update = step
@@ -489,19 +541,29 @@ class MXNetBackend(Backend):
         g_scores = []
         for update in self.plan.g_updates:
             with autograd.record():
-                fs = update.fake(fakes, lambda zz: [self.G(z) for z in zz], zs,
-                                 lambda j: self._per_context(noise.g[j] if noise is not None else None, n))
+                fs = update.fake(
+                    fakes,
+                    lambda zz: [self.G(z) for z in zz],
+                    zs,
+                    lambda j: self._per_context(noise.g[j] if noise is not None else None, n),
+                )
                 outs = [self._scorers[update.label](f) for f in fs]
             autograd.backward([loss for loss, _ in outs])
             tr_g.step(k)
             g_scores.append([(loss.detach(), prob.detach()) for loss, prob in outs])
         # one row of statistics per context
-        return [nd.concat(*stats_row({b: v[i] for b, v in d_scores.items()}, [g[i] for g in g_scores]), dim=0)
-                for i in range(k)]
+        return [
+            nd.concat(*stats_row({b: v[i] for b, v in d_scores.items()}, [g[i] for g in g_scores]), dim=0)
+            for i in range(k)
+        ]
 
     def placement(self, handle) -> tuple[set[str], set[str]]:
-        params = {DEVICE_KIND.get(c.device_type, c.device_type) for net in self.nets.values()
-                  for p in net.collect_params().values() for c in p.list_ctx()}
+        params = {
+            DEVICE_KIND.get(c.device_type, c.device_type)
+            for net in self.nets.values()
+            for p in net.collect_params().values()
+            for c in p.list_ctx()
+        }
         used = {h.context for h in handle}
         if len(used) != len(self.ctxs):
             raise ModeRefused(f"mxnet: the step ran on {len(used)} contexts, not {len(self.ctxs)}")
@@ -548,8 +610,12 @@ def _gpu_name() -> str:
     import subprocess
 
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", "0"],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", "0"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return out.stdout.strip() or "GPU 0"
     except (OSError, subprocess.SubprocessError):
         return "GPU 0"

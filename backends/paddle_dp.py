@@ -10,6 +10,7 @@ BatchNorm: per replica by default. `--sync-bn` (`paddle.nn.SyncBatchNorm.convert
 is refused on CPU: Paddle 3.3.1's CPU build registers no `sync_batch_norm` kernel ("(NotFound) The
 kernel `sync_batch_norm` is not registered", seen on this machine with two Gloo ranks).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,12 +26,21 @@ from common.spec import ModelSpec
 class PaddleDPBackend(ReplicaProcess, PaddleBackend):
     launcher = "paddle_launch"
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None, dp: DPSetup = DPSetup()):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str = "cpu",
+        mode: str | None = None,
+        seed: int = 0,
+        threads: int | None = None,
+        dp: DPSetup = DPSetup(),
+    ):
         mode = mode or self.modes[0]
         if dp.sync_bn and device != "cuda":
-            raise ModeRefused("paddle SyncBatchNorm has no CPU kernel in Paddle "
-                              f"{paddle.__version__} ('(NotFound) The kernel `sync_batch_norm` is not registered')")
+            raise ModeRefused(
+                "paddle SyncBatchNorm has no CPU kernel in Paddle "
+                f"{paddle.__version__} ('(NotFound) The kernel `sync_batch_norm` is not registered')"
+            )
         if mode != "dynamic":
             raise ModeRefused(f"paddle data parallel runs the dynamic mode only, not {mode!r}")
         super().__init__(spec, device, mode, seed, threads)

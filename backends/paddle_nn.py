@@ -46,6 +46,7 @@ Layouts and state (canonical layout = PyTorch's, common/state.py):
 Threads: Paddle's CPU math library defaults to ONE thread (FLAGS_paddle_num_threads=1); this
 backend sets `threads` or else every CPU this process may run on, and reports it.
 """
+
 from __future__ import annotations
 
 import math
@@ -101,14 +102,41 @@ class _BatchNorm(nn.Layer):
 
     def forward(self, x):
         if not self.training:
-            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, training=False,
-                                momentum=self.momentum, epsilon=self.eps, data_format=self.data_format)
+            return F.batch_norm(
+                x,
+                self.running_mean,
+                self.running_var,
+                self.weight,
+                self.bias,
+                training=False,
+                momentum=self.momentum,
+                epsilon=self.eps,
+                data_format=self.data_format,
+            )
         if not TORCH_RUNNING_VAR:
-            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, training=True,
-                                momentum=self.momentum, epsilon=self.eps, data_format=self.data_format)
+            return F.batch_norm(
+                x,
+                self.running_mean,
+                self.running_var,
+                self.weight,
+                self.bias,
+                training=True,
+                momentum=self.momentum,
+                epsilon=self.eps,
+                data_format=self.data_format,
+            )
         rv = self.running_var.clone()  # the kernel updates this copy with the biased variance
-        y = F.batch_norm(x, self.running_mean, rv, self.weight, self.bias, training=True,
-                         momentum=self.momentum, epsilon=self.eps, data_format=self.data_format)
+        y = F.batch_norm(
+            x,
+            self.running_mean,
+            rv,
+            self.weight,
+            self.bias,
+            training=True,
+            momentum=self.momentum,
+            epsilon=self.eps,
+            data_format=self.data_format,
+        )
         shape = list(x.shape)
         if all(isinstance(s, int) and s > 0 for s in shape):
             count = max(math.prod(shape) // shape[1] - 1, 1)
@@ -125,12 +153,17 @@ def _bias(layer) -> bool | None:
 _MAKE = {
     Dense: lambda l, c: nn.Linear(c, l.out_features, bias_attr=_bias(l)),
     Conv2d: lambda l, c: nn.Conv2D(c, l.out_channels, l.kernel, l.stride, l.padding, bias_attr=_bias(l)),
-    ConvTranspose2d: lambda l, c: nn.Conv2DTranspose(c, l.out_channels, l.kernel, l.stride, l.padding,
-                                                     output_padding=l.output_padding, bias_attr=_bias(l)),
+    ConvTranspose2d: lambda l, c: nn.Conv2DTranspose(
+        c, l.out_channels, l.kernel, l.stride, l.padding, output_padding=l.output_padding, bias_attr=_bias(l)
+    ),
     MaxPool2d: lambda l, c: nn.MaxPool2D(l.kernel, l.stride),
     BatchNorm: lambda l, c: _BatchNorm(c, l),
-    Act: lambda l, c: {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(l.slope),
-                       "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[l.fn](),
+    Act: lambda l, c: {
+        "relu": nn.ReLU,
+        "leaky_relu": lambda: nn.LeakyReLU(l.slope),
+        "tanh": nn.Tanh,
+        "sigmoid": nn.Sigmoid,
+    }[l.fn](),
     Reshape: lambda l, c: _Reshape(l.shape),
     Flatten: lambda l, c: nn.Flatten(),
 }
@@ -205,12 +238,14 @@ class PaddleBackend(Backend):
     best_modes = {"cuda": ("to_static",), "cpu": ("dynamic",)}
     supports_float64 = True  # the exported state is float32 either way
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None):
+    def __init__(
+        self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
+    ):
         super().__init__(spec, device, mode, seed, threads)
         if not self.device_available(device):
-            raise BackendUnavailable(f"paddle: device {device!r} is not available here "
-                                     "(a CUDA device needs the paddlepaddle-gpu build)")
+            raise BackendUnavailable(
+                f"paddle: device {device!r} is not available here (a CUDA device needs the paddlepaddle-gpu build)"
+            )
         self.n_threads = int(threads or usable_cores())
         paddle.base.core.set_num_threads(self.n_threads)  # MKL / OpenMP threads of the CPU kernels
         self.place = paddle.CUDAPlace(0) if device == "cuda" else paddle.CPUPlace()
@@ -241,9 +276,16 @@ class PaddleBackend(Backend):
         r = spec.recipe
         self.adam = {"G": r.opt_g, "D": r.opt_d}
         # β as the form forms 1-β (float32 β for all but torch's): a float64 kernel takes β as a double
-        self.opts = {n: paddle.optimizer.Adam(learning_rate=o.lr, beta1=moment_betas(o)[0], beta2=moment_betas(o)[1],
-                                              epsilon=o.eps, parameters=self.params[n])
-                     for n, o in self.adam.items()}
+        self.opts = {
+            n: paddle.optimizer.Adam(
+                learning_rate=o.lr,
+                beta1=moment_betas(o)[0],
+                beta2=moment_betas(o)[1],
+                epsilon=o.eps,
+                parameters=self.params[n],
+            )
+            for n, o in self.adam.items()
+        }
         # Create Adam's accumulators now, so load_state can fill them before the first update.
         block = paddle.static.default_main_program().global_block()
         for n in NETS:
@@ -260,30 +302,45 @@ class PaddleBackend(Backend):
     def device_available(cls, device: str) -> bool:
         if device == "cpu":
             return True
-        return (device == "cuda" and paddle.device.is_compiled_with_cuda()
-                and paddle.device.cuda.device_count() > 0)
+        return device == "cuda" and paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
 
     @classmethod
     def build_info(cls) -> dict:
         cuda = paddle.device.is_compiled_with_cuda()
         n = paddle.device.cuda.device_count() if cuda else 0
-        gpus = [{"name": paddle.device.cuda.get_device_name(i),
-                 "compute_capability": "{}.{}".format(*paddle.device.cuda.get_device_capability(i))}
-                for i in range(n)]
-        return {"version": paddle.__version__, "cuda_build": cuda, "cuda": paddle.version.cuda() if cuda else None,
-                "cudnn": paddle.version.cudnn() if cuda else None, "gpus": gpus, "archs": None,
-                "threads": usable_cores()}
+        gpus = [
+            {
+                "name": paddle.device.cuda.get_device_name(i),
+                "compute_capability": "{}.{}".format(*paddle.device.cuda.get_device_capability(i)),
+            }
+            for i in range(n)
+        ]
+        return {
+            "version": paddle.__version__,
+            "cuda_build": cuda,
+            "cuda": paddle.version.cuda() if cuda else None,
+            "cudnn": paddle.version.cudnn() if cuda else None,
+            "gpus": gpus,
+            "archs": None,
+            "threads": usable_cores(),
+        }
 
     def info(self) -> dict:
         cuda = self.device == "cuda"
-        return {"framework": "paddle", "framework_version": paddle.__version__,
-                "device_name": paddle.device.cuda.get_device_name(0) if cuda else cpu_model(),
-                "cuda": paddle.version.cuda() if cuda else None,
-                "cudnn": paddle.version.cudnn() if cuda else None,
-                "threads": self.n_threads, "mode": self.mode,
-                "to_static": "paddle.jit.to_static(full_graph=True), PIR" if self.mode == "to_static" else None,
-                "onednn": _onednn(),
-                "dtype": self.dtype, "torch_running_var": TORCH_RUNNING_VAR, "compile_s": self.compile_s}
+        return {
+            "framework": "paddle",
+            "framework_version": paddle.__version__,
+            "device_name": paddle.device.cuda.get_device_name(0) if cuda else cpu_model(),
+            "cuda": paddle.version.cuda() if cuda else None,
+            "cudnn": paddle.version.cudnn() if cuda else None,
+            "threads": self.n_threads,
+            "mode": self.mode,
+            "to_static": "paddle.jit.to_static(full_graph=True), PIR" if self.mode == "to_static" else None,
+            "onednn": _onednn(),
+            "dtype": self.dtype,
+            "torch_running_var": TORCH_RUNNING_VAR,
+            "compile_s": self.compile_s,
+        }
 
     # --- state ---------------------------------------------------------------------------------
     def _param(self, key: str) -> paddle.Tensor:
@@ -379,8 +436,9 @@ class PaddleBackend(Backend):
             self._update("D")
         g_scores = []
         for update in self.plan.g_updates:
-            f = update.fake(fake, self._g, z,
-                            lambda k: self._to_dev(noise.g[k]) if noise is not None else self._noise(n))
+            f = update.fake(
+                fake, self._g, z, lambda k: self._to_dev(noise.g[k]) if noise is not None else self._noise(n)
+            )
             self._clear("G")
             loss_g, prob_g = self._score(f, self._label(n, update.label))
             loss_g.backward()

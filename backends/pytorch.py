@@ -5,6 +5,7 @@ gradients from the real and the fake pass accumulate before one `optimizerD.step
 re-scores the same fake (or a recomputed / fresh one, as the recipe says), and nothing is copied
 to the host inside the step.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,12 +44,17 @@ def _batchnorm(layer: BatchNorm, c_in: int) -> nn.Module:
 _MAKE = {
     Dense: lambda l, c: nn.Linear(c, l.out_features, bias=l.bias),
     Conv2d: lambda l, c: nn.Conv2d(c, l.out_channels, l.kernel, l.stride, l.padding, bias=l.bias),
-    ConvTranspose2d: lambda l, c: nn.ConvTranspose2d(c, l.out_channels, l.kernel, l.stride, l.padding,
-                                                     output_padding=l.output_padding, bias=l.bias),
+    ConvTranspose2d: lambda l, c: nn.ConvTranspose2d(
+        c, l.out_channels, l.kernel, l.stride, l.padding, output_padding=l.output_padding, bias=l.bias
+    ),
     MaxPool2d: lambda l, c: nn.MaxPool2d(l.kernel, l.stride),
     BatchNorm: _batchnorm,
-    Act: lambda l, c: {"relu": lambda: nn.ReLU(inplace=True), "leaky_relu": lambda: nn.LeakyReLU(l.slope, inplace=True),
-                       "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[l.fn](),
+    Act: lambda l, c: {
+        "relu": lambda: nn.ReLU(inplace=True),
+        "leaky_relu": lambda: nn.LeakyReLU(l.slope, inplace=True),
+        "tanh": nn.Tanh,
+        "sigmoid": nn.Sigmoid,
+    }[l.fn](),
     Reshape: lambda l, c: _Reshape(l.shape),
     Flatten: lambda l, c: nn.Flatten(),
 }
@@ -122,8 +128,10 @@ class _CapturableFormAdam(torch.optim.Adam):
                 # β^t as a float32 product updated every step, the step size formed in float32
                 if self._pows is None:
                     t0 = int(t.item()) - 1  # once, in the eager warm-up before capture
-                    self._pows = [torch.tensor(b, dtype=torch.float32, device=t.device)
-                                  for b in (beta_powers(o, t0) if t0 else (1.0, 1.0))]
+                    self._pows = [
+                        torch.tensor(b, dtype=torch.float32, device=t.device)
+                        for b in (beta_powers(o, t0) if t0 else (1.0, 1.0))
+                    ]
                 p1, p2 = self._pows
                 p1.mul_(float(np.float32(o.beta1)))
                 p2.mul_(float(np.float32(o.beta2)))
@@ -158,8 +166,6 @@ def build_net(net_spec) -> nn.Sequential:
     return nn.Sequential(*build_layers(net_spec, _MAKE))
 
 
-
-
 class TorchBackend(Backend):
     """Modes: eager — the tutorial loop; compile — torch.compile of G and D (default
     inductor mode); channels_last — NHWC memory format for conv models; bf16 — autocast of every
@@ -176,13 +182,17 @@ class TorchBackend(Backend):
     def refuse(cls, spec: ModelSpec, mode: str, device: str) -> str | None:
         if mode == "cuda_graph" and device != "cuda":
             return "a CUDA graph captures GPU work: it needs --device cuda"
-        if mode == "channels_last" and not any(isinstance(layer, (Conv2d, ConvTranspose2d))
-                                               for net in (spec.generator, spec.discriminator) for layer in net.layers):
+        if mode == "channels_last" and not any(
+            isinstance(layer, (Conv2d, ConvTranspose2d))
+            for net in (spec.generator, spec.discriminator)
+            for layer in net.layers
+        ):
             return "the model has no convolution, so channels_last would measure eager under another name"
         return None
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None):
+    def __init__(
+        self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
+    ):
         super().__init__(spec, device, mode, seed, threads)
         if not self.device_available(device):
             raise BackendUnavailable(f"torch: device {device!r} is not available here")
@@ -194,8 +204,10 @@ class TorchBackend(Backend):
             raise ModeRefused(f"torch mode {self.mode!r} runs float32; float64 (parity references) runs eager only")
         if device == "cuda":
             torch.backends.cudnn.benchmark = True  # the autotuner: off would be an unfair default
-        self.nets = {"G": build_net(spec.generator).to(self.dev, self.tdtype),
-                     "D": build_net(spec.discriminator).to(self.dev, self.tdtype)}
+        self.nets = {
+            "G": build_net(spec.generator).to(self.dev, self.tdtype),
+            "D": build_net(spec.discriminator).to(self.dev, self.tdtype),
+        }
         self.G, self.D = self.nets["G"], self.nets["D"]
         self.G.train()
         self.D.train()
@@ -217,10 +229,12 @@ class TorchBackend(Backend):
         if mode == "cuda_graph":
             torch.cuda.manual_seed(seed)
         self._labels: dict[tuple[int, float], torch.Tensor] = {}
-        self._loss = {"bce_prob": F.binary_cross_entropy,
-                      "bce_logits": F.binary_cross_entropy_with_logits,
-                      # the Paddle book applies BCE-with-logits to D's sigmoid output: kept as written
-                      "bce_logits_on_prob": F.binary_cross_entropy_with_logits}[r.loss]
+        self._loss = {
+            "bce_prob": F.binary_cross_entropy,
+            "bce_logits": F.binary_cross_entropy_with_logits,
+            # the Paddle book applies BCE-with-logits to D's sigmoid output: kept as written
+            "bce_logits_on_prob": F.binary_cross_entropy_with_logits,
+        }[r.loss]
 
     # --- environment ---------------------------------------------------------------------------
     @classmethod
@@ -230,22 +244,39 @@ class TorchBackend(Backend):
     @classmethod
     def build_info(cls) -> dict:
         cuda = torch.cuda.is_available()
-        gpus = [{"name": torch.cuda.get_device_name(i),
-                 "compute_capability": "{}.{}".format(*torch.cuda.get_device_capability(i))}
-                for i in range(torch.cuda.device_count())] if cuda else []
-        return {"version": torch.__version__, "cuda_build": torch.version.cuda is not None,
-                "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
-                "gpus": gpus, "archs": torch.cuda.get_arch_list() if torch.version.cuda else None,
-                "threads": torch.get_num_threads()}
+        gpus = (
+            [
+                {
+                    "name": torch.cuda.get_device_name(i),
+                    "compute_capability": "{}.{}".format(*torch.cuda.get_device_capability(i)),
+                }
+                for i in range(torch.cuda.device_count())
+            ]
+            if cuda
+            else []
+        )
+        return {
+            "version": torch.__version__,
+            "cuda_build": torch.version.cuda is not None,
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version() if cuda else None,
+            "gpus": gpus,
+            "archs": torch.cuda.get_arch_list() if torch.version.cuda else None,
+            "threads": torch.get_num_threads(),
+        }
 
     def info(self) -> dict:
         cuda = self.device == "cuda"
-        return {"framework": "torch", "framework_version": torch.__version__,
-                "device_name": torch.cuda.get_device_name(self.dev) if cuda else cpu_model(),
-                "cuda": torch.version.cuda if cuda else None,
-                "cudnn": torch.backends.cudnn.version() if cuda else None,
-                "threads": torch.get_num_threads(), "mode": self.mode,
-                "precision": self._precision()}
+        return {
+            "framework": "torch",
+            "framework_version": torch.__version__,
+            "device_name": torch.cuda.get_device_name(self.dev) if cuda else cpu_model(),
+            "cuda": torch.version.cuda if cuda else None,
+            "cudnn": torch.backends.cudnn.version() if cuda else None,
+            "threads": torch.get_num_threads(),
+            "mode": self.mode,
+            "precision": self._precision(),
+        }
 
     def _precision(self) -> str:
         """What the arithmetic ran in, for MFU: cuDNN convolutions use TF32 by default on GPUs."""
@@ -272,11 +303,18 @@ class TorchBackend(Backend):
             opt = self.opts[net]
             step = int(state[f"opt.{net}.step"])
             sd = opt.state_dict()
-            sd["state"] = {} if step == 0 else {
-                j: {"step": torch.tensor(float(step)),
-                    "exp_avg": torch.from_numpy(np.array(state[f"opt.{key}.m"])),
-                    "exp_avg_sq": torch.from_numpy(np.array(state[f"opt.{key}.v"]))}
-                for j, key in enumerate(param_keys(self.spec, net, trainable_only=True))}
+            sd["state"] = (
+                {}
+                if step == 0
+                else {
+                    j: {
+                        "step": torch.tensor(float(step)),
+                        "exp_avg": torch.from_numpy(np.array(state[f"opt.{key}.m"])),
+                        "exp_avg_sq": torch.from_numpy(np.array(state[f"opt.{key}.v"])),
+                    }
+                    for j, key in enumerate(param_keys(self.spec, net, trainable_only=True))
+                }
+            )
             opt.load_state_dict(sd)
 
     def export_state(self) -> dict[str, np.ndarray]:
@@ -386,8 +424,12 @@ class TorchBackend(Backend):
             torch.cuda.current_stream().wait_stream(side)
             return out
         if key not in self._graphs:
-            io = {"x": x.clone(), "z": z.clone(), "zg": [g.clone() for g in zg] if zg is not None else None,
-                  "native": zg is None}
+            io = {
+                "x": x.clone(),
+                "z": z.clone(),
+                "zg": [g.clone() for g in zg] if zg is not None else None,
+                "native": zg is None,
+            }
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 zz = self._noise(x.shape[0]) if io["native"] else io["z"]
@@ -434,9 +476,18 @@ class TorchBackend(Backend):
         return None, None
 
 
-def train_classifier(net_spec, init_state: dict[str, np.ndarray], prefix: str, images: np.ndarray,
-                     labels: np.ndarray, epochs: int = 6, batch: int = 128, lr: float = 1e-3, seed: int = 0,
-                     progress=None) -> dict[str, np.ndarray]:
+def train_classifier(
+    net_spec,
+    init_state: dict[str, np.ndarray],
+    prefix: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    epochs: int = 6,
+    batch: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress=None,
+) -> dict[str, np.ndarray]:
     """Train a spec network as a classifier (cross-entropy, Adam) on CPU; canonical-layout weights.
 
     Used once to make the MNIST feature extractor of the quality metrics."""
@@ -454,7 +505,7 @@ def train_classifier(net_spec, init_state: dict[str, np.ndarray], prefix: str, i
     for epoch in range(epochs):
         order = torch.from_numpy(rng.permutation(len(x)))
         for k in range(0, len(x), batch):
-            idx = order[k:k + batch]
+            idx = order[k : k + batch]
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(net(x[idx]), y[idx]).backward()
             opt.step()

@@ -14,6 +14,7 @@ nn.SyncBatchNorm, whose forward in torch 2.x accepts only GPU/XPU/privateuse1 te
 (batch_norm_stats, batch_norm_gather_stats_with_counts) have no CPU implementation: on CPU it is
 refused (ModeRefused), not imitated.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,16 +37,25 @@ class TorchDDPBackend(ReplicaProcess, TorchBackend):
     @classmethod
     def refuse_dp(cls, spec: ModelSpec, mode: str, device: str, dp: DPSetup) -> str | None:
         if dp.sync_bn and device != "cuda":
-            return ("torch.nn.SyncBatchNorm runs on GPU only: its forward raises 'SyncBatchNorm expected input "
-                    "tensor to be on GPU or XPU or privateuseone' for CPU tensors, and its statistics kernels "
-                    "(batch_norm_stats, batch_norm_gather_stats_with_counts) have no CPU implementation in torch "
-                    f"{torch.__version__}")
+            return (
+                "torch.nn.SyncBatchNorm runs on GPU only: its forward raises 'SyncBatchNorm expected input "
+                "tensor to be on GPU or XPU or privateuseone' for CPU tensors, and its statistics kernels "
+                "(batch_norm_stats, batch_norm_gather_stats_with_counts) have no CPU implementation in torch "
+                f"{torch.__version__}"
+            )
         if mode not in ("eager", "channels_last"):
             return f"data parallel runs the eager iteration (DDP's hooks) only, not mode {mode!r}"
         return None
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0,
-                 threads: int | None = None, dp: DPSetup = DPSetup()):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str = "cpu",
+        mode: str | None = None,
+        seed: int = 0,
+        threads: int | None = None,
+        dp: DPSetup = DPSetup(),
+    ):
         why = self.refuse_dp(spec, mode or self.modes[0], device, dp)
         if why:
             raise ModeRefused(f"torch data parallel refused for {spec.name} on {device}: {why}")
@@ -92,8 +102,12 @@ class TorchDDPBackend(ReplicaProcess, TorchBackend):
         """DDP's own runtime logging (`_get_ddp_logging_data`, private but DDP's only account of it): per
         wrapped network, the averages over DDP's sampled iterations of one backward's all-reduce time,
         its compute time and their overlap, and the forward's compute, on this rank (rank 0), in s."""
-        keys = ("avg_backward_comm_time", "avg_backward_compute_time", "avg_backward_compute_comm_overlap_time",
-                "avg_forward_compute_time")
+        keys = (
+            "avg_backward_comm_time",
+            "avg_backward_compute_time",
+            "avg_backward_compute_comm_overlap_time",
+            "avg_forward_compute_time",
+        )
         out: dict = {"source": "torch DDP runtime logging (sampled iterations), rank 0"}
         for net, wrapper in (("G", self.fG), ("D", self.fD)):
             try:

@@ -6,6 +6,7 @@ eager mode must cost no more than this loop on the same device). Source: the PyT
 "DCGAN Tutorial" (pytorch.org/tutorials/beginner/dcgan_faces_tutorial.html), modules verbatim but
 for the `ngpu` plumbing; the loop keeps its per-iteration `.item()` calls, as the tutorial runs.
 """
+
 from __future__ import annotations
 
 import time
@@ -19,11 +20,21 @@ class Generator(nn.Module):
     def __init__(self):
         super().__init__()
         self.main = nn.Sequential(
-            nn.ConvTranspose2d(100, 512, 4, 1, 0, bias=False), nn.BatchNorm2d(512), nn.ReLU(True),
-            nn.ConvTranspose2d(512, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU(True),
-            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(True),
-            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(True),
-            nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False), nn.Tanh())
+            nn.ConvTranspose2d(100, 512, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(512),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(512, 256, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
 
     def forward(self, input):
         return self.main(input)
@@ -33,11 +44,20 @@ class Discriminator(nn.Module):
     def __init__(self):
         super().__init__()
         self.main = nn.Sequential(
-            nn.Conv2d(3, 64, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(128, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(256, 512, 4, 2, 1, bias=False), nn.BatchNorm2d(512), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(512, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+            nn.Conv2d(3, 64, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(128, 256, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(256, 512, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(512, 1, 4, 1, 0, bias=False),
+            nn.Sigmoid(),
+        )
 
     def forward(self, input):
         return self.main(input).view(-1, 1).squeeze(1)
@@ -67,7 +87,7 @@ class TutorialLoop:
         self.optimizerG = optim.Adam(self.netG.parameters(), lr=0.0002, betas=(0.5, 0.999))
 
     def step(self, real: np.ndarray, noise: np.ndarray | None = None) -> tuple[float, ...]:
-        real_label, fake_label = 1., 0.
+        real_label, fake_label = 1.0, 0.0
         netD, netG, criterion = self.netD, self.netG, self.criterion
         netD.zero_grad()
         real_cpu = torch.from_numpy(real).to(self.device)
@@ -77,8 +97,11 @@ class TutorialLoop:
         errD_real = criterion(output, label)
         errD_real.backward()
         D_x = output.mean().item()
-        noise = (torch.randn(b_size, 100, 1, 1, device=self.device) if noise is None
-                 else torch.from_numpy(noise).to(self.device))
+        noise = (
+            torch.randn(b_size, 100, 1, 1, device=self.device)
+            if noise is None
+            else torch.from_numpy(noise).to(self.device)
+        )
         fake = netG(noise)
         label.fill_(fake_label)
         output = netD(fake.detach()).view(-1)

@@ -1,5 +1,6 @@
 """`python -m benchmarks train-classifier`: train the MNIST feature extractor of the quality metrics
 once (PyTorch), check its accuracy on the test set with the numpy forward, and save it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,9 +26,16 @@ def train_and_save(out: Path = clf.WEIGHTS, data_dir=None, epochs: int = 6, seed
     from backends.pytorch import train_classifier
 
     train, test = load_mnist("train", data_dir), load_mnist("test", data_dir)
-    weights = train_classifier(clf.CLASSIFIER, initial_weights(seed), clf.PREFIX, clf.to_input(train.images),
-                               train.labels, epochs=epochs, seed=seed,
-                               progress=lambda e: print(f"epoch {e + 1}/{epochs} done", flush=True))
+    weights = train_classifier(
+        clf.CLASSIFIER,
+        initial_weights(seed),
+        clf.PREFIX,
+        clf.to_input(train.images),
+        train.labels,
+        epochs=epochs,
+        seed=seed,
+        progress=lambda e: print(f"epoch {e + 1}/{epochs} done", flush=True),
+    )
     acc = clf.accuracy(test.images, test.labels, weights)
     print(f"test accuracy {acc:.4f} on {len(test.labels)} images it was not trained on")
     if acc < MIN_ACCURACY:

@@ -1,5 +1,6 @@
 """Command line: `python -m benchmarks COMMAND` — works with or without nox, with whatever frameworks
 this interpreter can import."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,7 @@ from common.stability import stability_warnings
 
 def _at_least(low: int, kind=int):
     """argparse type: a number >= low, else one line naming the allowed range."""
+
     def parse(text: str):
         try:
             value = kind(text)
@@ -29,6 +31,7 @@ def _at_least(low: int, kind=int):
         if not value >= low:
             raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: {low} or more")
         return value
+
     parse.__name__ = "integer" if kind is int else "number"
     return parse
 
@@ -64,8 +67,10 @@ class _Names(argparse.Action):
         names = [w.strip() for v in values for w in v.split(",") if w.strip()]
         for n in names:
             if n not in known:
-                parser.error(f"argument {'/'.join(self.option_strings)}: unknown {self.what} {n!r}; "
-                             f"known {self.what}s: {', '.join(known)}")
+                parser.error(
+                    f"argument {'/'.join(self.option_strings)}: unknown {self.what} {n!r}; "
+                    f"known {self.what}s: {', '.join(known)}"
+                )
         setattr(namespace, self.dest, list(dict.fromkeys([*(getattr(namespace, self.dest) or []), *names])))
 
 
@@ -85,25 +90,50 @@ def _add_verbosity(p: argparse.ArgumentParser, top: bool = False) -> None:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     _add_verbosity(p)
-    p.add_argument("--backend", "-b", action=_Names, known=_registry, what="backend", metavar="BACKEND",
-                   help="backends, space- or comma-separated (default: every importable one; "
-                        "`python -m benchmarks list` names them)")
-    p.add_argument("--model", "-m", action=_Names, known=lambda: list(MODELS), what="model", metavar="MODEL",
-                   help=f"models, space- or comma-separated (default: all five: {', '.join(MODELS)})")
-    p.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="auto: CUDA where the backend sees a GPU, else CPU")
-    p.add_argument("--mode", nargs="+", help="execution modes, space- or comma-separated (e.g. best,plain), "
-                                            "with 'all', 'best' (each backend's fastest faithful mode for the model "
-                                            "and device) and 'plain' (its first, the tutorial's); default: plain")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order and noise "
-                                                       "(default: 0)")
+    p.add_argument(
+        "--backend",
+        "-b",
+        action=_Names,
+        known=_registry,
+        what="backend",
+        metavar="BACKEND",
+        help="backends, space- or comma-separated (default: every importable one; "
+        "`python -m benchmarks list` names them)",
+    )
+    p.add_argument(
+        "--model",
+        "-m",
+        action=_Names,
+        known=lambda: list(MODELS),
+        what="model",
+        metavar="MODEL",
+        help=f"models, space- or comma-separated (default: all five: {', '.join(MODELS)})",
+    )
+    p.add_argument(
+        "--device",
+        "-d",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="auto: CUDA where the backend sees a GPU, else CPU",
+    )
+    p.add_argument(
+        "--mode",
+        nargs="+",
+        help="execution modes, space- or comma-separated (e.g. best,plain), "
+        "with 'all', 'best' (each backend's fastest faithful mode for the model "
+        "and device) and 'plain' (its first, the tutorial's); default: plain",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order and noise (default: 0)")
     _add_adam_form(p)
 
 
 def _add_adam_form(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--adam-form", choices=list(ADAM_FORMS),
-                   help="run every model with this Adam form instead of its tutorial's (an experiment; "
-                        "recorded as adam_form; the spec hash changes with it)")
+    p.add_argument(
+        "--adam-form",
+        choices=list(ADAM_FORMS),
+        help="run every model with this Adam form instead of its tutorial's (an experiment; "
+        "recorded as adam_form; the spec hash changes with it)",
+    )
 
 
 def _batch_list(text: str) -> list[int]:
@@ -123,30 +153,55 @@ def _batch_sizes(given: list[list[int]] | None) -> list[int | None]:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--warmup", type=_at_least(0), help="untimed iterations first, 0 or more (default: 3 on CPU, "
-                                                       "10 on CUDA)")
+    p.add_argument(
+        "--warmup", type=_at_least(0), help="untimed iterations first, 0 or more (default: 3 on CPU, 10 on CUDA)"
+    )
     p.add_argument("--steps", type=_at_least(1), help="timed iterations, 1 or more (default: 10 on CPU, 100 on CUDA)")
-    p.add_argument("--batch-size", nargs="+", type=_batch_list, metavar="N[,N...]",
-                   help="override the tutorial's batch size (1 or more); several (32,64,128) run a batch sweep, "
-                        "one run each")
-    p.add_argument("--data", default="auto", choices=["auto", "real", "synthetic"],
-                   help="auto: real data when it can be had, else synthetic (with a loud warning)")
+    p.add_argument(
+        "--batch-size",
+        nargs="+",
+        type=_batch_list,
+        metavar="N[,N...]",
+        help="override the tutorial's batch size (1 or more); several (32,64,128) run a batch sweep, one run each",
+    )
+    p.add_argument(
+        "--data",
+        default="auto",
+        choices=["auto", "real", "synthetic"],
+        help="auto: real data when it can be had, else synthetic (with a loud warning)",
+    )
     p.add_argument("--data-dir", help="where datasets are looked for (default: $GANBENCH_DATA_DIR or ./data)")
-    p.add_argument("--cache-dir", help="downloads and extracted archives (default: $GANBENCH_CACHE_DIR or "
-                                       "~/.cache/ganbench)")
+    p.add_argument(
+        "--cache-dir", help="downloads and extracted archives (default: $GANBENCH_CACHE_DIR or ~/.cache/ganbench)"
+    )
     p.add_argument("--no-download", action="store_true", help="never try the network for datasets")
     p.add_argument("--out", "-o", default="results", help="results directory (default: results)")
-    p.add_argument("--threads", type=_at_least(1), help="CPU threads for the framework (default: every core); "
-                                               "set explicitly and recorded")
-    p.add_argument("--timeout", type=_positive, default=3600, help="seconds before a run is killed and recorded "
-                                                               "as failed (default: 3600)")
+    p.add_argument(
+        "--threads",
+        type=_at_least(1),
+        help="CPU threads for the framework (default: every core); set explicitly and recorded",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive,
+        default=3600,
+        help="seconds before a run is killed and recorded as failed (default: 3600)",
+    )
     p.add_argument("--in-process", action="store_true", help="no child process per run (debugging)")
     p.add_argument("--no-samples", action="store_true", help="skip the sample grid PNG")
-    p.add_argument("--min-time", type=_positive, metavar="S",
-                   help="keep measuring (after --steps) until S seconds were spent measuring")
-    p.add_argument("--target-ci", type=_fraction, metavar="P",
-                   help="keep measuring until the 95%% interval of the median is within ±P of it (2%% or 0.02), "
-                        "or --max-time is spent")
+    p.add_argument(
+        "--min-time",
+        type=_positive,
+        metavar="S",
+        help="keep measuring (after --steps) until S seconds were spent measuring",
+    )
+    p.add_argument(
+        "--target-ci",
+        type=_fraction,
+        metavar="P",
+        help="keep measuring until the 95%% interval of the median is within ±P of it (2%% or 0.02), "
+        "or --max-time is spent",
+    )
     p.add_argument("--max-time", type=_positive, metavar="S", help="time budget of --target-ci (default 120 s)")
     p.add_argument("--max-steps", type=_at_least(1), metavar="N", help="never measure more than N steps")
     dp = p.add_argument_group("data parallel (each framework's own engine; README, 'Data parallel')")
@@ -154,12 +209,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     dp.add_argument("--nodes", type=_at_least(1), default=1, help="hosts taking part (run the same command on each)")
     dp.add_argument("--node-rank", type=_at_least(0), default=0, help="this host's index among --nodes")
     dp.add_argument("--master-addr", default="127.0.0.1", help="the rendezvous host (node 0's address)")
-    dp.add_argument("--master-port", type=int, default=0, help="the rendezvous port (default: a free one, "
-                                                                "single node only)")
-    dp.add_argument("--scaling", choices=["strong", "weak"], default="strong",
-                    help="strong: the tutorial's batch split over the replicas; weak: that batch per replica")
-    dp.add_argument("--sync-bn", action="store_true", help="BatchNorm statistics over all replicas "
-                                                           "(default: each replica its own)")
+    dp.add_argument(
+        "--master-port", type=int, default=0, help="the rendezvous port (default: a free one, single node only)"
+    )
+    dp.add_argument(
+        "--scaling",
+        choices=["strong", "weak"],
+        default="strong",
+        help="strong: the tutorial's batch split over the replicas; weak: that batch per replica",
+    )
+    dp.add_argument(
+        "--sync-bn", action="store_true", help="BatchNorm statistics over all replicas (default: each replica its own)"
+    )
 
 
 def _fraction(text: str) -> float:
@@ -179,9 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="time training steps and write one result file per run")
-    gpu = sub.add_parser("bench-gpu", help="a GPU machine without nox: every importable backend × model × mode "
-                                           "on CUDA, then the HTML report (= run --device cuda --mode all + "
-                                           "reports build)")
+    gpu = sub.add_parser(
+        "bench-gpu",
+        help="a GPU machine without nox: every importable backend × model × mode "
+        "on CUDA, then the HTML report (= run --device cuda --mode all + "
+        "reports build)",
+    )
     _add_common(run)
     _add_common(gpu)
     for p in (run, gpu):
@@ -192,10 +256,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps", type=_at_least(1), default=10)
     tr.add_argument("--batch-size", type=_at_least(1), default=16)
     tr.add_argument("--out", "-o", default="results/traces")
-    tr.add_argument("--golden-dir", help="also write losses only as GOLDEN_DIR/MODEL.json (the repository's "
-                                         "golden traces: tests/golden, and tests/golden/f64 for float64)")
-    tr.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                    help="float64: chaos-free parity references (backends that support it; eager only)")
+    tr.add_argument(
+        "--golden-dir",
+        help="also write losses only as GOLDEN_DIR/MODEL.json (the repository's "
+        "golden traces: tests/golden, and tests/golden/f64 for float64)",
+    )
+    tr.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="float64: chaos-free parity references (backends that support it; eager only)",
+    )
 
     rp = sub.add_parser("reproduce", help="a tutorial's full training on real data: grids, GIF, checkpoints, metrics")
     _add_verbosity(rp)
@@ -222,14 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
 
     sub.add_parser("list", help="models (with parameters and FLOPs) and importable backends")
-    tg = sub.add_parser("targets", help="the suite against hand-written loops: torch best vs eager, torch eager vs "
-                                        "the tutorial's loop, the JAX adapter vs a hand-written jax.jit")
+    tg = sub.add_parser(
+        "targets",
+        help="the suite against hand-written loops: torch best vs eager, torch eager vs "
+        "the tutorial's loop, the JAX adapter vs a hand-written jax.jit",
+    )
     tg.add_argument("--device", "-d", default="auto", choices=["auto", "cpu", "cuda"])
     tg.add_argument("--warmup", type=int, help="default: 10 on CUDA, 2 on CPU")
     tg.add_argument("--steps", type=int, help="default: 100 on CUDA, 5 on CPU")
     tg.add_argument("--out", "-o", default="results")
-    dr = sub.add_parser("doctor", help="per framework: installed?, CPU or CUDA build, GPUs and their kernels, one "
-                                       "training iteration on each device, and the fix for every problem")
+    dr = sub.add_parser(
+        "doctor",
+        help="per framework: installed?, CPU or CUDA build, GPUs and their kernels, one "
+        "training iteration on each device, and the fix for every problem",
+    )
     dr.add_argument("--venvs", help="probe every framework virtualenv under this folder (nox's .nox)")
     dr.add_argument("--out", "-o", default="results", help="folder for doctor.json (default: results)")
     dr.add_argument("--timeout", type=float, default=600, help="seconds per framework probe")
@@ -284,8 +361,10 @@ def _check_out(out: Path) -> None:
             os.close(fd)
             os.unlink(probe)
     except OSError as e:
-        sys.exit(f"--out {out}: cannot write results there ({e.strerror or e}); free space or choose a "
-                 f"writable folder with --out")
+        sys.exit(
+            f"--out {out}: cannot write results there ({e.strerror or e}); free space or choose a "
+            f"writable folder with --out"
+        )
 
 
 def _plan(a) -> tuple[list[RunConfig], list[tuple[RunConfig, BaseException]]]:
@@ -294,24 +373,47 @@ def _plan(a) -> tuple[list[RunConfig], list[tuple[RunConfig, BaseException]]]:
     plan, cannot = [], []
     for b in _backends(a.backend):
         models = a.model or list(MODELS)
-        common = dict(data=a.data, data_dir=a.data_dir, cache_dir=a.cache_dir, download=not a.no_download,
-                      seed=a.seed, out=a.out, threads=resolve_threads(a.threads), samples=not a.no_samples,
-                      min_time=a.min_time, target_ci=a.target_ci, max_time=a.max_time, max_steps=a.max_steps,
-                      adam_form=a.adam_form, **_dp_options(a))
+        common = dict(
+            data=a.data,
+            data_dir=a.data_dir,
+            cache_dir=a.cache_dir,
+            download=not a.no_download,
+            seed=a.seed,
+            out=a.out,
+            threads=resolve_threads(a.threads),
+            samples=not a.no_samples,
+            min_time=a.min_time,
+            target_ci=a.target_ci,
+            max_time=a.max_time,
+            max_steps=a.max_steps,
+            adam_form=a.adam_form,
+            **_dp_options(a),
+        )
         try:
             dev = _devices(b, a.device)
         except Exception as exc:  # not installed, or installed but raising on import
             dev = resolve_device(a.device)  # no backend to ask: `auto` is the CPU
-            cannot += [(RunConfig(backend=b, model=m, device=dev, warmup=a.warmup or 0, steps=a.steps or 0,
-                                  **common), exc) for m in models]
+            cannot += [
+                (RunConfig(backend=b, model=m, device=dev, warmup=a.warmup or 0, steps=a.steps or 0, **common), exc)
+                for m in models
+            ]
             continue
         warmup, steps = resolve_counts(dev, a.warmup, a.steps)
         for m in models:
             for batch in _batch_sizes(a.batch_size):
                 for mode in _modes(b, a.mode, m, dev):
-                    plan.append(RunConfig(
-                        backend=b, model=m, device=dev, mode=mode, batch_size=batch, warmup=warmup, steps=steps,
-                        **common))
+                    plan.append(
+                        RunConfig(
+                            backend=b,
+                            model=m,
+                            device=dev,
+                            mode=mode,
+                            batch_size=batch,
+                            warmup=warmup,
+                            steps=steps,
+                            **common,
+                        )
+                    )
     return plan, cannot
 
 
@@ -334,8 +436,10 @@ def cmd_run(a) -> int:
         for k, cfg in enumerate(plan, 1):
             mode = f" ({cfg.mode})" if cfg.mode else ""
             batch = f", batch {cfg.batch_size}" if cfg.batch_size else ""
-            log.info(f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}{mode}{batch}: "
-                     f"{cfg.warmup} warm-up + {cfg.steps} timed iterations")
+            log.info(
+                f"[{k}/{len(plan)}] {cfg.backend} {cfg.model} on {cfg.device}{mode}{batch}: "
+                f"{cfg.warmup} warm-up + {cfg.steps} timed iterations"
+            )
             res = run_one(cfg) if a.in_process else run_isolated(cfg, timeout=a.timeout)
             results.append(res)
             done = k
@@ -346,15 +450,19 @@ def cmd_run(a) -> int:
         finish_run_set(run_set, results)
         print(summary_table(results))
         left = [f"{c.backend} {c.model} {c.device}{'/' + c.mode if c.mode else ''}" for c in plan[done:]]
-        print(f"interrupted: {len(results)} run(s) recorded, {len(left)} not finished (nothing written for "
-              f"them): {', '.join(left)}")
+        print(
+            f"interrupted: {len(results)} run(s) recorded, {len(left)} not finished (nothing written for "
+            f"them): {', '.join(left)}"
+        )
         print(f"results in {run_set.resolve()}")
         return 130
     except OSError as e:  # the results folder became unwritable or full mid-way
         _remove_parts(run_set)
         print(summary_table(results))
-        sys.exit(f"--out {a.out}: cannot write results ({e.strerror or e}); stopped after {done} of "
-                 f"{len(plan)} runs; partial files removed")
+        sys.exit(
+            f"--out {a.out}: cannot write results ({e.strerror or e}); stopped after {done} of "
+            f"{len(plan)} runs; partial files removed"
+        )
     finish_run_set(run_set, results)
     print(summary_table(results))
     print(f"results in {run_set.resolve()}")
@@ -382,8 +490,10 @@ def cmd_bench_gpu(a) -> int:
     a.mode = a.mode or ["all"]
     a.backend = [b for b in _backends(a.backend) if _sees_cuda(load_backend, b)]
     if not a.backend:
-        sys.exit("bench-gpu: no importable backend sees a CUDA device here (`python -m benchmarks list` "
-                 "shows what is importable; `run --device cpu` benchmarks the CPU)")
+        sys.exit(
+            "bench-gpu: no importable backend sees a CUDA device here (`python -m benchmarks list` "
+            "shows what is importable; `run --device cpu` benchmarks the CPU)"
+        )
     rc = cmd_run(a)
     from reports import build_report
 
@@ -407,8 +517,10 @@ def _line(r: dict) -> str:
         return f"  {word}: {err.get('type')}: {str(err.get('message'))[:300]}"
     tp = r["throughput"]
     data = "" if r["data_source"] == "real" else "  [SYNTHETIC data]"
-    return (f"  {tp['median']:.1f} images/s (p10–p90 {tp['p10']:.1f}–{tp['p90']:.1f}), first step "
-            f"{r['first_step_s']:.2f} s{data}")
+    return (
+        f"  {tp['median']:.1f} images/s (p10–p90 {tp['p10']:.1f}–{tp['p90']:.1f}), first step "
+        f"{r['first_step_s']:.2f} s{data}"
+    )
 
 
 def summary_table(results: list[dict]) -> str:
@@ -416,10 +528,20 @@ def summary_table(results: list[dict]) -> str:
     for r in results:
         ok = r["status"] == "ok"
         noisy = stability_warnings(r)
-        rows.append((r["backend"], r["model"], r["device"], str(r["mode"]), str(r.get("batch_size")), r["status"],
-                     f"{r['images_per_s']:.1f}" if ok else "-",
-                     f"{r['throughput']['mad_jitter']:.1f}" if ok else "-", str(r["data_source"]),
-                     ("NOISY: " + "; ".join(noisy)) if noisy else ("ok" if ok else "-")))
+        rows.append(
+            (
+                r["backend"],
+                r["model"],
+                r["device"],
+                str(r["mode"]),
+                str(r.get("batch_size")),
+                r["status"],
+                f"{r['images_per_s']:.1f}" if ok else "-",
+                f"{r['throughput']['mad_jitter']:.1f}" if ok else "-",
+                str(r["data_source"]),
+                ("NOISY: " + "; ".join(noisy)) if noisy else ("ok" if ok else "-"),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
 
@@ -431,8 +553,9 @@ def cmd_trace(a) -> int:
         dev = _devices(b, a.device)
         for m in a.model or list(MODELS):
             for mode in _modes(b, a.mode, m, dev):
-                trace, state0, inputs = run_trace(b, m, a.steps, a.batch_size, a.seed, dev, mode, dtype=a.dtype,
-                                                  adam_form=a.adam_form)
+                trace, state0, inputs = run_trace(
+                    b, m, a.steps, a.batch_size, a.seed, dev, mode, dtype=a.dtype, adam_form=a.adam_form
+                )
                 folder = write_trace(Path(a.out), trace, state0, inputs)
                 if a.golden_dir:
                     golden = {k: v for k, v in trace.items() if k != "env"}
@@ -448,8 +571,10 @@ def cmd_list(a) -> int:
 
     for m in MODELS.values():
         g, d = param_count(m.generator), param_count(m.discriminator)
-        print(f"{m.name:22s} G {g.trainable:>11,d}  D {d.trainable:>11,d}  "
-              f"{iteration_flops(m) / 1e9:8.1f} GFLOP/iteration  batch {m.data.batch_size}  {m.title}")
+        print(
+            f"{m.name:22s} G {g.trainable:>11,d}  D {d.trainable:>11,d}  "
+            f"{iteration_flops(m) / 1e9:8.1f} GFLOP/iteration  batch {m.data.batch_size}  {m.title}"
+        )
     problems = backend_problems()
     print("backends: " + ", ".join(f"{b}{'' if problems[b] is None else ' (not importable)'}" for b in REGISTRY))
     for b, why in problems.items():
@@ -464,10 +589,24 @@ def cmd_reproduce(a) -> int:
     from common.data.errors import DataUnavailable
 
     try:
-        rep = Reproduction(a.model, a.backend, a.device, a.epochs, a.out, a.data_dir, a.cache_dir,
-                           not a.no_download, a.seed, a.subset, a.batch_size, a.metric_samples, a.keep,
-                           log=log.info, mode=a.mode,
-                           adam_form=a.adam_form)
+        rep = Reproduction(
+            a.model,
+            a.backend,
+            a.device,
+            a.epochs,
+            a.out,
+            a.data_dir,
+            a.cache_dir,
+            not a.no_download,
+            a.seed,
+            a.subset,
+            a.batch_size,
+            a.metric_samples,
+            a.keep,
+            log=log.info,
+            mode=a.mode,
+            adam_form=a.adam_form,
+        )
     except DataUnavailable as e:
         sys.exit(f"reproduce runs on real data only.\n{e}")
     except BackendUnavailable as e:
@@ -476,8 +615,10 @@ def cmd_reproduce(a) -> int:
         rec = rep.run(resume=a.resume)
     except ResumeError as e:
         sys.exit(f"--resume: {e}")
-    print(f"{a.model} on {rec['backend']}: {rec['status']} after {rec['epochs_done']}/{rec['epochs_planned']} "
-          f"epochs -> {rep.out}")
+    print(
+        f"{a.model} on {rec['backend']}: {rec['status']} after {rec['epochs_done']}/{rec['epochs_planned']} "
+        f"epochs -> {rep.out}"
+    )
     if rec["error"]:
         print(f"  {rec['error']['type']}: {rec['error']['message']}")
     return 0 if rec["status"] == "completed" else 1
@@ -487,6 +628,7 @@ def _stop_like_ctrl_c() -> None:
     """`timeout`, `kill` and a closed terminal stop a command the way Ctrl-C does: its worker is
     stopped with it (by default the worker would be orphaned and go on training and writing) and
     what finished is reported."""
+
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
@@ -506,9 +648,16 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "targets":
         from benchmarks import targets
 
-        return targets.main(["--device", a.device, "--out", a.out,
-                             *(["--warmup", str(a.warmup)] if a.warmup is not None else []),
-                             *(["--steps", str(a.steps)] if a.steps is not None else [])])
+        return targets.main(
+            [
+                "--device",
+                a.device,
+                "--out",
+                a.out,
+                *(["--warmup", str(a.warmup)] if a.warmup is not None else []),
+                *(["--steps", str(a.steps)] if a.steps is not None else []),
+            ]
+        )
     if a.cmd == "doctor":
         from benchmarks import doctor
 

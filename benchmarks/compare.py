@@ -11,6 +11,7 @@ export: every run set as a pytest-benchmark JSON file (so `pytest-benchmark comp
 histogram read ganbench results), or one CSV of every run of every set with commit, versions and
 date on each row; text that a spreadsheet could execute is neutralised.
 """
+
 from __future__ import annotations
 
 import csv
@@ -83,11 +84,16 @@ def compare_docs(base: list[dict], new: list[dict]) -> list[Row]:
         elif hardware_of(b) != hardware_of(n):
             row.notes.append(f"different hardware ({hardware_of(b)} vs {hardware_of(n)}): not compared")
         elif b.get("data_source") != n.get("data_source"):
-            row.notes.append(f"different data source ({b.get('data_source')} vs {n.get('data_source')}): "
-                             "not compared")
+            row.notes.append(f"different data source ({b.get('data_source')} vs {n.get('data_source')}): not compared")
         else:
-            r = speed_ratio(n["images_per_s"], n.get("step_times_s"), n.get("batch_size"),
-                            b["images_per_s"], b.get("step_times_s"), b.get("batch_size"))
+            r = speed_ratio(
+                n["images_per_s"],
+                n.get("step_times_s"),
+                n.get("batch_size"),
+                b["images_per_s"],
+                b.get("step_times_s"),
+                b.get("batch_size"),
+            )
             row.change = r.value - 1
             if r.lo is None:
                 row.verdict = "not told apart"
@@ -120,20 +126,46 @@ def _ips(v: float | None) -> str:
 
 def _cells(r: Row) -> list[str]:
     interval = f"[{_pct(r.change_lo)}, {_pct(r.change_hi)}]" if r.change_lo is not None else ""
-    return [r.backend, r.model, r.device, str(r.mode), str(r.batch_size), _ips(r.base_ips), _ips(r.new_ips),
-            f"{_pct(r.change)} {interval}".strip() if r.change is not None else "n/a",
-            r.verdict + (" (noisy)" if r.noisy else ""), "; ".join(r.notes)]
+    return [
+        r.backend,
+        r.model,
+        r.device,
+        str(r.mode),
+        str(r.batch_size),
+        _ips(r.base_ips),
+        _ips(r.new_ips),
+        f"{_pct(r.change)} {interval}".strip() if r.change is not None else "n/a",
+        r.verdict + (" (noisy)" if r.noisy else ""),
+        "; ".join(r.notes),
+    ]
 
 
-HEAD = ["backend", "model", "device", "mode", "batch", "BASE images/s", "NEW images/s", "change [95% CI]",
-        "verdict", "notes"]
+HEAD = [
+    "backend",
+    "model",
+    "device",
+    "mode",
+    "batch",
+    "BASE images/s",
+    "NEW images/s",
+    "change [95% CI]",
+    "verdict",
+    "notes",
+]
 
 
 def render(rows: list[Row], fmt: str, base: Path, new: Path, threshold: float | None) -> str:
     if fmt == "json":
-        return json.dumps({"base": str(base), "new": str(new), "fail_above": threshold,
-                           "regressions": len(regressions(rows, threshold)) if threshold is not None else None,
-                           "rows": [asdict(r) for r in rows]}, indent=1)
+        return json.dumps(
+            {
+                "base": str(base),
+                "new": str(new),
+                "fail_above": threshold,
+                "regressions": len(regressions(rows, threshold)) if threshold is not None else None,
+                "rows": [asdict(r) for r in rows],
+            },
+            indent=1,
+        )
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -147,8 +179,12 @@ def render(rows: list[Row], fmt: str, base: Path, new: Path, threshold: float | 
     table = [_cells(r) for r in rows]
     if fmt == "markdown":
         esc = [[c.replace("|", "\\|") for c in row] for row in table]
-        lines = [f"**ganbench compare** `{base.name}` → `{new.name}`", "",
-                 "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+        lines = [
+            f"**ganbench compare** `{base.name}` → `{new.name}`",
+            "",
+            "| " + " | ".join(HEAD) + " |",
+            "|" + "---|" * len(HEAD),
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in esc]
         return "\n".join(lines)
     widths = [max(len(x[i]) for x in [HEAD] + table) for i in range(len(HEAD))]
@@ -161,8 +197,12 @@ def add_compare_parser(sub, fraction) -> None:
     c = sub.add_parser("compare", help="change of images/s between two run sets, with a verdict per run")
     c.add_argument("base", type=Path, help="a run-set folder, or a results folder (its latest set)")
     c.add_argument("new", type=Path, help="a run-set folder, or a results folder (its latest set)")
-    c.add_argument("--fail-above", type=fraction, metavar="P",
-                   help="exit 1 when a run is told apart as slower by more than P (5%% or 0.05)")
+    c.add_argument(
+        "--fail-above",
+        type=fraction,
+        metavar="P",
+        help="exit 1 when a run is told apart as slower by more than P (5%% or 0.05)",
+    )
     c.add_argument("--format", default="table", choices=["table", "markdown", "csv", "json"])
 
 
@@ -170,8 +210,13 @@ def add_export_parser(sub) -> None:
     e = sub.add_parser("export", help="run sets as pytest-benchmark JSON files, or every run as one CSV")
     e.add_argument("results", type=Path, help="a results folder (every set in it) or one run-set folder")
     e.add_argument("--format", default="pytest-benchmark", choices=["pytest-benchmark", "csv"])
-    e.add_argument("--out", "-o", type=Path, required=True,
-                   help="pytest-benchmark: a folder, one JSON per run set; csv: the file to write")
+    e.add_argument(
+        "--out",
+        "-o",
+        type=Path,
+        required=True,
+        help="pytest-benchmark: a folder, one JSON per run set; csv: the file to write",
+    )
 
 
 def cmd_compare(a) -> int:
@@ -186,20 +231,23 @@ def cmd_compare(a) -> int:
     print(render(rows, a.format, base, new, a.fail_above))
     told = [r for r in rows if r.verdict != "not compared"]
     if not told:
-        print("note: no run was compared (nothing in common on the same hardware and data source)",
-              file=sys.stderr)
+        print("note: no run was compared (nothing in common on the same hardware and data source)", file=sys.stderr)
     if a.fail_above is not None:
         bad = regressions(rows, a.fail_above)
         for r in bad:
-            print(f"REGRESSION: {r.backend} {r.model} {r.device}/{r.mode} batch {r.batch_size}: {_pct(r.change)} "
-                  f"[{_pct(r.change_lo)}, {_pct(r.change_hi)}] (threshold -{100 * a.fail_above:g}%)"
-                  + (" — measured on a noisy machine, re-run to confirm" if r.noisy else ""), file=sys.stderr)
+            print(
+                f"REGRESSION: {r.backend} {r.model} {r.device}/{r.mode} batch {r.batch_size}: {_pct(r.change)} "
+                f"[{_pct(r.change_lo)}, {_pct(r.change_hi)}] (threshold -{100 * a.fail_above:g}%)"
+                + (" — measured on a noisy machine, re-run to confirm" if r.noisy else ""),
+                file=sys.stderr,
+            )
         if bad:
             return 1
     return 0
 
 
 # --- export ------------------------------------------------------------------------------------------
+
 
 def _sets_of(results: Path) -> list[Path]:
     results = Path(results)
@@ -229,44 +277,92 @@ def pytest_benchmark_doc(folder: Path) -> dict:
         stats.update(iterations=1, data=[float(t) for t in times])
         name = run_key(doc["backend"], doc["model"], doc["device"], doc["mode"])
         env = doc.get("env") or {}
-        benches.append({
-            "group": f"{doc['model']} {doc['device']} batch {doc.get('batch_size')}",
-            "name": name, "fullname": f"ganbench::{name}",
-            "params": {"backend": doc["backend"], "mode": doc["mode"], "batch_size": doc.get("batch_size")},
-            "param": f"{doc['backend']}-{doc['mode']}",
-            "extra_info": {"images_per_s_median": doc.get("images_per_s"), "batch_size": doc.get("batch_size"),
-                           "data_source": doc.get("data_source"), "hardware": hardware_of(doc),
-                           "framework": env.get("framework"), "framework_version": env.get("framework_version"),
-                           "stability_warnings": stability_warnings(doc),
-                           "stop_rule": (doc.get("calibration") or {}).get("stop_rule")},
-            "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": doc.get("measured_steps"),
-                        "max_time": None, "min_time": None, "warmup": doc.get("warmup_steps")},
-            "stats": stats,
-        })
+        benches.append(
+            {
+                "group": f"{doc['model']} {doc['device']} batch {doc.get('batch_size')}",
+                "name": name,
+                "fullname": f"ganbench::{name}",
+                "params": {"backend": doc["backend"], "mode": doc["mode"], "batch_size": doc.get("batch_size")},
+                "param": f"{doc['backend']}-{doc['mode']}",
+                "extra_info": {
+                    "images_per_s_median": doc.get("images_per_s"),
+                    "batch_size": doc.get("batch_size"),
+                    "data_source": doc.get("data_source"),
+                    "hardware": hardware_of(doc),
+                    "framework": env.get("framework"),
+                    "framework_version": env.get("framework_version"),
+                    "stability_warnings": stability_warnings(doc),
+                    "stop_rule": (doc.get("calibration") or {}).get("stop_rule"),
+                },
+                "options": {
+                    "disable_gc": False,
+                    "timer": "perf_counter",
+                    "min_rounds": doc.get("measured_steps"),
+                    "max_time": None,
+                    "min_time": None,
+                    "warmup": doc.get("warmup_steps"),
+                },
+                "stats": stats,
+            }
+        )
     first = docs[0] if docs else {}
     env = first.get("env") or {}
     commit = str(manifest.get("git_commit") or env.get("git_commit") or "")
     return {
-        "machine_info": {"node": machine.get("hostname") or env.get("hostname"),
-                         "processor": machine.get("cpu") or env.get("cpu"), "machine": env.get("platform"),
-                         "python_implementation": "CPython",
-                         "python_version": machine.get("python") or env.get("python"),
-                         "system": machine.get("platform") or env.get("platform"),
-                         "cpu": {"brand_raw": machine.get("cpu") or env.get("cpu"),
-                                 "count": machine.get("cpu_count") or env.get("cpu_count")},
-                         "ganbench_frameworks": manifest.get("frameworks")},
-        "commit_info": {"id": commit.removesuffix("-dirty"), "dirty": commit.endswith("-dirty"),
-                        "project": "ganbench", "branch": None, "time": None},
+        "machine_info": {
+            "node": machine.get("hostname") or env.get("hostname"),
+            "processor": machine.get("cpu") or env.get("cpu"),
+            "machine": env.get("platform"),
+            "python_implementation": "CPython",
+            "python_version": machine.get("python") or env.get("python"),
+            "system": machine.get("platform") or env.get("platform"),
+            "cpu": {
+                "brand_raw": machine.get("cpu") or env.get("cpu"),
+                "count": machine.get("cpu_count") or env.get("cpu_count"),
+            },
+            "ganbench_frameworks": manifest.get("frameworks"),
+        },
+        "commit_info": {
+            "id": commit.removesuffix("-dirty"),
+            "dirty": commit.endswith("-dirty"),
+            "project": "ganbench",
+            "branch": None,
+            "time": None,
+        },
         "benchmarks": benches,
         "datetime": manifest.get("created_at") or first.get("started_at"),
         "version": pb_version,
     }
 
 
-CSV_COLUMNS = ["run_set", "set_created_at", "git_commit", "command", "backend", "framework", "framework_version",
-               "model", "device", "hardware", "mode", "batch_size", "data_source", "status", "images_per_s",
-               "median_lo", "median_hi", "jitter_pct", "measured_steps", "stop_rule", "python", "numpy",
-               "hostname", "started_at", "stability_warnings", "error"]
+CSV_COLUMNS = [
+    "run_set",
+    "set_created_at",
+    "git_commit",
+    "command",
+    "backend",
+    "framework",
+    "framework_version",
+    "model",
+    "device",
+    "hardware",
+    "mode",
+    "batch_size",
+    "data_source",
+    "status",
+    "images_per_s",
+    "median_lo",
+    "median_hi",
+    "jitter_pct",
+    "measured_steps",
+    "stop_rule",
+    "python",
+    "numpy",
+    "hostname",
+    "started_at",
+    "stability_warnings",
+    "error",
+]
 
 
 def history_rows(results: Path) -> list[dict]:
@@ -278,23 +374,36 @@ def history_rows(results: Path) -> list[dict]:
             env, tp = doc.get("env") or {}, doc.get("throughput") or {}
             ips = doc.get("images_per_s")
             err = doc.get("error") or {}
-            rows.append({
-                "run_set": folder.name, "set_created_at": manifest.get("created_at"),
-                "git_commit": manifest.get("git_commit") or env.get("git_commit"),
-                "command": " ".join(map(str, manifest.get("command") or [])) or None,
-                "backend": doc.get("backend"), "framework": env.get("framework"),
-                "framework_version": env.get("framework_version"), "model": doc.get("model"),
-                "device": doc.get("device"), "hardware": hardware_of(doc), "mode": doc.get("mode"),
-                "batch_size": doc.get("batch_size"), "data_source": doc.get("data_source"),
-                "status": doc.get("status"), "images_per_s": ips,
-                "median_lo": tp.get("median_lo"), "median_hi": tp.get("median_hi"),
-                "jitter_pct": 100 * tp["mad_jitter"] / ips if ips and tp.get("mad_jitter") is not None else None,
-                "measured_steps": len(doc.get("step_times_s") or []),
-                "stop_rule": (doc.get("calibration") or {}).get("stop_rule"),
-                "python": env.get("python"), "numpy": env.get("numpy"), "hostname": env.get("hostname"),
-                "started_at": doc.get("started_at"), "stability_warnings": "; ".join(stability_warnings(doc)),
-                "error": f"{err.get('type')}: {err.get('message')}" if err else None,
-            })
+            rows.append(
+                {
+                    "run_set": folder.name,
+                    "set_created_at": manifest.get("created_at"),
+                    "git_commit": manifest.get("git_commit") or env.get("git_commit"),
+                    "command": " ".join(map(str, manifest.get("command") or [])) or None,
+                    "backend": doc.get("backend"),
+                    "framework": env.get("framework"),
+                    "framework_version": env.get("framework_version"),
+                    "model": doc.get("model"),
+                    "device": doc.get("device"),
+                    "hardware": hardware_of(doc),
+                    "mode": doc.get("mode"),
+                    "batch_size": doc.get("batch_size"),
+                    "data_source": doc.get("data_source"),
+                    "status": doc.get("status"),
+                    "images_per_s": ips,
+                    "median_lo": tp.get("median_lo"),
+                    "median_hi": tp.get("median_hi"),
+                    "jitter_pct": 100 * tp["mad_jitter"] / ips if ips and tp.get("mad_jitter") is not None else None,
+                    "measured_steps": len(doc.get("step_times_s") or []),
+                    "stop_rule": (doc.get("calibration") or {}).get("stop_rule"),
+                    "python": env.get("python"),
+                    "numpy": env.get("numpy"),
+                    "hostname": env.get("hostname"),
+                    "started_at": doc.get("started_at"),
+                    "stability_warnings": "; ".join(stability_warnings(doc)),
+                    "error": f"{err.get('type')}: {err.get('message')}" if err else None,
+                }
+            )
     return rows
 
 
@@ -325,8 +434,10 @@ def cmd_export(a) -> int:
     try:
         import pytest_benchmark  # noqa: F401
     except ImportError:
-        print("error: the pytest-benchmark export uses pytest-benchmark's own statistics; "
-              "`pip install pytest-benchmark`", file=sys.stderr)
+        print(
+            "error: the pytest-benchmark export uses pytest-benchmark's own statistics; `pip install pytest-benchmark`",
+            file=sys.stderr,
+        )
         return 2
     for k, folder in enumerate(sets, 1):
         # pytest-benchmark lists saved runs by a numeric prefix; keep the sets' time order

@@ -6,8 +6,9 @@ def pytest_addoption(parser):
     g.addoption("--gb-backend", nargs="*", default=None, help="backends (default: every importable one)")
     g.addoption("--gb-model", nargs="*", default=None, help="models (default: all)")
     g.addoption("--gb-device", default="auto", choices=["auto", "cpu", "cuda"])
-    g.addoption("--gb-mode", default=None, help="execution mode, 'best' or 'plain' (default: plain, each "
-                                                 "backend's first)")
+    g.addoption(
+        "--gb-mode", default=None, help="execution mode, 'best' or 'plain' (default: plain, each backend's first)"
+    )
     g.addoption("--gb-warmup", type=int, default=None, help="warm-up rounds (default: 3 CPU / 10 CUDA)")
     g.addoption("--gb-steps", type=int, default=None, help="timed rounds (default: 10 CPU / 100 CUDA)")
     g.addoption("--gb-batch-size", type=int, default=None)

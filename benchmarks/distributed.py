@@ -18,6 +18,7 @@ trains on its slice), the timing core of benchmarks/timing.py, each step's time 
 `run_dp_trace` is the data-parallel twin of `python -m benchmarks trace`: the parity inputs of
 common/parity.py on N replicas, losses averaged over replicas, written to a JSON file.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,9 +38,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def dp_fields(cfg, dp, engine=None, transport=None) -> dict:
     """The result keys a data-parallel run adds (README, result files)."""
-    return {"replicas": dp.replicas, "nodes": dp.nodes, "world_size": dp.world, "scaling": dp.scaling,
-            "bn_mode": dp.bn_mode, "engine": engine, "transport": transport,
-            "per_replica_batch": None, "comm_s": None}
+    return {
+        "replicas": dp.replicas,
+        "nodes": dp.nodes,
+        "world_size": dp.world,
+        "scaling": dp.scaling,
+        "bn_mode": dp.bn_mode,
+        "engine": engine,
+        "transport": transport,
+        "per_replica_batch": None,
+        "comm_s": None,
+    }
 
 
 def dp_suffix(cfg) -> str:
@@ -54,8 +63,16 @@ def dp_result_path(cfg, mode: str) -> Path:
 def setup_of(cfg, rank: int = 0):
     from backends.dp import DPSetup
 
-    return DPSetup(replicas=cfg.replicas, nodes=cfg.nodes, scaling=cfg.scaling, sync_bn=cfg.sync_bn, rank=rank,
-                   master_addr=cfg.master_addr, master_port=cfg.master_port, node_rank=cfg.node_rank)
+    return DPSetup(
+        replicas=cfg.replicas,
+        nodes=cfg.nodes,
+        scaling=cfg.scaling,
+        sync_bn=cfg.sync_bn,
+        rank=rank,
+        master_addr=cfg.master_addr,
+        master_port=cfg.master_port,
+        node_rank=cfg.node_rank,
+    )
 
 
 def free_port() -> int:
@@ -80,18 +97,44 @@ def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
     if launcher == "torchrun":
         per = max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"])
         env["OMP_NUM_THREADS"] = str(per)
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(cfg["replicas"]),
-               "--nnodes", str(cfg["nodes"]), "--node-rank", str(cfg["node_rank"]),
-               "--master-addr", cfg["master_addr"], "--master-port", str(cfg["master_port"]), *worker]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            str(cfg["replicas"]),
+            "--nnodes",
+            str(cfg["nodes"]),
+            "--node-rank",
+            str(cfg["node_rank"]),
+            "--master-addr",
+            cfg["master_addr"],
+            "--master-port",
+            str(cfg["master_port"]),
+            *worker,
+        ]
         return cmd, env
     if launcher == "paddle_launch":
         env["OMP_NUM_THREADS"] = str(max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"]))
         log_dir = Path(payload.get("log_dir") or Path(cfg["out"]) / "paddle_launch_logs")
-        cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(cfg["replicas"]),
-               "--nnodes", str(cfg["nodes"]), "--rank", str(cfg["node_rank"]),
-               "--master", f"{cfg['master_addr']}:{cfg['master_port']}", "--log_dir", str(log_dir),
-               # every node must name the same job: the launcher's rendezvous is keyed by it
-               "--job_id", f"ganbench-{cfg['master_port']}" if cfg["nodes"] > 1 else f"ganbench-{cfg['run_id'][:8]}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "paddle.distributed.launch",
+            "--nproc_per_node",
+            str(cfg["replicas"]),
+            "--nnodes",
+            str(cfg["nodes"]),
+            "--rank",
+            str(cfg["node_rank"]),
+            "--master",
+            f"{cfg['master_addr']}:{cfg['master_port']}",
+            "--log_dir",
+            str(log_dir),
+            # every node must name the same job: the launcher's rendezvous is keyed by it
+            "--job_id",
+            f"ganbench-{cfg['master_port']}" if cfg["nodes"] > 1 else f"ganbench-{cfg['run_id'][:8]}",
+        ]
         if cfg["nodes"] == 1:
             cmd += ["--host", "127.0.0.1"]
         return cmd + [str(ROOT / "benchmarks" / "distributed.py"), "worker", arg], env
@@ -99,10 +142,18 @@ def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
         env["OMP_NUM_THREADS"] = str(max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"]))
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")  # msrun runs `python`
         log_dir = Path(cfg["out"]) / "msrun_logs"
-        cmd = [sys.executable, "-m", "mindspore.parallel.cluster.run", f"--worker_num={cfg['replicas'] * cfg['nodes']}",
-               f"--local_worker_num={cfg['replicas']}", f"--master_addr={cfg['master_addr']}",
-               f"--master_port={cfg['master_port']}", f"--node_rank={cfg['node_rank']}", f"--log_dir={log_dir}",
-               "--join=True"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mindspore.parallel.cluster.run",
+            f"--worker_num={cfg['replicas'] * cfg['nodes']}",
+            f"--local_worker_num={cfg['replicas']}",
+            f"--master_addr={cfg['master_addr']}",
+            f"--master_port={cfg['master_port']}",
+            f"--node_rank={cfg['node_rank']}",
+            f"--log_dir={log_dir}",
+            "--join=True",
+        ]
         return cmd + [str(ROOT / "benchmarks" / "distributed.py"), "worker", arg], env
     if launcher == "single":
         if payload["backend"] == "jax" and cfg["device"] == "cpu":
@@ -131,8 +182,9 @@ def _stop_session(proc: subprocess.Popen) -> None:
 def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]:
     """Run the job; (exit code or None on timeout, why, output tail)."""
     cmd, env = launch_command(payload, launcher_of(payload["backend"]))
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
         code = proc.returncode
@@ -148,12 +200,14 @@ def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]
     text = out.decode(errors="replace")
     logs = Path(payload["cfg"]["out"]) / "paddle_launch_logs"
     if launcher_of(payload["backend"]) == "paddle_launch" and logs.is_dir():  # the ranks log to files
-        text += "".join(f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:]
-                        for p in sorted(logs.glob("workerlog.*")))
+        text += "".join(
+            f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:] for p in sorted(logs.glob("workerlog.*"))
+        )
     logs = Path(payload["cfg"]["out"]) / "msrun_logs"
     if launcher_of(payload["backend"]) == "msrun" and logs.is_dir():
-        text += "".join(f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:]
-                        for p in sorted(logs.glob("worker_*.log")))
+        text += "".join(
+            f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:] for p in sorted(logs.glob("worker_*.log"))
+        )
     tail = text[-6000:]
     sys.stderr.write(tail[-3000:])
     return code, why, tail
@@ -169,8 +223,12 @@ def run_distributed(cfg, timeout: float | None = None) -> dict:
     if not cfg.master_port and cfg.nodes > 1:  # every host must name the same rendezvous
         res = _base_result(cfg)
         res.update(dp_fields(cfg, setup_of(cfg)), mode=run_mode(cfg.backend, cfg.mode), finished_at=now_iso())
-        res["error"] = {"type": "ValueError", "message": "--nodes > 1 needs --master-addr and --master-port (node 0's "
-                        "address and a free port there), the same on every host", "traceback": ""}
+        res["error"] = {
+            "type": "ValueError",
+            "message": "--nodes > 1 needs --master-addr and --master-port (node 0's "
+            "address and a free port there), the same on every host",
+            "traceback": "",
+        }
         if cfg.node_rank == 0:
             write_json_atomic(dp_result_path(cfg, res["mode"]), res)
         return res
@@ -187,29 +245,61 @@ def run_distributed(cfg, timeout: float | None = None) -> dict:
     res = _base_result(cfg)
     res.update(dp_fields(cfg, setup_of(cfg)))
     res["mode"] = mode
-    res["error"] = {"type": "WorkerDied", "message": f"the data-parallel job ended without a result ({why})",
-                    "traceback": tail[-4000:]}
+    res["error"] = {
+        "type": "WorkerDied",
+        "message": f"the data-parallel job ended without a result ({why})",
+        "traceback": tail[-4000:],
+    }
     if cfg.node_rank > 0:  # not an error when the job ended well: node 0 writes the one result
-        res["error"] = {"type": "OtherNode" if code == 0 else "WorkerDied",
-                        "message": f"node {cfg.node_rank} ran its replicas ({why}); node 0 writes the result",
-                        "traceback": tail[-4000:]}
+        res["error"] = {
+            "type": "OtherNode" if code == 0 else "WorkerDied",
+            "message": f"node {cfg.node_rank} ran its replicas ({why}); node 0 writes the result",
+            "traceback": tail[-4000:],
+        }
     res["finished_at"] = now_iso()
     if cfg.node_rank == 0:
         write_json_atomic(path, res)
     return res
 
 
-def run_dp_trace(backend: str, model: str, replicas: int, out: Path, sync_bn: bool = False, dtype: str = "float64",
-                 steps: int = 10, batch: int = 16, seed: int = 0, device: str = "cpu", timeout: float = 600,
-                 threads: int | None = None) -> dict:
+def run_dp_trace(
+    backend: str,
+    model: str,
+    replicas: int,
+    out: Path,
+    sync_bn: bool = False,
+    dtype: str = "float64",
+    steps: int = 10,
+    batch: int = 16,
+    seed: int = 0,
+    device: str = "cpu",
+    timeout: float = 600,
+    threads: int | None = None,
+) -> dict:
     """Parity trace on `replicas` replicas (strong scaling: `batch` is the global batch); returns the
     trace JSON (also written to `out`) or raises with the launcher's output."""
     from benchmarks.runner import RunConfig
 
-    cfg = RunConfig(backend=backend, model=model, device=device, seed=seed, batch_size=batch, threads=threads,
-                    replicas=replicas, sync_bn=sync_bn, master_port=free_port(), out=str(Path(out).parent))
-    payload = {"kind": "trace", "backend": backend, "cfg": dataclasses.asdict(cfg), "dtype": dtype, "steps": steps,
-               "trace_out": str(out)}
+    cfg = RunConfig(
+        backend=backend,
+        model=model,
+        device=device,
+        seed=seed,
+        batch_size=batch,
+        threads=threads,
+        replicas=replicas,
+        sync_bn=sync_bn,
+        master_port=free_port(),
+        out=str(Path(out).parent),
+    )
+    payload = {
+        "kind": "trace",
+        "backend": backend,
+        "cfg": dataclasses.asdict(cfg),
+        "dtype": dtype,
+        "steps": steps,
+        "trace_out": str(out),
+    }
     code, why, tail = _launch(payload, timeout)
     if not Path(out).exists():
         raise RuntimeError(f"data-parallel trace of {backend} {model} wrote nothing ({why}):\n{tail}")
@@ -217,6 +307,7 @@ def run_dp_trace(backend: str, model: str, replicas: int, out: Path, sync_bn: bo
 
 
 # --- inside the job ------------------------------------------------------------------------------
+
 
 def _rank() -> int:
     # torchrun and msrun set RANK; paddle.distributed.launch sets PADDLE_TRAINER_ID
@@ -262,11 +353,26 @@ def _trace_worker(cfg, payload: dict) -> int:
     stats = [backend.read(backend.step(real, noise)) for real, noise in inputs]
     if dp.rank == 0:
         losses = {k: [s.as_dict()[k] for s in stats] for k in ("d", "g", "d_x", "d_g_z1", "d_g_z2", "g_all")}
-        write_json_atomic(Path(payload["trace_out"]), {
-            "schema": "ganbench-dp-trace", "backend": cfg.backend, "model": cfg.model, "replicas": dp.replicas,
-            "nodes": dp.nodes, "bn_mode": dp.bn_mode, "scaling": dp.scaling, "dtype": payload["dtype"],
-            "batch_size": cfg.batch_size, "steps": payload["steps"], "spec_hash": get_model(cfg.model).spec_hash(),
-            "engine": backend.engine, "transport": backend.transport, "losses": losses, "env": backend.info()})
+        write_json_atomic(
+            Path(payload["trace_out"]),
+            {
+                "schema": "ganbench-dp-trace",
+                "backend": cfg.backend,
+                "model": cfg.model,
+                "replicas": dp.replicas,
+                "nodes": dp.nodes,
+                "bn_mode": dp.bn_mode,
+                "scaling": dp.scaling,
+                "dtype": payload["dtype"],
+                "batch_size": cfg.batch_size,
+                "steps": payload["steps"],
+                "spec_hash": get_model(cfg.model).spec_hash(),
+                "engine": backend.engine,
+                "transport": backend.transport,
+                "losses": losses,
+                "env": backend.info(),
+            },
+        )
     backend.close()
     return 0
 
@@ -301,11 +407,21 @@ def _run_worker(cfg) -> int:
         dp.check(tutorial)
         batch = dp.global_batch(tutorial)
         g, d = param_count(spec.generator), param_count(spec.discriminator)
-        res.update(spec_hash=spec.spec_hash(), batch_size=batch, per_replica_batch=batch // dp.world,
-                   flops_per_iteration=iteration_flops(spec, batch),
-                   params={"G": g.trainable, "D": d.trainable, "G_fixed": g.fixed, "D_fixed": d.fixed})
-        source = open_source(spec, cfg.data, cfg.data_dir, cfg.cache_dir, cfg.download,
-                             log=lambda m: print(m, file=sys.stderr, flush=True))
+        res.update(
+            spec_hash=spec.spec_hash(),
+            batch_size=batch,
+            per_replica_batch=batch // dp.world,
+            flops_per_iteration=iteration_flops(spec, batch),
+            params={"G": g.trainable, "D": d.trainable, "G_fixed": g.fixed, "D_fixed": d.fixed},
+        )
+        source = open_source(
+            spec,
+            cfg.data,
+            cfg.data_dir,
+            cfg.cache_dir,
+            cfg.download,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
         res.update(data_source=source.kind, data_detail=source.description)
         reset_peak_rss()
         t0 = time.perf_counter()
@@ -330,13 +446,22 @@ def _run_worker(cfg) -> int:
             dev_peak, kind = peak_rss_bytes(), "process_peak_rss"
         tp = throughput_stats(steps_max, batch)
         res.update(
-            status="ok", images_per_s=tp["median"] if tp else None, throughput=tp,
-            step_times_s=steps_max, step_times_rank0_s=timing.step_times_s, warmup_times_s=warm_max,
-            first_step_s=warm_max[0] if warm_max else (steps_max or [None])[0], comm_s=comm,
+            status="ok",
+            images_per_s=tp["median"] if tp else None,
+            throughput=tp,
+            step_times_s=steps_max,
+            step_times_rank0_s=timing.step_times_s,
+            warmup_times_s=warm_max,
+            first_step_s=warm_max[0] if warm_max else (steps_max or [None])[0],
+            comm_s=comm,
             losses={"d": losses_d, "g": losses_g, "g_all": [list(s.g_losses) for s in stats]},
-            d_x=[s.d_x for s in stats], d_g_z=[s.d_g_z1 for s in stats], d_g_z2=[s.d_g_z2 for s in stats],
+            d_x=[s.d_x for s in stats],
+            d_g_z=[s.d_g_z1 for s in stats],
+            d_g_z2=[s.d_g_z2 for s in stats],
             diverged=not bool(np.all(np.isfinite(losses_d + losses_g))),
-            peak_memory_bytes=int(dev_peak), memory_kind=kind)
+            peak_memory_bytes=int(dev_peak),
+            memory_kind=kind,
+        )
         if cfg.samples:
             # every process generates: where one program spans several hosts (JAX), all must run it
             images = backend.generate(fixed_noise(spec, seed=cfg.seed))

@@ -10,6 +10,7 @@ and its CPU threads. Under nox (`nox -s doctor`) every framework virtualenv in .
 This module imports no framework and, as the orchestrator, nothing outside the standard library;
 `--probe` runs inside a framework's interpreter.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,9 @@ PROBE_BATCH = 4
 
 # --- the probe: runs in the framework's interpreter --------------------------------------------
 
+
 def probe(framework: str, devices: tuple[str, ...] = ("cpu", "cuda")) -> dict:
-    rec: dict = {"framework": framework, "python": sys.executable, "importable": False, "error": None,
-                 "checks": {}}
+    rec: dict = {"framework": framework, "python": sys.executable, "importable": False, "error": None, "checks": {}}
     try:
         from backends import load_backend
 
@@ -74,11 +75,16 @@ def _one_iteration(cls, device: str) -> dict:
     except (DeviceMismatch, DeviceRefused) as exc:
         return {"ok": False, "refused": isinstance(exc, DeviceRefused), "why": str(exc)}
     except Exception as exc:
-        return {"ok": False, "refused": False, "why": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc()[-2000:]}
+        return {
+            "ok": False,
+            "refused": False,
+            "why": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc()[-2000:],
+        }
 
 
 # --- the orchestrator ---------------------------------------------------------------------------
+
 
 def interpreters(venv_root: Path | None) -> list[tuple[str, str]]:
     """(framework, python) pairs to probe: every nox virtualenv of a framework, else this interpreter."""
@@ -95,19 +101,34 @@ def interpreters(venv_root: Path | None) -> list[tuple[str, str]]:
 
 def run_probe(framework: str, python: str, timeout: float) -> dict:
     if not python:
-        return {"framework": framework, "python": None, "importable": False, "checks": {},
-                "error": "no virtualenv holds it"}
+        return {
+            "framework": framework,
+            "python": None,
+            "importable": False,
+            "checks": {},
+            "error": "no virtualenv holds it",
+        }
     cmd = [python, "-m", "benchmarks.doctor", "--probe", framework]
     try:
         out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"framework": framework, "python": python, "importable": None, "checks": {},
-                "error": f"the probe did not finish in {timeout:.0f} s"}
+        return {
+            "framework": framework,
+            "python": python,
+            "importable": None,
+            "checks": {},
+            "error": f"the probe did not finish in {timeout:.0f} s",
+        }
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
-        return {"framework": framework, "python": python, "importable": None, "checks": {},
-                "error": f"the probe died (exit code {out.returncode}): {' | '.join(tail)}"}
+        return {
+            "framework": framework,
+            "python": python,
+            "importable": None,
+            "checks": {},
+            "error": f"the probe died (exit code {out.returncode}): {' | '.join(tail)}",
+        }
     return json.loads(lines[-1])
 
 
@@ -157,22 +178,52 @@ def _covers(archs: list[str], cc: tuple[int, int]) -> bool:
 
 
 def table(records: list[dict], driver: builds.Driver | None) -> str:
-    head = ("framework", "python", "version", "build", "CUDA/cuDNN", "GPUs seen", "cpu 1st iteration", "cuda 1st iteration",
-            "threads")
+    head = (
+        "framework",
+        "python",
+        "version",
+        "build",
+        "CUDA/cuDNN",
+        "GPUs seen",
+        "cpu 1st iteration",
+        "cuda 1st iteration",
+        "threads",
+    )
     rows = [head]
     for r in records:
         ok = r.get("importable")
         build = "-" if not ok else ("CUDA" if r.get("cuda_build") else "CPU")
         gpus = ", ".join(f"{g['name']} ({g.get('compute_capability')})" for g in r.get("gpus") or []) or "-"
-        rows.append((r["framework"], _short(r.get("python")), str(r.get("version") or "not importable"), build,
-                     f"{r.get('cuda') or '-'}/{r.get('cudnn') or '-'}", gpus,
-                     _check(r["checks"].get("cpu")), _check(r["checks"].get("cuda")), str(r.get("threads") or "-")))
+        rows.append(
+            (
+                r["framework"],
+                _short(r.get("python")),
+                str(r.get("version") or "not importable"),
+                build,
+                f"{r.get('cuda') or '-'}/{r.get('cudnn') or '-'}",
+                gpus,
+                _check(r["checks"].get("cpu")),
+                _check(r["checks"].get("cuda")),
+                str(r.get("threads") or "-"),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    gpu_line = ("driver " + (driver.version or "?") + ", CUDA " + ".".join(map(str, driver.cuda or ())) + ": " +
-                ", ".join(f"{g.name} (sm_{g.compute_capability[0]}{g.compute_capability[1]})"
-                          if g.compute_capability else g.name for g in driver.gpus)) if driver else \
-        "no NVIDIA driver answers (nvidia-smi): CUDA is not checked"
+    gpu_line = (
+        (
+            "driver "
+            + (driver.version or "?")
+            + ", CUDA "
+            + ".".join(map(str, driver.cuda or ()))
+            + ": "
+            + ", ".join(
+                f"{g.name} (sm_{g.compute_capability[0]}{g.compute_capability[1]})" if g.compute_capability else g.name
+                for g in driver.gpus
+            )
+        )
+        if driver
+        else "no NVIDIA driver answers (nvidia-smi): CUDA is not checked"
+    )
     out = [gpu_line, "", *lines]
     issues = [(r["framework"], p) for r in records for p in problems(r, driver)]
     out += ["", "problems:" if issues else "no problems found"] + [f"  {fw}: {p}" for fw, p in issues]
@@ -212,10 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     print(table(records, driver))
     out = Path(a.out) / "doctor.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"schema": DOCTOR_SCHEMA, "schema_version": 1, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-           "driver": None if driver is None else {"version": driver.version, "cuda": driver.cuda,
-                                                  "gpus": [g.__dict__ for g in driver.gpus]},
-           "frameworks": [{**r, "problems": problems(r, driver)} for r in records]}
+    doc = {
+        "schema": DOCTOR_SCHEMA,
+        "schema_version": 1,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "driver": None
+        if driver is None
+        else {"version": driver.version, "cuda": driver.cuda, "gpus": [g.__dict__ for g in driver.gpus]},
+        "frameworks": [{**r, "problems": problems(r, driver)} for r in records],
+    }
     write_json_atomic(out, doc)
     print(f"\nwritten: {out.resolve()}")
     return 0 if any(r.get("importable") for r in records) else 1

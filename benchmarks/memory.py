@@ -1,4 +1,5 @@
 """Host memory high-water mark of this process (Linux), resettable so each run measures its own peak."""
+
 from __future__ import annotations
 
 import resource

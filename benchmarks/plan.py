@@ -4,6 +4,7 @@
 `python -m benchmarks run`, `trace` and `reproduce`, the runner, the data-parallel runs and the
 pytest-benchmark entry (benchmarks/test_training_step.py) all ask these functions.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,6 +21,7 @@ class UnknownMode(BackendUnavailable):
 
 
 # --- device --------------------------------------------------------------------------------------
+
 
 def resolve_device(requested: str, cls=None, *, driver: bool = True) -> str:
     """`cpu` and `cuda` as given; `auto`: CUDA where the backend class `cls` sees a GPU, else CPU.
@@ -51,6 +53,7 @@ def machine_has_gpu() -> bool:
 
 
 # --- mode ----------------------------------------------------------------------------------------
+
 
 def plain_mode(cls) -> str:
     """The backend's first mode, the tutorial's own loop: what a run without a mode gets."""
@@ -107,6 +110,7 @@ def _unknown(cls, unknown: list[str], words: tuple[str, ...]) -> str:
 
 # --- sizes ---------------------------------------------------------------------------------------
 
+
 def resolve_batch(spec, requested: int | None) -> int:
     """The batch size asked for, else the tutorial's (the spec's)."""
     return requested or spec.data.batch_size
@@ -122,5 +126,4 @@ def resolve_threads(requested: int | None) -> int:
 def resolve_counts(device: str, warmup: int | None, steps: int | None) -> tuple[int, int]:
     """Warm-up and measured iterations: those given, else the device's profile (PROFILES)."""
     profile = PROFILES["cuda" if device == "cuda" else "cpu"]
-    return (warmup if warmup is not None else profile["warmup"],
-            steps if steps is not None else profile["steps"])
+    return (warmup if warmup is not None else profile["warmup"], steps if steps is not None else profile["steps"])

@@ -15,6 +15,7 @@ The pieces: reproduce_loop (an epoch's steps and losses), reproduce_health (dive
 reproduce_metrics (quality per epoch), reproduce_record (reproduction.json), reproduce_checkpoints
 (checkpoints, their rotation, resume's loading) and reproduce_artefacts (grids, GIF, loss plot).
 """
+
 from __future__ import annotations
 
 import os
@@ -65,10 +66,25 @@ class Reproduction:
     """One reproduction run: sets up the backend, feed and record, then runs the epochs (or resumes
     them), each epoch's outcome deciding the record's status."""
 
-    def __init__(self, model: str, backend: str | None = None, device: str = "auto", epochs: int | None = None,
-                 out: str | None = None, data_dir=None, cache_dir=None, download: bool = True, seed: int = 0,
-                 subset: int | None = None, batch_size: int | None = None, metric_samples: int = 1000,
-                 keep: int = 3, log=print, mode: str | None = None, adam_form: str | None = None):
+    def __init__(
+        self,
+        model: str,
+        backend: str | None = None,
+        device: str = "auto",
+        epochs: int | None = None,
+        out: str | None = None,
+        data_dir=None,
+        cache_dir=None,
+        download: bool = True,
+        seed: int = 0,
+        subset: int | None = None,
+        batch_size: int | None = None,
+        metric_samples: int = 1000,
+        keep: int = 3,
+        log=print,
+        mode: str | None = None,
+        adam_form: str | None = None,
+    ):
         from backends import load_backend
 
         # the tutorial's own Adam form unless `adam_form` overrides it (an experiment, recorded)
@@ -90,11 +106,21 @@ class Reproduction:
         self.metrics = EpochMetrics(self.spec, self.feed, self.source, seed, metric_samples)
         self.checkpoints = Checkpoints(self.out, keep, log)
         self.record = new_record(
-            spec=self.spec, backend_name=self.backend_name, device=self.device, mode=self.backend.mode,
-            epochs=self.epochs, iterations_per_epoch=self.feed.iterations_per_epoch(),
-            batch_size=self.feed.batch_size, seed=seed, subset=subset, adam_form=adam_form_of(self.spec),
-            source=self.source, published=PUBLISHED.get(self.spec.name),
-            env={**machine_env(), **self.backend.info()}, started_at=now_iso())
+            spec=self.spec,
+            backend_name=self.backend_name,
+            device=self.device,
+            mode=self.backend.mode,
+            epochs=self.epochs,
+            iterations_per_epoch=self.feed.iterations_per_epoch(),
+            batch_size=self.feed.batch_size,
+            seed=seed,
+            subset=subset,
+            adam_form=adam_form_of(self.spec),
+            source=self.source,
+            published=PUBLISHED.get(self.spec.name),
+            env={**machine_env(), **self.backend.info()},
+            started_at=now_iso(),
+        )
 
     def resume(self) -> int:
         """Load the last checkpoint and the record up to it; returns the epoch to start at."""
@@ -108,8 +134,9 @@ class Reproduction:
         cut_back(rec, done, self.record["iterations_per_epoch"], self.checkpoints.name(done - 1))
         rec.update(status="running", error=None, epochs_planned=self.epochs, finished_at=None)
         self.record = rec
-        self.log(f"resuming {self.spec.name} on {self.backend_name} at epoch {done} "
-                 f"from {self.checkpoints.path(done - 1)}")
+        self.log(
+            f"resuming {self.spec.name} on {self.backend_name} at epoch {done} from {self.checkpoints.path(done - 1)}"
+        )
         return done
 
     def run(self, resume: bool = False) -> dict:
@@ -148,8 +175,15 @@ class Reproduction:
             rec["error"] = health.diverged(end.diverged, epoch, end.iteration, rec["checkpoint"])
             self.log(f"DIVERGED at epoch {epoch} iteration {end.iteration}: {rec['error']['message']}")
             return "diverged"
-        rec["epoch_losses"].append({"epoch": epoch, "d": end.d_mean, "g": end.g_mean,
-                                    "last_d": rec["losses"]["d"][-1], "last_g": rec["losses"]["g"][-1]})
+        rec["epoch_losses"].append(
+            {
+                "epoch": epoch,
+                "d": end.d_mean,
+                "g": end.g_mean,
+                "last_d": rec["losses"]["d"][-1],
+                "last_g": rec["losses"]["g"][-1],
+            }
+        )
         samples = self.backend.generate(self.fixed)
         rec["grids"].append(save_epoch_grid(self.out, epoch, samples, self.spec.data.image_shape))
         metrics = self.metrics.measure(self.backend, epoch)
@@ -162,8 +196,13 @@ class Reproduction:
             return "collapsed"
         rec["checkpoint"] = self.checkpoints.save(epoch, self.backend.export_state())
         rec["epochs_done"] = epoch + 1
-        self.log(f"epoch {epoch + 1}/{self.epochs}: mean loss_d {end.d_mean:.4f}, loss_g {end.g_mean:.4f}, "
-                 f"SWD {metrics['swd']['mean']:.1f}" + (f", Fréchet(MNIST) {metrics['frechet_mnist']:.2f}, "
-                                                       f"{metrics['classes_covered']}/10 digits"
-                                                       if "frechet_mnist" in metrics else ""))
+        self.log(
+            f"epoch {epoch + 1}/{self.epochs}: mean loss_d {end.d_mean:.4f}, loss_g {end.g_mean:.4f}, "
+            f"SWD {metrics['swd']['mean']:.1f}"
+            + (
+                f", Fréchet(MNIST) {metrics['frechet_mnist']:.2f}, {metrics['classes_covered']}/10 digits"
+                if "frechet_mnist" in metrics
+                else ""
+            )
+        )
         return "ok"

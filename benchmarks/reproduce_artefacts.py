@@ -1,5 +1,6 @@
 """A reproduction's pictures: grids/epoch_NNN.png from the tutorial's fixed noise every epoch, and
 at the end progress.gif (those grids animated) and losses.png (reports.charts' loss chart of the run)."""
+
 from __future__ import annotations
 
 from pathlib import Path

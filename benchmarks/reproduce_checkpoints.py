@@ -3,6 +3,7 @@
 The newest `keep` up to the one reproduction.json names are kept. Older ones are deleted only after
 the record naming the new one is on disk, so a kill at any point leaves the record's checkpoint.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,7 +56,7 @@ class Checkpoints:
         """Keep the newest `keep` checkpoints up to epoch done-1 (the record's); a newer one (written
         before a kill, never recorded) is redone and overwritten, older ones go."""
         recorded = [p for p in sorted(self.folder.glob("epoch_*.npz")) if p.name <= self.path(done - 1).name]
-        for p in recorded[:-self.keep]:
+        for p in recorded[: -self.keep]:
             p.unlink()
 
     def load_newest(self, done: int, load: Callable[[dict], None]) -> int:
@@ -76,5 +77,7 @@ class Checkpoints:
             if problems:
                 self.log(f"{'; '.join(problems)}; resuming from {ckpt.name} instead (epochs after it are redone)")
             return epoch + 1
-        raise ResumeError(f"no checkpoint in {self.folder} loads ({'; '.join(problems) or 'none there'}); "
-                          f"run without --resume to start afresh")
+        raise ResumeError(
+            f"no checkpoint in {self.folder} loads ({'; '.join(problems) or 'none there'}); "
+            f"run without --resume to start afresh"
+        )

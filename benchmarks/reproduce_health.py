@@ -1,6 +1,7 @@
 """A reproduction's health checks: a non-finite loss stops it as diverged, a generator whose
 fixed-noise samples are all alike stops it as collapsed. Each returns the record's `error` entry
 ({"type", "message"}) or None."""
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,11 @@ def planted(real: np.ndarray, epoch: int, i: int) -> np.ndarray:
 
 def nonfinite_losses(stats) -> str | None:
     """What is not finite in a step's losses, or None."""
-    return None if math.isfinite(stats.d_loss) and math.isfinite(stats.g_loss) else \
-        f"loss_d {stats.d_loss}, loss_g {stats.g_loss}"
+    return (
+        None
+        if math.isfinite(stats.d_loss) and math.isfinite(stats.g_loss)
+        else f"loss_d {stats.d_loss}, loss_g {stats.g_loss}"
+    )
 
 
 def still_finite(real: np.ndarray, backend) -> bool:
@@ -30,8 +34,10 @@ def still_finite(real: np.ndarray, backend) -> bool:
 
 
 def diverged(what: str, epoch: int, i: int, checkpoint: str | None) -> dict:
-    return {"type": "Diverged", "message": f"{what} at epoch {epoch} iteration {i}; "
-            f"the last good checkpoint is {checkpoint}"}
+    return {
+        "type": "Diverged",
+        "message": f"{what} at epoch {epoch} iteration {i}; the last good checkpoint is {checkpoint}",
+    }
 
 
 def sample_spread(samples) -> float:
@@ -42,5 +48,8 @@ def sample_spread(samples) -> float:
 def collapsed(spread: float, epoch: int) -> dict | None:
     if spread >= COLLAPSE_STD:
         return None
-    return {"type": "Collapsed", "message": f"the fixed-noise samples are all alike "
-            f"(mean per-pixel std {spread:.2e} < {COLLAPSE_STD}) after epoch {epoch}"}
+    return {
+        "type": "Collapsed",
+        "message": f"the fixed-noise samples are all alike "
+        f"(mean per-pixel std {spread:.2e} < {COLLAPSE_STD}) after epoch {epoch}",
+    }

@@ -1,6 +1,7 @@
 """A reproduction's training epoch: every iteration's step on the feed's batch and noise, its
 losses appended to the record as they come, the tutorial's log line at its cadence, and a stop at
 the first non-finite loss."""
+
 from __future__ import annotations
 
 import sys
@@ -31,8 +32,9 @@ class EpochLoop:
         batches = self.feed.batches(epoch)
         n = len(batches)
         d_sum = g_sum = 0.0
-        bar = tqdm(total=n, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False, file=sys.stderr,
-                   disable=None)  # a bar on a terminal only; a log gets the line per epoch
+        bar = tqdm(
+            total=n, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False, file=sys.stderr, disable=None
+        )  # a bar on a terminal only; a log gets the line per epoch
         try:
             for i, idx in enumerate(batches):
                 real = health.planted(self.feed.real(idx), epoch, i)
@@ -45,9 +47,11 @@ class EpochLoop:
                 losses["epoch"].append(epoch)
                 d_sum, g_sum = d_sum + s.d_loss, g_sum + s.g_loss
                 if i % self.spec.run.log_every == 0:
-                    bar.write(f"Epoch:[{epoch:>3d}/{self.epochs:>3d}], step:[{i:>4d}/{n:>4d}], "
-                              f"loss_d:{s.d_loss:>8.6f}, loss_g:{s.g_loss:>8.6f}, D(x):{s.d_x:.4f}, "
-                              f"D(G(z)):{s.d_g_z1:.4f}/{s.d_g_z2:.4f}")
+                    bar.write(
+                        f"Epoch:[{epoch:>3d}/{self.epochs:>3d}], step:[{i:>4d}/{n:>4d}], "
+                        f"loss_d:{s.d_loss:>8.6f}, loss_g:{s.g_loss:>8.6f}, D(x):{s.d_x:.4f}, "
+                        f"D(G(z)):{s.d_g_z1:.4f}/{s.d_g_z2:.4f}"
+                    )
         finally:
             bar.close()
         return EpochEnd(d_sum / n, g_sum / n)

@@ -1,5 +1,6 @@
 """A reproduction's quality metrics after each epoch (common.metrics.quality): the same real images
 and the same noise every epoch, drawn from the run's seed, so epochs and resumed runs compare."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,13 +29,13 @@ class EpochMetrics:
         self.spec, self.feed, self.seed = spec, feed, seed
         self.n = min(samples, len(source))
         self.noise = draw_noise(spec.recipe.noise, self.n, np.random.default_rng([seed, METRIC_NOISE_SEED]))
-        self.real_idx = np.random.default_rng([seed, METRIC_NOISE_SEED, 1]).permutation(len(source))[:self.n]
+        self.real_idx = np.random.default_rng([seed, METRIC_NOISE_SEED, 1]).permutation(len(source))[: self.n]
 
     def measure(self, backend, epoch: int) -> dict:
         from common.metrics import quality
 
         z = self.noise
-        fake = np.concatenate([backend.generate(z[k:k + CHUNK]) for k in range(0, self.n, CHUNK)])
+        fake = np.concatenate([backend.generate(z[k : k + CHUNK]) for k in range(0, self.n, CHUNK)])
         shape = (-1, *self.spec.data.image_shape)
         real = self.feed.real(self.real_idx).reshape(shape)
         fake = np.asarray(fake, np.float32).reshape(shape)

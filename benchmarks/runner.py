@@ -5,6 +5,7 @@ its error, so the next run starts. `run_isolated` runs it in a child process, so
 that kills its process (a segfault, an abort) leaves a failed result behind instead of ending the
 whole benchmark, and each run's memory high-water mark is its own.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -71,8 +72,10 @@ WORKER = "benchmarks.worker"  # `python -m benchmarks.worker CONFIG_JSON`: the c
 
 
 def _progress_wanted() -> str:
-    """"1" where progress bars belong: stderr is a terminal, or the supervisor said its is."""
+    """ "1" where progress bars belong: stderr is a terminal, or the supervisor said its is."""
     return os.environ.get(PROGRESS) or ("1" if sys.stderr.isatty() else "0")
+
+
 FAIL_HOOK = "GANBENCH_FAIL_AT"  # test hook: "backend:model" raises, "backend:model:crash" kills the process
 
 
@@ -182,8 +185,10 @@ class RunLock:
                 except FileExistsError:
                     holder = self._holder()
                     if holder is not None and _alive(holder):
-                        raise RunConflict(f"another run (pid {holder}) is writing {self.path.name[1:-5]} in "
-                                          f"{self.path.parent}; wait for it or use another --out") from None
+                        raise RunConflict(
+                            f"another run (pid {holder}) is writing {self.path.name[1:-5]} in "
+                            f"{self.path.parent}; wait for it or use another --out"
+                        ) from None
                     self.path.unlink(missing_ok=True)  # stale: its process is gone
                     continue
                 self.held = True
@@ -220,31 +225,66 @@ def _alive(pid: int) -> bool:
 
 def _base_result(cfg: RunConfig) -> dict:
     return {
-        "schema": RESULT_SCHEMA, "schema_version": SCHEMA_VERSION, "run_id": cfg.run_id,
-        "backend": cfg.backend, "model": cfg.model, "device": cfg.device, "mode": cfg.mode,
-        "status": "failed", "error": None, "data_source": None, "data_detail": None,
-        "batch_size": cfg.batch_size, "warmup_steps": cfg.warmup, "measured_steps": cfg.steps, "seed": cfg.seed,
-        "images_per_s": None, "throughput": None, "step_times_s": [], "warmup_times_s": [],
-        "first_step_s": None, "setup_s": None,
-        "losses": {"d": [], "g": []}, "d_x": [], "d_g_z": [], "diverged": False,
-        "peak_memory_bytes": None, "memory_kind": None,
-        "flops_per_iteration": None, "params": None, "samples_png": None,
-        "env": machine_env(), "spec_hash": None, "started_at": now_iso(), "finished_at": None,
+        "schema": RESULT_SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "run_id": cfg.run_id,
+        "backend": cfg.backend,
+        "model": cfg.model,
+        "device": cfg.device,
+        "mode": cfg.mode,
+        "status": "failed",
+        "error": None,
+        "data_source": None,
+        "data_detail": None,
+        "batch_size": cfg.batch_size,
+        "warmup_steps": cfg.warmup,
+        "measured_steps": cfg.steps,
+        "seed": cfg.seed,
+        "images_per_s": None,
+        "throughput": None,
+        "step_times_s": [],
+        "warmup_times_s": [],
+        "first_step_s": None,
+        "setup_s": None,
+        "losses": {"d": [], "g": []},
+        "d_x": [],
+        "d_g_z": [],
+        "diverged": False,
+        "peak_memory_bytes": None,
+        "memory_kind": None,
+        "flops_per_iteration": None,
+        "params": None,
+        "samples_png": None,
+        "env": machine_env(),
+        "spec_hash": None,
+        "started_at": now_iso(),
+        "finished_at": None,
     }
 
 
 def _error(exc: BaseException) -> dict:
-    return {"type": type(exc).__name__, "message": str(exc),
-            "traceback": "".join(traceback.format_exception(exc))[-8000:]}
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc))[-8000:],
+    }
 
 
 def open_source(spec, data: str, data_dir, cache_dir, download: bool, log=print):
     from common.data.sources import open_images  # numpy/Pillow/cv2 only
 
     d = spec.data
-    return open_images(d.dataset, d.image_shape, d.resize, d.channels, source=data,
-                       data_dir=Path(data_dir) if data_dir else None,
-                       cache_dir=Path(cache_dir) if cache_dir else None, download=download, log=log)
+    return open_images(
+        d.dataset,
+        d.image_shape,
+        d.resize,
+        d.channels,
+        source=data,
+        data_dir=Path(data_dir) if data_dir else None,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        download=download,
+        log=log,
+    )
 
 
 def run_one(cfg: RunConfig, progress: bool = True, lock: bool = True) -> dict:
@@ -290,13 +330,18 @@ def _run_one(cfg: RunConfig, progress: bool) -> dict:
         res["adam_form"] = adam_form_of(spec)
         batch = resolve_batch(spec, cfg.batch_size)
         g, d = param_count(spec.generator), param_count(spec.discriminator)
-        res.update(spec_hash=spec.spec_hash(), batch_size=batch, flops_per_iteration=iteration_flops(spec, batch),
-                   params={"G": g.trainable, "D": d.trainable, "G_fixed": g.fixed, "D_fixed": d.fixed})
+        res.update(
+            spec_hash=spec.spec_hash(),
+            batch_size=batch,
+            flops_per_iteration=iteration_flops(spec, batch),
+            params={"G": g.trainable, "D": d.trainable, "G_fixed": g.fixed, "D_fixed": d.fixed},
+        )
         cls = load_backend(cfg.backend)
         mode = resolve_mode(cls, spec, cfg.device, cfg.mode)
         res["mode"] = mode
-        source = open_source(spec, cfg.data, cfg.data_dir, cfg.cache_dir, cfg.download,
-                             log=log.warning)  # open_images says only why data is synthetic
+        source = open_source(
+            spec, cfg.data, cfg.data_dir, cfg.cache_dir, cfg.download, log=log.warning
+        )  # open_images says only why data is synthetic
         res.update(data_source=source.kind, data_detail=source.description)
 
         reset_peak_rss()
@@ -313,17 +358,24 @@ def _run_one(cfg: RunConfig, progress: bool) -> dict:
         bar = _bar(cfg, mode) if progress else None
         sampler = SystemSampler()
         try:
-            timing = time_steps(Stepper(backend, feed), cfg.warmup, cfg.steps,
-                                progress=(lambda k, dt: bar.update(1)) if bar else None,
-                                min_time=cfg.min_time, target_ci=cfg.target_ci, max_time=cfg.max_time,
-                                max_steps=cfg.max_steps, sampler=sampler, after_first=backend.check_placement)
+            timing = time_steps(
+                Stepper(backend, feed),
+                cfg.warmup,
+                cfg.steps,
+                progress=(lambda k, dt: bar.update(1)) if bar else None,
+                min_time=cfg.min_time,
+                target_ci=cfg.target_ci,
+                max_time=cfg.max_time,
+                max_steps=cfg.max_steps,
+                sampler=sampler,
+                after_first=backend.check_placement,
+            )
         finally:
             sampler.stop()  # a no-op when time_steps stopped it; ends the thread if a step raised
             if bar:
                 bar.close()
         # how busy the machine was while measuring, and which rule ended the measured steps
-        res.update(system=sampler.summary(), calibration=timing.calibration,
-                   measured_steps=len(timing.step_times_s))
+        res.update(system=sampler.summary(), calibration=timing.calibration, measured_steps=len(timing.step_times_s))
         stats = [backend.read(h) for h in timing.handles]
         # compile/trace time is known once the first step has run (jit, to_static, graph mode)
         res["env"].update(backend.info())
@@ -335,12 +387,19 @@ def _run_one(cfg: RunConfig, progress: bool) -> dict:
             dev_peak, kind = peak_rss_bytes(), "process_peak_rss"
         tp = throughput_stats(timing.step_times_s, batch)
         res.update(
-            status="ok", images_per_s=tp["median"] if tp else None, throughput=tp,
-            step_times_s=timing.step_times_s, warmup_times_s=timing.warmup_s, first_step_s=timing.first_step_s,
+            status="ok",
+            images_per_s=tp["median"] if tp else None,
+            throughput=tp,
+            step_times_s=timing.step_times_s,
+            warmup_times_s=timing.warmup_s,
+            first_step_s=timing.first_step_s,
             losses={"d": losses_d, "g": losses_g, "g_all": [list(s.g_losses) for s in stats]},
-            d_x=[s.d_x for s in stats], d_g_z=[s.d_g_z1 for s in stats], d_g_z2=[s.d_g_z2 for s in stats],
+            d_x=[s.d_x for s in stats],
+            d_g_z=[s.d_g_z1 for s in stats],
+            d_g_z2=[s.d_g_z2 for s in stats],
             diverged=not bool(np.all(np.isfinite(losses_d + losses_g))),
-            peak_memory_bytes=int(dev_peak), memory_kind=kind,
+            peak_memory_bytes=int(dev_peak),
+            memory_kind=kind,
         )
         if cfg.samples:
             rel = Path("samples") / f"{cfg.key(mode)}.png"
@@ -371,11 +430,19 @@ def _bar(cfg: RunConfig, mode: str):
     # a bar on a terminal only: piped into a log, every frame would be a line (the log gets one line
     # per finished run). A worker's stderr is a pipe to its supervisor, which says what it writes to.
     terminal = _progress_wanted() == "1"
-    return tqdm(total=cfg.warmup + cfg.steps, desc=f"{cfg.backend} {cfg.model} {cfg.device}/{mode}",
-                unit="it", leave=False, file=sys.stderr, dynamic_ncols=True, disable=not terminal)
+    return tqdm(
+        total=cfg.warmup + cfg.steps,
+        desc=f"{cfg.backend} {cfg.model} {cfg.device}/{mode}",
+        unit="it",
+        leave=False,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=not terminal,
+    )
 
 
 # --- process isolation ---------------------------------------------------------------------------
+
 
 def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
     """Run in a child interpreter; a child that dies or hangs is recorded as a failed run.
@@ -394,8 +461,9 @@ def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
         with signals_held():  # an interrupt waits until the lock is held, so the finally releases it
             held.acquire()
         with tempfile.TemporaryDirectory(prefix="ganbench-") as private:
-            child = dataclasses.replace(cfg, out=str(Path(cfg.out).resolve()),
-                                        handback=str(Path(private) / "result.json"))
+            child = dataclasses.replace(
+                cfg, out=str(Path(cfg.out).resolve()), handback=str(Path(private) / "result.json")
+            )
             return _supervise(child, mode, timeout)
     except RunConflict as exc:
         return record_failure(cfg, exc, conflict=True)
@@ -406,8 +474,13 @@ def run_isolated(cfg: RunConfig, timeout: float | None = None) -> dict:
 def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
     cmd = [sys.executable, "-m", WORKER, json.dumps(dataclasses.asdict(cfg))]
     repo = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
-           SUPERVISOR: str(os.getpid()), LOG_LEVEL: str(log.getEffectiveLevel()), PROGRESS: _progress_wanted()}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
+        SUPERVISOR: str(os.getpid()),
+        LOG_LEVEL: str(log.getEffectiveLevel()),
+        PROGRESS: _progress_wanted(),
+    }
     tail = bytearray()
     proc = None
     try:
@@ -438,8 +511,11 @@ def _supervise(cfg: RunConfig, mode: str, timeout: float | None) -> dict:
         return found
     res = _base_result(cfg)
     res["mode"] = mode
-    res["error"] = {"type": "WorkerDied", "message": f"the benchmark process ended without a result ({why})",
-                    "traceback": bytes(tail).decode(errors="replace")[-4000:]}
+    res["error"] = {
+        "type": "WorkerDied",
+        "message": f"the benchmark process ended without a result ({why})",
+        "traceback": bytes(tail).decode(errors="replace")[-4000:],
+    }
     res["finished_at"] = now_iso()
     write_result(dataclasses.replace(cfg, handback=None), res)
     return res

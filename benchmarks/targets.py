@@ -11,6 +11,7 @@ one device, in one process, one after the other:
 The targets are GPU targets; on a CPU the ratios are measured and shown without a verdict.
 Written to OUT/targets.json and printed as a table. Synthetic data: only speed is measured.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,12 +29,29 @@ def _suite_run(backend: str, model: str, device: str, mode: str | None, warmup: 
     from benchmarks.runner import RunConfig, run_one
 
     with tempfile.TemporaryDirectory() as out:
-        res = run_one(RunConfig(backend, model, device=device, mode=mode, warmup=warmup, steps=steps,
-                                data="synthetic", out=out, samples=False), progress=False)
+        res = run_one(
+            RunConfig(
+                backend,
+                model,
+                device=device,
+                mode=mode,
+                warmup=warmup,
+                steps=steps,
+                data="synthetic",
+                out=out,
+                samples=False,
+            ),
+            progress=False,
+        )
     if res["status"] != "ok":
         raise RuntimeError(f"{backend} {model} {mode}: {res['error']['type']}: {res['error']['message']}")
-    return {"images_per_s": res["images_per_s"], "step_times_s": res["step_times_s"],
-            "batch": res["batch_size"], "mode": res["mode"], "first_step_s": res["first_step_s"]}
+    return {
+        "images_per_s": res["images_per_s"],
+        "step_times_s": res["step_times_s"],
+        "batch": res["batch_size"],
+        "mode": res["mode"],
+        "first_step_s": res["first_step_s"],
+    }
 
 
 def _reference_batches(model: str, n: int, seed: int = 0) -> list:
@@ -51,8 +69,7 @@ def _reference_batches(model: str, n: int, seed: int = 0) -> list:
 def _ratio(a: dict, b: dict) -> dict:
     from reports.stats import speed_ratio
 
-    r = speed_ratio(a["images_per_s"], a["step_times_s"], a["batch"], b["images_per_s"], b["step_times_s"],
-                    b["batch"])
+    r = speed_ratio(a["images_per_s"], a["step_times_s"], a["batch"], b["images_per_s"], b["step_times_s"], b["batch"])
     return {"ratio": r.value, "lo": r.lo, "hi": r.hi}
 
 
@@ -79,8 +96,16 @@ def run_targets(device: str, warmup: int, steps: int, log=print, only=CHECKS) ->
             eager = _suite_run("torch", model, device, "eager", warmup, steps)
             best_mode = resolve_mode(cls, get_model(model), device, "best")
             best = _suite_run("torch", model, device, best_mode, warmup, steps)
-            rows.append(check(f"torch best ({best_mode}) / eager, {model}", f"≥ {times:g}×", best, eager,
-                              lambda r, t=times: r >= t, device))
+            rows.append(
+                check(
+                    f"torch best ({best_mode}) / eager, {model}",
+                    f"≥ {times:g}×",
+                    best,
+                    eager,
+                    lambda r, t=times: r >= t,
+                    device,
+                )
+            )
     if "torch" in have and "overhead" in only:
         log("the PyTorch tutorial's own loop …")
         from backends.tutorial_torch import TutorialLoop
@@ -91,8 +116,9 @@ def run_targets(device: str, warmup: int, steps: int, log=print, only=CHECKS) ->
         times_ = loop.time([real for real, _ in _reference_batches(DCGAN64, warmup + steps)], warmup)
         batch = get_model(DCGAN64).data.batch_size
         ref = {"images_per_s": float(np.median(batch / np.asarray(times_))), "step_times_s": times_, "batch": batch}
-        rows.append(check(f"suite torch eager / tutorial loop, {DCGAN64}", "≥ 0.98×", eager, ref,
-                          lambda r: r >= 0.98, device))
+        rows.append(
+            check(f"suite torch eager / tutorial loop, {DCGAN64}", "≥ 0.98×", eager, ref, lambda r: r >= 0.98, device)
+        )
     if "jax" in have and "jax" in only:
         log("jax: the adapter, then the hand-jitted MLP GAN …")
         from backends.handjit_jax import HandJitMLPGAN
@@ -100,13 +126,15 @@ def run_targets(device: str, warmup: int, steps: int, log=print, only=CHECKS) ->
 
         suite = _suite_run("jax", MLP, device, "jit", warmup, steps)
         hand = HandJitMLPGAN(initial_state(get_model(MLP), 0), device)
-        times_, first = hand.time([(real, noise.d) for real, noise in _reference_batches(MLP, warmup + steps)],
-                                  warmup)
+        times_, first = hand.time([(real, noise.d) for real, noise in _reference_batches(MLP, warmup + steps)], warmup)
         batch = get_model(MLP).data.batch_size
-        ref = {"images_per_s": float(np.median(batch / np.asarray(times_))), "step_times_s": times_, "batch": batch,
-               "first_step_s": first}
-        rows.append(check(f"jax adapter / hand-written jax.jit, {MLP}", "≥ 1×", suite, ref, lambda r: r >= 1.0,
-                          device))
+        ref = {
+            "images_per_s": float(np.median(batch / np.asarray(times_))),
+            "step_times_s": times_,
+            "batch": batch,
+            "first_step_s": first,
+        }
+        rows.append(check(f"jax adapter / hand-written jax.jit, {MLP}", "≥ 1×", suite, ref, lambda r: r >= 1.0, device))
     return rows
 
 
@@ -114,8 +142,16 @@ def table(rows: list[dict]) -> str:
     lines = [("check", "target", "ratio [95% CI]", "a images/s", "b images/s", "verdict")]
     for r in rows:
         ci = f" [{r['lo']:.2f}, {r['hi']:.2f}]" if r["lo"] is not None else ""
-        lines.append((r["check"], r["target"], f"{r['ratio']:.2f}×{ci}", f"{r['a']['images_per_s']:.1f}",
-                      f"{r['b']['images_per_s']:.1f}", r["verdict"]))
+        lines.append(
+            (
+                r["check"],
+                r["target"],
+                f"{r['ratio']:.2f}×{ci}",
+                f"{r['a']['images_per_s']:.1f}",
+                f"{r['b']['images_per_s']:.1f}",
+                r["verdict"],
+            )
+        )
     widths = [max(len(x[i]) for x in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(x, widths)).rstrip() for x in lines)
 
@@ -145,9 +181,18 @@ def main(argv: list[str] | None = None) -> int:
     from common.env import machine_env
     from common.results import TARGETS_SCHEMA, write_json_atomic
 
-    path = write_json_atomic(Path(a.out) / "targets.json", {"schema": TARGETS_SCHEMA, "schema_version": 1,
-                                                            "device": device, "warmup": warmup, "steps": steps,
-                                                            "env": machine_env(), "checks": rows})
+    path = write_json_atomic(
+        Path(a.out) / "targets.json",
+        {
+            "schema": TARGETS_SCHEMA,
+            "schema_version": 1,
+            "device": device,
+            "warmup": warmup,
+            "steps": steps,
+            "env": machine_env(),
+            "checks": rows,
+        },
+    )
     print(f"written: {path.resolve()}")
     return 0
 

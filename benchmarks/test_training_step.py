@@ -7,6 +7,7 @@ synchronised inside the timed call (the shared `Stepper`), host-side staging in 
 setup. `pytest-benchmark compare` then works across runs and machines; `extra_info` carries
 images/s, the batch size, device and data source so saved runs say what they measured.
 """
+
 import pytest
 
 from backends import BackendUnavailable, load_backend
@@ -37,7 +38,14 @@ def test_training_iteration(benchmark, request, gb_backend, gb_model):
     stepper = Stepper(backend, Feed(spec, source, 0, batch))
 
     benchmark.group = f"{gb_model} {device}"
-    benchmark.extra_info.update(backend=gb_backend, model=gb_model, device=device, mode=backend.mode,
-                                batch_size=batch, data_source=source.kind, framework=backend.info())
+    benchmark.extra_info.update(
+        backend=gb_backend,
+        model=gb_model,
+        device=device,
+        mode=backend.mode,
+        batch_size=batch,
+        data_source=source.kind,
+        framework=backend.info(),
+    )
     benchmark.pedantic(stepper, setup=stepper.prepare, rounds=steps, warmup_rounds=warmup, iterations=1)
     benchmark.extra_info["images_per_s_median"] = batch / benchmark.stats.stats.median

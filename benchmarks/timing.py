@@ -5,6 +5,7 @@ decoding and noise drawing stay outside the clock); calling the stepper runs one
 synchronises the device, so a clock read right after it has seen all the work. Every measured
 step's time is kept; warm-up steps (which include compilation and autotuning) are not measured.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,10 +57,19 @@ class Timing:
 DEFAULT_MAX_TIME_S = 120.0
 
 
-def time_steps(stepper: Stepper, warmup: int, steps: int, clock: Callable[[], float] = time.perf_counter,
-               progress=None, min_time: float | None = None, target_ci: float | None = None,
-               max_time: float | None = None, max_steps: int | None = None, sampler=None,
-               after_first=None) -> Timing:
+def time_steps(
+    stepper: Stepper,
+    warmup: int,
+    steps: int,
+    clock: Callable[[], float] = time.perf_counter,
+    progress=None,
+    min_time: float | None = None,
+    target_ci: float | None = None,
+    max_time: float | None = None,
+    max_steps: int | None = None,
+    sampler=None,
+    after_first=None,
+) -> Timing:
     """Run `warmup` iterations, then measured ones; keep each measured step's wall time (device synchronised).
 
     Measuring stops after `steps` iterations unless asked for more, as pytest-benchmark (min_time) and
@@ -115,10 +125,16 @@ def time_steps(stepper: Stepper, warmup: int, steps: int, clock: Callable[[], fl
     if sampler is not None:
         sampler.stop()
     first = (warm or measured or [None])[0]
-    calibration = {"stop_rule": rule, "steps": steps, "min_time_s": min_time, "target_ci": target_ci,
-                   "max_time_s": max_time, "max_steps": max_steps,
-                   "measured_s": (clock() - start) if start is not None else 0.0,
-                   "median_ci_rel": median_ci_rel(measured)}
+    calibration = {
+        "stop_rule": rule,
+        "steps": steps,
+        "min_time_s": min_time,
+        "target_ci": target_ci,
+        "max_time_s": max_time,
+        "max_steps": max_steps,
+        "measured_s": (clock() - start) if start is not None else 0.0,
+        "median_ci_rel": median_ci_rel(measured),
+    }
     return Timing(first, warm, measured, stepper.handles, calibration)
 
 
@@ -133,10 +149,14 @@ def throughput_stats(step_times: list[float], batch: int) -> dict | None:
     n = len(ips)
     stdev = float(np.std(ips, ddof=1)) if n > 1 else 0.0
     return {
-        "median": med, "mean": float(np.mean(ips)),
-        "p10": float(np.percentile(ips, 10)), "p90": float(np.percentile(ips, 90)),
-        "min": float(ips.min()), "max": float(ips.max()),
-        "stdev": stdev, "stderr": stdev / math.sqrt(n) if n > 1 else 0.0,
+        "median": med,
+        "mean": float(np.mean(ips)),
+        "p10": float(np.percentile(ips, 10)),
+        "p90": float(np.percentile(ips, 90)),
+        "min": float(ips.min()),
+        "max": float(ips.max()),
+        "stdev": stdev,
+        "stderr": stdev / math.sqrt(n) if n > 1 else 0.0,
         "mad_jitter": float(1.4826 * np.median(np.abs(ips - med))),
         "n": n,
         "median_step_s": float(np.median(t)),
@@ -195,13 +215,16 @@ class SystemSampler:
             if self._stat0 is not None and stat1 is not None and wall > 0:
                 other = max(0.0, ((stat1 - self._stat0) - own) / wall)
             self._summary = {
-                "interval_s": self.interval, "samples": len(self.load), "seconds": wall,
+                "interval_s": self.interval,
+                "samples": len(self.load),
+                "seconds": wall,
                 "loadavg_1m": [round(v, 3) for v in self.load],
                 "loadavg_1m_max": max(self.load) if self.load else None,
                 "cpu_mhz": [round(v, 1) for v in self.mhz] or None,
                 "cpu_mhz_min": min(self.mhz) if self.mhz else None,
                 "cpu_mhz_max": max(self.mhz) if self.mhz else None,
-                "other_busy_cores": other, "cpu_count": os.cpu_count(),
+                "other_busy_cores": other,
+                "cpu_count": os.cpu_count(),
             }
         return self.summary()
 

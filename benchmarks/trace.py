@@ -4,6 +4,7 @@ Writes, per backend and model, `state0.npz` (canonical initial state), `inputs.n
 batch and noise array in the order consumed) and `losses.json` (per-step losses, schema
 ganbench-trace), so any other framework can be checked against the same numbers.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,9 +18,18 @@ from common.results import SCHEMA_VERSION, TRACE_SCHEMA, write_json_atomic
 from common.state import initial_state, save_state
 
 
-def run_trace(backend_name: str, model: str, steps: int = TRACE_STEPS, batch: int = TRACE_BATCH,
-              seed: int = TRACE_SEED, device: str = "cpu", mode: str | None = None, state: dict | None = None,
-              dtype: str = "float32", adam_form: str | None = None):
+def run_trace(
+    backend_name: str,
+    model: str,
+    steps: int = TRACE_STEPS,
+    batch: int = TRACE_BATCH,
+    seed: int = TRACE_SEED,
+    device: str = "cpu",
+    mode: str | None = None,
+    state: dict | None = None,
+    dtype: str = "float32",
+    adam_form: str | None = None,
+):
     """Returns (trace dict, initial state, inputs); writes nothing. dtype "float64" makes the
     chaos-free references that tests/golden/f64 keeps (backends with `supports_float64`)."""
     from backends import load_backend
@@ -34,10 +44,24 @@ def run_trace(backend_name: str, model: str, steps: int = TRACE_STEPS, batch: in
     losses = {k: [s.as_dict()[k] for s in stats] for k in ("d", "g", "d_x", "d_g_z1", "d_g_z2", "g_all")}
     env = machine_env()
     env.update(backend.info())
-    trace = {"schema": TRACE_SCHEMA, "schema_version": SCHEMA_VERSION, "backend": backend_name, "model": model,
-             "mode": backend.mode, "device": device, "steps": steps, "batch_size": batch, "seed": seed, "dtype": dtype,
-             "spec_hash": spec.spec_hash(), "adam_form": adam_form_of(spec), "data_source": "synthetic",
-             "data_detail": "smooth synthetic parity images (common/parity.py)", "losses": losses, "env": env}
+    trace = {
+        "schema": TRACE_SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "backend": backend_name,
+        "model": model,
+        "mode": backend.mode,
+        "device": device,
+        "steps": steps,
+        "batch_size": batch,
+        "seed": seed,
+        "dtype": dtype,
+        "spec_hash": spec.spec_hash(),
+        "adam_form": adam_form_of(spec),
+        "data_source": "synthetic",
+        "data_detail": "smooth synthetic parity images (common/parity.py)",
+        "losses": losses,
+        "env": env,
+    }
     return trace, state0, inputs
 
 

@@ -7,6 +7,7 @@ supervisor sends when it is stopped), dies with its supervisor, and runs the run
 its lock (the supervisor holds it). Exit codes: 0 ok, 1 failed run (recorded), 3 the result
 could not be written, 130 stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,6 +36,7 @@ def die_with_supervisor() -> None:
 def run(cfg: RunConfig) -> int:
     """SIGTERM (the supervisor stopping it on Ctrl-C) ends the run like Ctrl-C does, so temporary
     files are removed and nothing is recorded for the unfinished run."""
+
     def stop(signum, frame):
         STOPPING.set()
         raise KeyboardInterrupt
@@ -54,8 +56,10 @@ def run(cfg: RunConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
-        print("usage: python -m benchmarks.worker CONFIG_JSON (started by benchmarks.runner.run_isolated)",
-              file=sys.stderr)
+        print(
+            "usage: python -m benchmarks.worker CONFIG_JSON (started by benchmarks.runner.run_isolated)",
+            file=sys.stderr,
+        )
         return 2
     setup_logging()  # the supervisor's level
     return run(RunConfig(**json.loads(args[0])))

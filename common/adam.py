@@ -5,6 +5,7 @@ updated by the factors 1-β1, 1-β2. Every form is that kernel with the right (S
 the right β for the moments, so a backend that runs any Adam kernel can compute any form by feeding
 it these numbers: they are the same numbers on every framework, which keeps cross-framework parity.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -93,7 +94,7 @@ def torch_scalars(opt: Adam, t: int) -> tuple[float, float]:
     optax-style kernels and Paddle 3's (lr'·sqrt(1-b2ᵗ)/(1-b1ᵗ), ε'·sqrt(1-b2ᵗ))."""
     s, e = step_scalars(opt, t)
     b1, b2 = moment_betas(opt)
-    c1, root2 = 1.0 - b1 ** t, math.sqrt(1.0 - b2 ** t)
+    c1, root2 = 1.0 - b1**t, math.sqrt(1.0 - b2**t)
     return s * c1 / root2, e / root2
 
 
@@ -113,8 +114,9 @@ def with_adam_form(spec: ModelSpec, form: str | None) -> ModelSpec:
     if form is None or all(o.form == form for o in (spec.recipe.opt_g, spec.recipe.opt_d)):
         return spec
     r = spec.recipe
-    recipe = dataclasses.replace(r, opt_g=dataclasses.replace(r.opt_g, form=form),
-                                 opt_d=dataclasses.replace(r.opt_d, form=form))
+    recipe = dataclasses.replace(
+        r, opt_g=dataclasses.replace(r.opt_g, form=form), opt_d=dataclasses.replace(r.opt_d, form=form)
+    )
     return dataclasses.replace(spec, recipe=recipe)
 
 
@@ -123,5 +125,14 @@ def adam_form_of(spec: ModelSpec) -> str:
     return forms.pop() if len(forms) == 1 else "/".join(sorted(forms))
 
 
-__all__ = ["ADAM_FORMS", "moment_betas", "beta_powers", "float32_powers", "step_scalars", "torch_scalars",
-           "reference_update", "with_adam_form", "adam_form_of"]
+__all__ = [
+    "ADAM_FORMS",
+    "moment_betas",
+    "beta_powers",
+    "float32_powers",
+    "step_scalars",
+    "torch_scalars",
+    "reference_update",
+    "with_adam_form",
+    "adam_form_of",
+]

@@ -8,6 +8,7 @@ FLOP conventions (written down because MFU depends on them):
   convention of MFU accounting; every pass the recipe makes is counted, including G's forward for
   the fakes D is trained on and the forward passes the G step re-does.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -110,8 +111,12 @@ def layer_params(layer: Layer, in_shape: tuple[int, ...]) -> list[ParamInfo]:
         return out
     if isinstance(layer, BatchNorm):
         c = (in_shape[0],)
-        return [ParamInfo("weight", c, layer.gamma == "learned", False), ParamInfo("bias", c, True, False),
-                ParamInfo("running_mean", c, False, True), ParamInfo("running_var", c, False, True)]
+        return [
+            ParamInfo("weight", c, layer.gamma == "learned", False),
+            ParamInfo("bias", c, True, False),
+            ParamInfo("running_mean", c, False, True),
+            ParamInfo("running_var", c, False, True),
+        ]
     return []
 
 
@@ -156,9 +161,9 @@ def forward_flops(net: NetSpec, batch: int = 1, *, elementwise: bool = True, bia
         if isinstance(layer, Dense):
             f = 2 * inp[0] * layer.out_features + (layer.out_features if add_bias else 0)
         elif isinstance(layer, Conv2d):
-            f = 2 * inp[0] * layer.kernel ** 2 * _prod(out) + (_prod(out) if add_bias else 0)
+            f = 2 * inp[0] * layer.kernel**2 * _prod(out) + (_prod(out) if add_bias else 0)
         elif isinstance(layer, ConvTranspose2d):
-            f = 2 * _prod(inp) * layer.kernel ** 2 * layer.out_channels + (_prod(out) if add_bias else 0)
+            f = 2 * _prod(inp) * layer.kernel**2 * layer.out_channels + (_prod(out) if add_bias else 0)
         elif not elementwise:
             f = 0
         elif isinstance(layer, BatchNorm):
@@ -166,7 +171,7 @@ def forward_flops(net: NetSpec, batch: int = 1, *, elementwise: bool = True, bia
         elif isinstance(layer, Act):
             f = _prod(out)
         elif isinstance(layer, MaxPool2d):
-            f = _prod(out) * layer.kernel ** 2
+            f = _prod(out) * layer.kernel**2
         else:  # reshape / flatten move no data
             f = 0
         total += f

@@ -8,6 +8,7 @@ architectures in its `.nv_fatbin` section) on 2026-11-26; each table entry says 
 GANBENCH_CUDA=none|auto|11|12|13 overrides the driver: `none` installs CPU builds, a number installs
 the builds for that CUDA major version, `auto` (default) asks `nvidia-smi`.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,9 +49,15 @@ FRAMEWORKS = tuple(CPU_PACKAGES)
 # libnvToolsExt.so.1, libcudnn.so.8 and libnccl.so.2 (and the driver's libcuda.so.1); the same set as
 # MindSpore 2.10's GPU plugin. cuDNN 8 keeps its ABI across minor versions.
 CUDA11_LIBS = (
-    "nvidia-cuda-runtime-cu11==11.8.89", "nvidia-cublas-cu11==11.11.3.6", "nvidia-cufft-cu11==10.9.0.58",
-    "nvidia-cusolver-cu11==11.4.1.48", "nvidia-cusparse-cu11==11.7.5.86", "nvidia-curand-cu11==10.3.0.86",
-    "nvidia-cuda-nvrtc-cu11==11.8.89", "nvidia-nvtx-cu11==11.8.86", "nvidia-cudnn-cu11==8.9.6.50",
+    "nvidia-cuda-runtime-cu11==11.8.89",
+    "nvidia-cublas-cu11==11.11.3.6",
+    "nvidia-cufft-cu11==10.9.0.58",
+    "nvidia-cusolver-cu11==11.4.1.48",
+    "nvidia-cusparse-cu11==11.7.5.86",
+    "nvidia-curand-cu11==10.3.0.86",
+    "nvidia-cuda-nvrtc-cu11==11.8.89",
+    "nvidia-nvtx-cu11==11.8.86",
+    "nvidia-cudnn-cu11==8.9.6.50",
     "nvidia-nccl-cu11==2.21.5",
 )
 
@@ -110,8 +117,10 @@ class Build:
         if self.ptx and cc >= max(self.sass):
             return None
         archs = ", ".join(f"sm_{a}{b}" for a, b in self.sass)
-        return (f"{' '.join(self.packages[:1])} has machine code for {archs} and "
-                f"{'PTX' if self.ptx else 'no PTX'}; {gpu.name} is sm_{cc[0]}{cc[1]}")
+        return (
+            f"{' '.join(self.packages[:1])} has machine code for {archs} and "
+            f"{'PTX' if self.ptx else 'no PTX'}; {gpu.name} is sm_{cc[0]}{cc[1]}"
+        )
 
 
 class CudaSelectionError(RuntimeError):
@@ -129,38 +138,72 @@ def cuda_build(framework: str, cuda: int, env: Mapping[str, str] | None = None) 
     if framework == "torch":
         index = env.get(ENV_TORCH_INDEX)
         if cuda == 11:
-            return Build("torch", cuda, refused="PyTorch 2.13 has no CUDA 11 build (CUDA 11.8 builds ended "
-                         "with 2.7); update the NVIDIA driver to one for CUDA 12 or 13", python=python)
+            return Build(
+                "torch",
+                cuda,
+                refused="PyTorch 2.13 has no CUDA 11 build (CUDA 11.8 builds ended "
+                "with 2.7); update the NVIDIA driver to one for CUDA 12 or 13",
+                python=python,
+            )
         # PyPI's Linux x86-64 torch wheel is the CUDA 13 build; PyTorch's own index carries the CUDA 12.6 one
         index = index or (TORCH_CU126_INDEX if cuda == 12 else None)
-        return Build("torch", cuda, ("torch==2.13.0",), ("--index-url", index) if index else (),
-                     notes=f"from {index}" if index else "PyPI's CUDA 13 build", python=python)
+        return Build(
+            "torch",
+            cuda,
+            ("torch==2.13.0",),
+            ("--index-url", index) if index else (),
+            notes=f"from {index}" if index else "PyPI's CUDA 13 build",
+            python=python,
+        )
     if framework == "jax":
         if cuda == 11:
-            return Build("jax", cuda, refused="JAX ships no CUDA 11 wheels since 0.4.26; update the NVIDIA "
-                         "driver to one for CUDA 12 or 13", python=python)
+            return Build(
+                "jax",
+                cuda,
+                refused="JAX ships no CUDA 11 wheels since 0.4.26; update the NVIDIA driver to one for CUDA 12 or 13",
+                python=python,
+            )
         # the jax[cudaNN] extra pulls the matching jax-cudaNN-plugin and NVIDIA's libraries from PyPI
         return Build("jax", cuda, (f"jax[cuda{cuda}]", "flax", "optax"), python=python)
     if framework == "mxnet":
         # MXNet's last release (1.9.1) is built for CUDA 11.7 at most; a newer driver runs a CUDA 11
         # runtime. mxnet-cu117's libmxnet.so: SASS for sm_50/60/70/80/86 and no PTX, so Maxwell to Ada
         # (sm_89 runs sm_86 code) and not Hopper (sm_90) or newer.
-        return Build("mxnet", cuda, ("mxnet-cu117==1.9.1", "numpy<1.24", "opencv-python-headless<4.9"),
-                     lib_packages=CUDA11_LIBS, sass=((5, 0), (6, 0), (7, 0), (8, 0), (8, 6)), ptx=False,
-                     notes="CUDA 11.7 build with CUDA 11 libraries from PyPI", python=python)
+        return Build(
+            "mxnet",
+            cuda,
+            ("mxnet-cu117==1.9.1", "numpy<1.24", "opencv-python-headless<4.9"),
+            lib_packages=CUDA11_LIBS,
+            sass=((5, 0), (6, 0), (7, 0), (8, 0), (8, 6)),
+            ptx=False,
+            notes="CUDA 11.7 build with CUDA 11 libraries from PyPI",
+            python=python,
+        )
     if framework == "paddle":
         index = env.get(ENV_PADDLE_INDEX)
         if index:
             # Paddle 3 GPU wheels (one index per CUDA version) take their CUDA libraries from PyPI
-            return Build("paddle", cuda, ("paddlepaddle-gpu==3.3.1",), ("--extra-index-url", index),
-                         notes=f"Paddle 3.3.1 from {index}", python=python)
+            return Build(
+                "paddle",
+                cuda,
+                ("paddlepaddle-gpu==3.3.1",),
+                ("--extra-index-url", index),
+                notes=f"Paddle 3.3.1 from {index}",
+                python=python,
+            )
         # PyPI's paddlepaddle-gpu 2.6.2: CUDA 11.8 / cuDNN 8.6 (paddle/version), CUDA libraries loaded
         # at run time and not bundled; libphi.so holds SASS for sm_61/70/75/80/86 (one sm_90 kernel) and
         # no PTX, so Hopper and newer GPUs need Paddle 3 from Paddle's index.
-        return Build("paddle", cuda, ("paddlepaddle-gpu==2.6.2",), lib_packages=CUDA11_LIBS,
-                     sass=((6, 1), (7, 0), (7, 5), (8, 0), (8, 6)), ptx=False,
-                     notes=f"PyPI's last GPU wheel; for Paddle 3 set {ENV_PADDLE_INDEX} to Paddle's index "
-                           "for your CUDA version", python=python)
+        return Build(
+            "paddle",
+            cuda,
+            ("paddlepaddle-gpu==2.6.2",),
+            lib_packages=CUDA11_LIBS,
+            sass=((6, 1), (7, 0), (7, 5), (8, 0), (8, 6)),
+            ptx=False,
+            notes=f"PyPI's last GPU wheel; for Paddle 3 set {ENV_PADDLE_INDEX} to Paddle's index for your CUDA version",
+            python=python,
+        )
     # MindSpore: see MINDSPORE_GPU
     return Build("mindspore", cuda, refused=MINDSPORE_GPU, python=python)
 
@@ -170,9 +213,11 @@ def cuda_build(framework: str, cuda: int, env: Mapping[str, str] | None = None) 
 # 11.2) and plugin/gpu/libcuda_ops.so.11 (SASS sm_60-80, PTX 6.0 and 8.6); libmindspore_hardware_abstract
 # picks a plugin by the version `nvcc --version` prints from $CUDA_HOME. MindSpore's install pages list
 # no GPU package since 2.3 (Ascend and CPU only), and nothing here has run that plugin on a GPU.
-MINDSPORE_GPU = ("MindSpore releases since 2.3 support Ascend and CPU only; the 2.10 wheel still carries "
-                 "an unsupported CUDA 11.1/11.6 plugin that needs a CUDA 11 toolkit's nvcc, which this "
-                 "suite does not install or trust for a comparison")
+MINDSPORE_GPU = (
+    "MindSpore releases since 2.3 support Ascend and CPU only; the 2.10 wheel still carries "
+    "an unsupported CUDA 11.1/11.6 plugin that needs a CUDA 11 toolkit's nvcc, which this "
+    "suite does not install or trust for a comparison"
+)
 
 
 def never_cuda(framework: str) -> bool:
@@ -188,9 +233,11 @@ def cpu_build(framework: str) -> Build:
 
 # the distributions that provide each framework's import name, CPU and CUDA builds alike
 DISTRIBUTIONS = {
-    "torch": ("torch",), "jax": ("jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin"),
+    "torch": ("torch",),
+    "jax": ("jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin"),
     "mxnet": ("mxnet", "mxnet-cu117", "mxnet-cu112", "mxnet-cu110"),
-    "paddle": ("paddlepaddle", "paddlepaddle-gpu"), "mindspore": ("mindspore",),
+    "paddle": ("paddlepaddle", "paddlepaddle-gpu"),
+    "mindspore": ("mindspore",),
 }
 
 
@@ -230,8 +277,12 @@ def query_driver(timeout: float = 20) -> Driver | None:
     """The NVIDIA driver as `nvidia-smi` reports it, or None where it is absent or does not answer."""
     try:
         banner = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=timeout)
-        query = subprocess.run(["nvidia-smi", "--query-gpu=name,compute_cap,driver_version",
-                                "--format=csv,noheader"], capture_output=True, text=True, timeout=timeout)
+        query = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if banner.returncode != 0:
@@ -252,8 +303,10 @@ def wanted_cuda(device: str, setting: str | None, driver: Driver | None) -> int 
         raise CudaSelectionError(f"{ENV_CUDA} must be one of {', '.join(CUDA_CHOICES)}; got {setting!r}")
     if setting == "none":
         if device == "cuda":
-            raise CudaSelectionError(f"--device cuda was asked but {ENV_CUDA}=none selects CPU builds; "
-                                     f"unset {ENV_CUDA} or set it to your driver's CUDA major version")
+            raise CudaSelectionError(
+                f"--device cuda was asked but {ENV_CUDA}=none selects CPU builds; "
+                f"unset {ENV_CUDA} or set it to your driver's CUDA major version"
+            )
         return None
     if setting != "auto":
         return int(setting)
@@ -263,13 +316,19 @@ def wanted_cuda(device: str, setting: str | None, driver: Driver | None) -> int 
         if device == "cuda":
             raise CudaSelectionError(
                 "--device cuda was asked but no NVIDIA driver answers here (`nvidia-smi` is missing or "
-                f"fails); install the driver, or set {ENV_CUDA}=12 (or 11, 13) to install CUDA builds anyway")
+                f"fails); install the driver, or set {ENV_CUDA}=12 (or 11, 13) to install CUDA builds anyway"
+            )
         return None
     return driver.cuda[0]
 
 
-def select_build(framework: str, device: str, setting: str | None = None, driver: Driver | None = None,
-                 env: Mapping[str, str] | None = None) -> Build:
+def select_build(
+    framework: str,
+    device: str,
+    setting: str | None = None,
+    driver: Driver | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Build:
     """The build a session installs for `framework` when a run asks for `device`."""
     cuda = wanted_cuda(device, setting, driver)
     return cpu_build(framework) if cuda is None else cuda_build(framework, cuda, env)
@@ -297,4 +356,3 @@ def fix_command(framework: str, device: str) -> str:
     if build.refused:
         return f"none: {build.refused}"
     return f"{session} -- --device cuda (or {build.install_command})"
-

@@ -5,6 +5,7 @@ rebuilt without replaying the ones before it: the RNG of epoch e's order is seed
 (seed, e), and the noise of iteration (e, i) with (seed, e, i). That is what lets a resumed run
 continue the interrupted run's data order and noise stream.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -77,13 +78,13 @@ def epoch_batches(data: DataSpec, n: int, epoch: int, seed: int, batch_size: int
     b = batch_size or data.batch_size
     order = epoch_order(data, n, epoch, seed)
     full, rest = divmod(n, b)
-    batches = [order[i * b:(i + 1) * b] for i in range(full)]
+    batches = [order[i * b : (i + 1) * b] for i in range(full)]
     if rest:
         if data.last_batch == "keep_short":
-            batches.append(order[full * b:])
+            batches.append(order[full * b :])
         elif data.last_batch == "pad_wrap":
             # NDArrayIter's 'pad': the short batch is completed from the start of the order.
-            batches.append(np.concatenate([order[full * b:], order[:b - rest]]))
+            batches.append(np.concatenate([order[full * b :], order[: b - rest]]))
     return batches
 
 
@@ -97,8 +98,10 @@ class Feed:
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         if self._epoch_cache is None or self._epoch_cache[0] != epoch:
-            self._epoch_cache = (epoch, epoch_batches(self.spec.data, len(self.source), epoch, self.seed,
-                                                      self.batch_size))
+            self._epoch_cache = (
+                epoch,
+                epoch_batches(self.spec.data, len(self.source), epoch, self.seed, self.batch_size),
+            )
         return self._epoch_cache[1]
 
     def iterations_per_epoch(self) -> int:
@@ -115,15 +118,17 @@ class Feed:
         extra = tuple(draw_noise(r.noise, batch, rng) for _ in range(plan(r).fresh_noise))
         return StepNoise(z, extra)
 
-    def iterate(self, start_epoch: int = 0, start_iteration: int = 0,
-                with_noise: bool = True) -> Iterator[tuple[int, int, np.ndarray, StepNoise | None]]:
+    def iterate(
+        self, start_epoch: int = 0, start_iteration: int = 0, with_noise: bool = True
+    ) -> Iterator[tuple[int, int, np.ndarray, StepNoise | None]]:
         """(epoch, iteration, real batch, noise) forever from the given position; callers stop it."""
         epoch, it = start_epoch, start_iteration
         while True:
             batches = self.batches(epoch)
             if not batches:
-                raise ValueError(f"{self.spec.name}: dataset of {len(self.source)} images gives no batch of "
-                                 f"{self.batch_size}")
+                raise ValueError(
+                    f"{self.spec.name}: dataset of {len(self.source)} images gives no batch of {self.batch_size}"
+                )
             while it < len(batches):
                 real = self.real(batches[it])
                 yield epoch, it, real, (self.noise(epoch, it, len(real)) if with_noise else None)

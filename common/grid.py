@@ -1,4 +1,5 @@
 """Sample grids as PNG (Pillow): generated images in [-1, 1] tiled row by row."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,9 @@ import numpy as np
 from PIL import Image
 
 
-def grid_image(images: np.ndarray, image_shape: tuple[int, int, int], nrow: int | None = None,
-               pad: int = 2) -> Image.Image:
+def grid_image(
+    images: np.ndarray, image_shape: tuple[int, int, int], nrow: int | None = None, pad: int = 2
+) -> Image.Image:
     """images: (N, C, H, W) or (N, C*H*W) floats in [-1, 1] (tanh range)."""
     c, h, w = image_shape
     x = np.asarray(images, np.float32).reshape(-1, c, h, w)
@@ -21,7 +23,7 @@ def grid_image(images: np.ndarray, image_shape: tuple[int, int, int], nrow: int 
     for k, img in enumerate(x):
         r, q = divmod(k, nrow)
         top, left = pad + r * (h + pad), pad + q * (w + pad)
-        canvas[top:top + h, left:left + w] = img.transpose(1, 2, 0)
+        canvas[top : top + h, left : left + w] = img.transpose(1, 2, 0)
     return Image.fromarray(canvas[..., 0] if c == 1 else canvas, "L" if c == 1 else "RGB")
 
 

@@ -8,6 +8,7 @@ A framework's default is resolved here to a concrete rule (checked in that frame
   Normal(0, √(2/(k·k·C_in))); all biases 0.
 - BatchNorm γ 1, β 0 in every framework.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,7 +54,7 @@ def sample(init: Init, shape: tuple[int, ...], weight_shape: tuple[int, ...], rn
         bound = math.sqrt(6.0 / (fan_in + fan_out))
         out = rng.uniform(-bound, bound, size=shape)
     elif init.kind == "kaiming_uniform":
-        gain = math.sqrt(2.0 / (1 + init.a ** 2))
+        gain = math.sqrt(2.0 / (1 + init.a**2))
         bound = gain * math.sqrt(3.0 / fan_in)
         out = rng.uniform(-bound, bound, size=shape)
     elif init.kind == "uniform_fan_in":

@@ -1,6 +1,7 @@
 """The walk every adapter makes over a network spec: one framework module per spec layer, in order,
 so that module `i` holds the canonical `{net}.{i}.*` arrays (common/state.py). Adapters supply only
 the per-layer-type constructors."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -3,6 +3,7 @@
 Ids are stable: they appear in result files and reports. Where a tutorial relies on a framework
 default, the value used here and where it was checked are written next to it.
 """
+
 from __future__ import annotations
 
 from common.spec import (
@@ -58,37 +59,72 @@ PADDLE_DCGAN28 = ModelSpec(
     title="Paddle book DCGAN (MNIST 28×28)",
     framework="paddle",
     source="PaddlePaddle book, 09.gan (dc_gan.py): https://github.com/PaddlePaddle/book/tree/develop/09.gan",
-    generator=NetSpec((100,), (
-        _pd_dense(2048), BatchNorm(1), RELU,
-        _pd_dense(128 * 7 * 7), BatchNorm(1), RELU,
-        Reshape((128, 7, 7)),
-        _pd_deconv(128), RELU,  # no BN on this layer in the tutorial
-        _pd_deconv(1), TANH,
-        Flatten(),
-    )),
-    discriminator=NetSpec((784,), (
-        Reshape((1, 28, 28)),
-        _pd_conv(64), leaky(FLUID_LEAKY), MaxPool2d(2, 2),  # simple_img_conv_pool: conv+act, then pool
-        _pd_conv(128), MaxPool2d(2, 2), BatchNorm(2), leaky(FLUID_LEAKY),
-        Flatten(),
-        _pd_dense(1024), BatchNorm(1), leaky(FLUID_LEAKY),
-        _pd_dense(1), SIGMOID,
-    )),
+    generator=NetSpec(
+        (100,),
+        (
+            _pd_dense(2048),
+            BatchNorm(1),
+            RELU,
+            _pd_dense(128 * 7 * 7),
+            BatchNorm(1),
+            RELU,
+            Reshape((128, 7, 7)),
+            _pd_deconv(128),
+            RELU,  # no BN on this layer in the tutorial
+            _pd_deconv(1),
+            TANH,
+            Flatten(),
+        ),
+    ),
+    discriminator=NetSpec(
+        (784,),
+        (
+            Reshape((1, 28, 28)),
+            _pd_conv(64),
+            leaky(FLUID_LEAKY),
+            MaxPool2d(2, 2),  # simple_img_conv_pool: conv+act, then pool
+            _pd_conv(128),
+            MaxPool2d(2, 2),
+            BatchNorm(2),
+            leaky(FLUID_LEAKY),
+            Flatten(),
+            _pd_dense(1024),
+            BatchNorm(1),
+            leaky(FLUID_LEAKY),
+            _pd_dense(1),
+            SIGMOID,
+        ),
+    ),
     recipe=Recipe(
         noise=Noise("uniform", (100,), low=-1.0, high=1.0),
-        d_update="separate_fake_then_real", d_pass_order="fake_first",
-        g_updates=2, g_input="fresh_noise",
+        d_update="separate_fake_then_real",
+        d_pass_order="fake_first",
+        g_updates=2,
+        g_input="fresh_noise",
         loss="bce_logits_on_prob",  # sigmoid_cross_entropy_with_logits on D's sigmoid output
-        real_label=1.0, fake_label=0.0,
+        real_label=1.0,
+        fake_label=0.0,
         # fluid Adam defaults, and fluid's Adam kernel
         opt_g=Adam(2e-4, 0.9, 0.999, 1e-8, form="paddle-fluid"),
         opt_d=Adam(2e-4, 0.9, 0.999, 1e-8, form="paddle-fluid"),
     ),
-    data=DataSpec("mnist-train", (1, 28, 28), "none", "keep", "x/255*2-1", flatten=True, batch_size=128,
-                  order="shuffle_each_epoch", order_seed=None, last_batch="drop"),
+    data=DataSpec(
+        "mnist-train",
+        (1, 28, 28),
+        "none",
+        "keep",
+        "x/255*2-1",
+        flatten=True,
+        batch_size=128,
+        order="shuffle_each_epoch",
+        order_seed=None,
+        last_batch="drop",
+    ),
     run=RunLength(epochs=20, log_every=10, image_every=10, grid_noise=128),
-    notes=("The loss applies the sigmoid twice (D's sigmoid, then BCE-with-logits): faithful mode keeps it.",
-           "The G updates see D in training mode: D's BatchNorm statistics move during G steps too."),
+    notes=(
+        "The loss applies the sigmoid twice (D's sigmoid, then BCE-with-logits): faithful mode keeps it.",
+        "The G updates see D in training mode: D's BatchNorm statistics move during G steps too.",
+    ),
 )
 
 # --- 2. MindSpore "GAN for Image Generation", MLP GAN on MNIST (seed 001) ----------------------
@@ -107,35 +143,70 @@ MINDSPORE_MLP_GAN = ModelSpec(
     name="mindspore-mlp-gan",
     title="MindSpore MLP GAN (MNIST)",
     framework="mindspore",
-    source=("MindSpore tutorial 'GAN for Image Generation' (r2.6): "
-            "https://gitee.com/mindspore/docs/blob/r2.6.0rc1/tutorials/source_en/generative/gan.md"),
-    generator=NetSpec((100,), (
-        _ms_dense(128), RELU,
-        _ms_dense(256), BatchNorm(1), RELU,
-        _ms_dense(512), BatchNorm(1), RELU,
-        _ms_dense(1024), BatchNorm(1), RELU,
-        _ms_dense(784), TANH,
-        Reshape((1, 28, 28)),
-    )),
-    discriminator=NetSpec((1, 28, 28), (
-        Flatten(),
-        _ms_dense(512), leaky(0.2),
-        _ms_dense(256), leaky(0.2),
-        _ms_dense(1), SIGMOID,
-    )),
+    source=(
+        "MindSpore tutorial 'GAN for Image Generation' (r2.6): "
+        "https://gitee.com/mindspore/docs/blob/r2.6.0rc1/tutorials/source_en/generative/gan.md"
+    ),
+    generator=NetSpec(
+        (100,),
+        (
+            _ms_dense(128),
+            RELU,
+            _ms_dense(256),
+            BatchNorm(1),
+            RELU,
+            _ms_dense(512),
+            BatchNorm(1),
+            RELU,
+            _ms_dense(1024),
+            BatchNorm(1),
+            RELU,
+            _ms_dense(784),
+            TANH,
+            Reshape((1, 28, 28)),
+        ),
+    ),
+    discriminator=NetSpec(
+        (1, 28, 28),
+        (
+            Flatten(),
+            _ms_dense(512),
+            leaky(0.2),
+            _ms_dense(256),
+            leaky(0.2),
+            _ms_dense(1),
+            SIGMOID,
+        ),
+    ),
     recipe=Recipe(
         noise=Noise("normal", (100,)),
-        d_update="summed", d_pass_order="fake_first",  # discriminator_forward scores the fake first
-        g_updates=1, g_input="recompute_same_z",
+        d_update="summed",
+        d_pass_order="fake_first",  # discriminator_forward scores the fake first
+        g_updates=1,
+        g_input="recompute_same_z",
         loss="bce_prob",
-        real_label=1.0, fake_label=0.0,
-        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="mindspore"), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="mindspore"),
+        real_label=1.0,
+        fake_label=0.0,
+        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="mindspore"),
+        opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="mindspore"),
     ),
-    data=DataSpec("mnist-train", (1, 28, 28), "none", "keep", "(x-127.5)/127.5", flatten=False, batch_size=128,
-                  order="shuffle_each_epoch", order_seed=None, last_batch="drop"),
+    data=DataSpec(
+        "mnist-train",
+        (1, 28, 28),
+        "none",
+        "keep",
+        "(x-127.5)/127.5",
+        flatten=False,
+        batch_size=128,
+        order="shuffle_each_epoch",
+        order_seed=None,
+        last_batch="drop",
+    ),
     run=RunLength(epochs=200, log_every=10, image_every=0, grid_noise=25, grid_noise_seed=2323),
-    notes=("Published anchor: epoch 0 step 0 loss_d 1.384, loss_g 0.693; epochs 99–199 loss_d ≈ 1.17–1.28, "
-           "loss_g ≈ 0.90–1.07.",),
+    notes=(
+        "Published anchor: epoch 0 step 0 loss_d 1.384, loss_g 0.693; epochs 99–199 loss_d ≈ 1.17–1.28, "
+        "loss_g ≈ 0.90–1.07.",
+    ),
 )
 
 # --- 3. MXNet Module-API DCGAN, MNIST at 64x64 (seed 002) --------------------------------------
@@ -158,38 +229,78 @@ MXNET_DCGAN64 = ModelSpec(
     name="mxnet-dcgan64",
     title="MXNet Module DCGAN (MNIST 64×64)",
     framework="mxnet",
-    source=("MXNet tutorial 'Generative Adversarial Networks' (Module API, MXNet 1.x docs, "
-            "docs/tutorials/unsupervised_learning/gan.md in apache/mxnet)"),
-    generator=NetSpec((100, 1, 1), (
-        _deconv(1024, s=1, p=0), _mx_bn(), RELU,
-        _deconv(512), _mx_bn(), RELU,
-        _deconv(256), _mx_bn(), RELU,
-        _deconv(128), _mx_bn(), RELU,
-        _deconv(3), TANH,
-    )),
-    discriminator=NetSpec((3, 64, 64), (
-        _conv(128), leaky(0.2),
-        _conv(256), _mx_bn(), leaky(0.2),
-        _conv(512), _mx_bn(), leaky(0.2),
-        _conv(1024), _mx_bn(), leaky(0.2),
-        _conv(1, s=1, p=0),
-        Flatten(),  # then LogisticRegressionOutput: sigmoid + BCE-with-logits gradient
-    )),
+    source=(
+        "MXNet tutorial 'Generative Adversarial Networks' (Module API, MXNet 1.x docs, "
+        "docs/tutorials/unsupervised_learning/gan.md in apache/mxnet)"
+    ),
+    generator=NetSpec(
+        (100, 1, 1),
+        (
+            _deconv(1024, s=1, p=0),
+            _mx_bn(),
+            RELU,
+            _deconv(512),
+            _mx_bn(),
+            RELU,
+            _deconv(256),
+            _mx_bn(),
+            RELU,
+            _deconv(128),
+            _mx_bn(),
+            RELU,
+            _deconv(3),
+            TANH,
+        ),
+    ),
+    discriminator=NetSpec(
+        (3, 64, 64),
+        (
+            _conv(128),
+            leaky(0.2),
+            _conv(256),
+            _mx_bn(),
+            leaky(0.2),
+            _conv(512),
+            _mx_bn(),
+            leaky(0.2),
+            _conv(1024),
+            _mx_bn(),
+            leaky(0.2),
+            _conv(1, s=1, p=0),
+            Flatten(),  # then LogisticRegressionOutput: sigmoid + BCE-with-logits gradient
+        ),
+    ),
     recipe=Recipe(
         noise=Noise("normal", (100, 1, 1)),
-        d_update="summed", d_pass_order="fake_first",  # fake fwd/bwd, keep grads, real fwd/bwd, add, update
-        g_updates=1, g_input="same_fake",  # D's input gradient on the same fake drives G's backward
+        d_update="summed",
+        d_pass_order="fake_first",  # fake fwd/bwd, keep grads, real fwd/bwd, add, update
+        g_updates=1,
+        g_input="same_fake",  # D's input gradient on the same fake drives G's backward
         loss="bce_logits",
-        real_label=1.0, fake_label=0.0,
-        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"),
+        real_label=1.0,
+        fake_label=0.0,
+        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"),
+        opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"),
     ),
     # fetch_mldata's 'MNIST original' rows: train then test, each sorted by digit (order within a
     # digit unknown): "mnist-all" is that order, built from the IDX files by a stable sort.
-    data=DataSpec("mnist-all", (3, 64, 64), "cv2-bilinear", "tile-to-3", "x/(255/2)-1", flatten=False,
-                  batch_size=64, order="fixed_permutation", order_seed=1, last_batch="pad_wrap"),
+    data=DataSpec(
+        "mnist-all",
+        (3, 64, 64),
+        "cv2-bilinear",
+        "tile-to-3",
+        "x/(255/2)-1",
+        flatten=False,
+        batch_size=64,
+        order="fixed_permutation",
+        order_seed=1,
+        last_batch="pad_wrap",
+    ),
     run=RunLength(epochs=1, log_every=50, image_every=50, grid_noise=64),
-    notes=("Module's rescale_grad = 1/batch makes the summed per-sample gradients a mean: losses here are means.",
-           "BatchNorm γ is fixed at 1 (fix_gamma=True) in G and D."),
+    notes=(
+        "Module's rescale_grad = 1/batch makes the summed per-sample gradients a mean: losses here are means.",
+        "BatchNorm γ is fixed at 1 (fix_gamma=True) in G and D.",
+    ),
 )
 
 # --- 4. Gluon DCGAN on LFW faces (seed 004) ----------------------------------------------------
@@ -198,30 +309,66 @@ GLUON_LFW_DCGAN = ModelSpec(
     title="Gluon DCGAN (LFW faces 64×64)",
     framework="mxnet",
     source="Gluon tutorial 生成对抗网络 GAN (DCGAN on LFW), discussed at https://discuss.gluon.ai/t/topic/6405",
-    generator=NetSpec((100, 1, 1), (
-        _deconv(512, s=1, p=0), BatchNorm(2), RELU,
-        _deconv(256), BatchNorm(2), RELU,
-        _deconv(128), BatchNorm(2), RELU,
-        _deconv(64), BatchNorm(2), RELU,
-        _deconv(3), TANH,
-    )),
-    discriminator=NetSpec((3, 64, 64), (
-        _conv(64), leaky(0.2),
-        _conv(128), BatchNorm(2), leaky(0.2),
-        _conv(256), BatchNorm(2), leaky(0.2),
-        _conv(512), BatchNorm(2), leaky(0.2),
-        _conv(1, s=1, p=0),  # logits; SigmoidBinaryCrossEntropyLoss applies the sigmoid
-    )),
+    generator=NetSpec(
+        (100, 1, 1),
+        (
+            _deconv(512, s=1, p=0),
+            BatchNorm(2),
+            RELU,
+            _deconv(256),
+            BatchNorm(2),
+            RELU,
+            _deconv(128),
+            BatchNorm(2),
+            RELU,
+            _deconv(64),
+            BatchNorm(2),
+            RELU,
+            _deconv(3),
+            TANH,
+        ),
+    ),
+    discriminator=NetSpec(
+        (3, 64, 64),
+        (
+            _conv(64),
+            leaky(0.2),
+            _conv(128),
+            BatchNorm(2),
+            leaky(0.2),
+            _conv(256),
+            BatchNorm(2),
+            leaky(0.2),
+            _conv(512),
+            BatchNorm(2),
+            leaky(0.2),
+            _conv(1, s=1, p=0),  # logits; SigmoidBinaryCrossEntropyLoss applies the sigmoid
+        ),
+    ),
     recipe=Recipe(
         noise=Noise("normal", (100, 1, 1)),
-        d_update="summed", d_pass_order="real_first",
-        g_updates=1, g_input="recompute_same_z",
+        d_update="summed",
+        d_pass_order="real_first",
+        g_updates=1,
+        g_input="recompute_same_z",
         loss="bce_logits",
-        real_label=1.0, fake_label=0.0,
-        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"),
+        real_label=1.0,
+        fake_label=0.0,
+        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"),
+        opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="mxnet"),
     ),
-    data=DataSpec("lfw-deepfunneled", (3, 64, 64), "cv2-bilinear", "keep", "x/127.5-1", flatten=False,
-                  batch_size=64, order="file_order", order_seed=None, last_batch="pad_wrap"),
+    data=DataSpec(
+        "lfw-deepfunneled",
+        (3, 64, 64),
+        "cv2-bilinear",
+        "keep",
+        "x/127.5-1",
+        flatten=False,
+        batch_size=64,
+        order="file_order",
+        order_seed=None,
+        last_batch="pad_wrap",
+    ),
     run=RunLength(epochs=2, log_every=10, image_every=0, grid_noise=8),
     notes=("The tutorial's 'binary training acc' thresholds raw logits at 0.5 (a quirk); not reproduced.",),
 )
@@ -232,36 +379,74 @@ PYTORCH_CELEBA_DCGAN = ModelSpec(
     title="PyTorch DCGAN (CelebA faces 64×64)",
     framework="torch",
     source="PyTorch tutorial 'DCGAN Tutorial': https://pytorch.org/tutorials/beginner/dcgan_faces_tutorial.html",
-    generator=NetSpec((100, 1, 1), (
-        _deconv(512, s=1, p=0), BatchNorm(2, gamma_init=normal(0.02, mean=1.0)), RELU,
-        _deconv(256), BatchNorm(2, gamma_init=normal(0.02, mean=1.0)), RELU,
-        _deconv(128), BatchNorm(2, gamma_init=normal(0.02, mean=1.0)), RELU,
-        _deconv(64), BatchNorm(2, gamma_init=normal(0.02, mean=1.0)), RELU,
-        _deconv(3), TANH,
-    )),
-    discriminator=NetSpec((3, 64, 64), (
-        _conv(64), leaky(0.2),
-        _conv(128), BatchNorm(2, gamma_init=normal(0.02, mean=1.0)), leaky(0.2),
-        _conv(256), BatchNorm(2, gamma_init=normal(0.02, mean=1.0)), leaky(0.2),
-        _conv(512), BatchNorm(2, gamma_init=normal(0.02, mean=1.0)), leaky(0.2),
-        _conv(1, s=1, p=0), SIGMOID,
-    )),
+    generator=NetSpec(
+        (100, 1, 1),
+        (
+            _deconv(512, s=1, p=0),
+            BatchNorm(2, gamma_init=normal(0.02, mean=1.0)),
+            RELU,
+            _deconv(256),
+            BatchNorm(2, gamma_init=normal(0.02, mean=1.0)),
+            RELU,
+            _deconv(128),
+            BatchNorm(2, gamma_init=normal(0.02, mean=1.0)),
+            RELU,
+            _deconv(64),
+            BatchNorm(2, gamma_init=normal(0.02, mean=1.0)),
+            RELU,
+            _deconv(3),
+            TANH,
+        ),
+    ),
+    discriminator=NetSpec(
+        (3, 64, 64),
+        (
+            _conv(64),
+            leaky(0.2),
+            _conv(128),
+            BatchNorm(2, gamma_init=normal(0.02, mean=1.0)),
+            leaky(0.2),
+            _conv(256),
+            BatchNorm(2, gamma_init=normal(0.02, mean=1.0)),
+            leaky(0.2),
+            _conv(512),
+            BatchNorm(2, gamma_init=normal(0.02, mean=1.0)),
+            leaky(0.2),
+            _conv(1, s=1, p=0),
+            SIGMOID,
+        ),
+    ),
     recipe=Recipe(
         noise=Noise("normal", (100, 1, 1)),
-        d_update="summed", d_pass_order="real_first",
-        g_updates=1, g_input="same_fake",
+        d_update="summed",
+        d_pass_order="real_first",
+        g_updates=1,
+        g_input="same_fake",
         loss="bce_prob",
-        real_label=1.0, fake_label=0.0,
-        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="torch"), opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="torch"),
+        real_label=1.0,
+        fake_label=0.0,
+        opt_g=Adam(2e-4, 0.5, 0.999, 1e-8, form="torch"),
+        opt_d=Adam(2e-4, 0.5, 0.999, 1e-8, form="torch"),
     ),
-    data=DataSpec("celeba-aligned", (3, 64, 64), "pil-short-side-bilinear-center-crop", "keep", "(x/255-0.5)/0.5",
-                  flatten=False, batch_size=128, order="shuffle_each_epoch", order_seed=None, last_batch="keep_short"),
+    data=DataSpec(
+        "celeba-aligned",
+        (3, 64, 64),
+        "pil-short-side-bilinear-center-crop",
+        "keep",
+        "(x/255-0.5)/0.5",
+        flatten=False,
+        batch_size=128,
+        order="shuffle_each_epoch",
+        order_seed=None,
+        last_batch="keep_short",
+    ),
     # The seed text states no epoch count; the upstream tutorial uses 5 and logs every 50 iterations.
     run=RunLength(epochs=5, log_every=50, image_every=500, grid_noise=64),
 )
 
-MODELS: dict[str, ModelSpec] = {m.name: m for m in (
-    PADDLE_DCGAN28, MINDSPORE_MLP_GAN, MXNET_DCGAN64, GLUON_LFW_DCGAN, PYTORCH_CELEBA_DCGAN)}
+MODELS: dict[str, ModelSpec] = {
+    m.name: m for m in (PADDLE_DCGAN28, MINDSPORE_MLP_GAN, MXNET_DCGAN64, GLUON_LFW_DCGAN, PYTORCH_CELEBA_DCGAN)
+}
 
 
 def get_model(name: str) -> ModelSpec:
@@ -270,12 +455,15 @@ def get_model(name: str) -> ModelSpec:
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
 
+
 # What the tutorials themselves report, shown beside a reproduction's numbers. Only the MindSpore
 # tutorial publishes a training log with losses late in the run.
 PUBLISHED: dict[str, dict] = {
     "mindspore-mlp-gan": {
         "source": "the tutorial's printed log (epochs 99–199)",
-        "from_epoch": 99, "loss_d": [1.17, 1.28], "loss_g": [0.90, 1.07],
+        "from_epoch": 99,
+        "loss_d": [1.17, 1.28],
+        "loss_g": [0.90, 1.07],
         "first_step": {"loss_d": 1.384, "loss_g": 0.693},
     },
 }

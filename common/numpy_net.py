@@ -3,6 +3,7 @@
 Parameters come in the canonical layout (common/state.py). Convolutions use a strided window view
 and one tensordot per chunk, which is fast enough for a small classifier over ten thousand images.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -31,12 +32,14 @@ def _param(params: dict[str, np.ndarray], layer_prefix: str, name: str) -> np.nd
     return params[layer_prefix + name]
 
 
-def forward(net: NetSpec, params: dict[str, np.ndarray], prefix: str, x: np.ndarray,
-            upto: int | None = None, chunk: int = 1000) -> np.ndarray:
+def forward(
+    net: NetSpec, params: dict[str, np.ndarray], prefix: str, x: np.ndarray, upto: int | None = None, chunk: int = 1000
+) -> np.ndarray:
     """Output of layers [0, upto) of `net` (all by default) on x, BatchNorm in inference mode."""
     if len(x) > chunk:
-        return np.concatenate([forward(net, params, prefix, x[i:i + chunk], upto, chunk)
-                               for i in range(0, len(x), chunk)])
+        return np.concatenate(
+            [forward(net, params, prefix, x[i : i + chunk], upto, chunk) for i in range(0, len(x), chunk)]
+        )
     h = np.asarray(x, np.float32)
     for i, layer in enumerate(net.layers[:upto]):
         p = partial(_param, params, f"{prefix}.{i}.")

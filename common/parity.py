@@ -5,6 +5,7 @@ real from fake within a step or two and the losses stay in a range where float32
 something) and from common.feed's noise stream. A trace records every iteration's losses; backends
 are compared with `max_rel_diff`.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,8 +81,11 @@ def float32_comparable_steps(spec: ModelSpec, steps: int = TRACE_STEPS) -> int:
     width, thread count or convolution algorithm) moves its parameter 2·lr apart, and the dynamics
     amplify that to 1e-3…1e-1 by iteration ten. Those iterations are held to the float64 golden.
     """
-    convolutional = any(layer.op in ("conv2d", "conv_transpose2d")
-                        for net in (spec.generator, spec.discriminator) for layer in net.layers)
+    convolutional = any(
+        layer.op in ("conv2d", "conv_transpose2d")
+        for net in (spec.generator, spec.discriminator)
+        for layer in net.layers
+    )
     return 1 if convolutional else steps
 
 
@@ -94,6 +98,8 @@ def load_golden(model: str, dtype: str = "float32") -> dict:
     if golden.get("dtype", "float32") != dtype:
         raise ValueError(f"{path}: a {golden.get('dtype')} trace where {dtype} was expected")
     if golden["spec_hash"] != get_model(model).spec_hash():
-        raise ValueError(f"{path} was made for another version of the {model} spec: regenerate it with "
-                         f"`python -m benchmarks trace -b torch --dtype {dtype} --golden-dir {path.parent}`")
+        raise ValueError(
+            f"{path} was made for another version of the {model} spec: regenerate it with "
+            f"`python -m benchmarks trace -b torch --dtype {dtype} --golden-dir {path.parent}`"
+        )
     return golden

@@ -14,6 +14,7 @@ The iteration, whatever the recipe:
 
 `stats_row` gives the order of the values a step hands back (see backends.base.StepStats).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -98,8 +99,7 @@ def plan(recipe: Recipe) -> IterationPlan:
     else:
         raise ValueError(f"unknown d_update {recipe.d_update!r}")
     source = {"same_fake": SAME_FAKE, "recompute_same_z": FROM_Z, "fresh_noise": FRESH}[recipe.g_input]
-    g_updates = tuple(GUpdate(source, k if source == FRESH else -1, recipe.real_label)
-                      for k in range(recipe.g_updates))
+    g_updates = tuple(GUpdate(source, k if source == FRESH else -1, recipe.real_label) for k in range(recipe.g_updates))
     return IterationPlan(d_updates, g_updates)
 
 

@@ -3,6 +3,7 @@
 The schema is the suite's public interface (README.md, "Result files"). A file is written under a
 temporary name and renamed, so a crash never leaves a truncated result behind.
 """
+
 from __future__ import annotations
 
 import json

@@ -11,6 +11,7 @@ Conventions that every backend must honour:
   (MXNet/Gluon/Paddle/MindSpore style): 0.9 here is torch's momentum=0.1.
 - Losses are means over the batch; `Recipe.d_loss` is the sum real + fake, as every tutorial logs it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -182,7 +183,8 @@ class Flatten:
 
 Layer = Dense | Conv2d | ConvTranspose2d | MaxPool2d | BatchNorm | Act | Reshape | Flatten
 LAYER_TYPES: dict[str, type[Layer]] = {  # op name: class (a dataclass field's default is its class attribute)
-    cls.op: cls for cls in (Dense, Conv2d, ConvTranspose2d, MaxPool2d, BatchNorm, Act, Reshape, Flatten)}
+    cls.op: cls for cls in (Dense, Conv2d, ConvTranspose2d, MaxPool2d, BatchNorm, Act, Reshape, Flatten)
+}
 
 
 @dataclass(frozen=True)
@@ -242,27 +244,39 @@ ADAM_PRECISIONS = ("float32", "float64")
 # Each tutorial's framework's Adam, as its source computes it.
 ADAM_FORMS = {
     "torch": AdamForm(
-        "sqrt_v_hat", "float64", "float64",
+        "sqrt_v_hat",
+        "float64",
+        "float64",
         "torch.optim.Adam (_single_tensor_adam): bias_correction1/2 = 1 - beta**step and "
         "step_size = lr/bias_correction1 in Python doubles; denom = sqrt(exp_avg_sq)/sqrt(bias_correction2) + eps; "
-        "exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2)"),
+        "exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2)",
+    ),
     "mxnet": AdamForm(
-        "sqrt_v", "float32", "float64",
+        "sqrt_v",
+        "float32",
+        "float64",
         "MXNet 1.9.1 mx.optimizer.Adam.update: lr *= sqrt(1-beta2**t)/(1-beta1**t) in Python doubles, "
         "then the fused adam_update kernel (float32 op parameters lr, beta1, beta2, epsilon): "
-        "mean = beta1*mean + (1-beta1)*g, var = beta2*var + (1-beta2)*g*g, w -= lr*mean/(sqrt(var)+epsilon)"),
+        "mean = beta1*mean + (1-beta1)*g, var = beta2*var + (1-beta2)*g*g, w -= lr*mean/(sqrt(var)+epsilon)",
+    ),
     "mindspore": AdamForm(
-        "sqrt_v", "float32", "float32",
+        "sqrt_v",
+        "float32",
+        "float32",
         "MindSpore 2.x nn.Adam: beta1_power = beta1_power*beta1 (float32 Parameters) before each step; "
         "CPU kernel (adam_cpu_kernel.cc / nnacl AdamFp32): new_lr = lr*sqrt(1-beta2_power)/(1-beta1_power) in float, "
-        "m += (g-m)*(1-beta1), v += (g*g-v)*(1-beta2), var -= new_lr*m/(sqrt(v)+epsilon)"),
+        "m += (g-m)*(1-beta1), v += (g*g-v)*(1-beta2), var -= new_lr*m/(sqrt(v)+epsilon)",
+    ),
     "paddle-fluid": AdamForm(
-        "sqrt_v", "float32", "float32",
+        "sqrt_v",
+        "float32",
+        "float32",
         "PaddlePaddle fluid 1.x adam_op.h (paddle/fluid/operators/adam_op.h, later optimizers/adam_op.h), "
         "AdamFunctor with T = float: lr *= sqrt(1-beta2_pow)/(1-beta1_pow); mom1 = beta1*mom1 + (1-beta1)*g; "
         "mom2 = beta2*mom2 + (1-beta2)*g*g; p -= lr*(mom1/(sqrt(mom2)+epsilon)); beta1_pow/beta2_pow are float "
         "accumulators multiplied by beta after each update. Paddle 2.x later changed the kernel to "
-        "epsilon*sqrt(1-beta2_pow) (torch's placement), which Paddle 3.3.1 runs"),
+        "epsilon*sqrt(1-beta2_pow) (torch's placement), which Paddle 3.3.1 runs",
+    ),
 }
 for _f in ADAM_FORMS.values():
     assert _f.eps in ADAM_EPS and _f.one_minus_beta in ADAM_PRECISIONS and _f.beta_power in ADAM_PRECISIONS
@@ -424,13 +438,13 @@ def validate(spec: ModelSpec) -> None:
     _choice(m, "recipe.d_update", r.d_update, D_UPDATES)
     _choice(m, "recipe.d_pass_order", r.d_pass_order, D_PASS_ORDERS)
     if r.d_update == "separate_fake_then_real" and r.d_pass_order != "fake_first":
-        raise SpecError(m, "recipe.d_pass_order", "separate_fake_then_real updates on fakes first",
-                        "'fake_first'")
+        raise SpecError(m, "recipe.d_pass_order", "separate_fake_then_real updates on fakes first", "'fake_first'")
     _positive(m, "recipe.g_updates", r.g_updates)
     _choice(m, "recipe.g_input", r.g_input, G_INPUTS)
     if r.g_updates > 1 and r.g_input != "fresh_noise":
-        raise SpecError(m, "recipe.g_updates",
-                        f"{r.g_updates} G updates need g_input='fresh_noise' (got {r.g_input!r})", "1")
+        raise SpecError(
+            m, "recipe.g_updates", f"{r.g_updates} G updates need g_input='fresh_noise' (got {r.g_input!r})", "1"
+        )
     _choice(m, "recipe.loss", r.loss, LOSS_FORMS)
     for lab in ("real_label", "fake_label"):
         v = getattr(r, lab)
@@ -472,11 +486,15 @@ def validate(spec: ModelSpec) -> None:
         for i, layer in enumerate(net.layers):
             _validate_layer(m, f"{net_name}.layers[{i}]", layer)
     if tuple(spec.generator.input_shape) != tuple(r.noise.shape):
-        raise SpecError(m, "generator.input_shape",
-                        f"{spec.generator.input_shape} differs from recipe.noise.shape {r.noise.shape}")
+        raise SpecError(
+            m, "generator.input_shape", f"{spec.generator.input_shape} differs from recipe.noise.shape {r.noise.shape}"
+        )
     if tuple(spec.discriminator.input_shape) != sample:
-        raise SpecError(m, "discriminator.input_shape",
-                        f"{spec.discriminator.input_shape} differs from the data sample shape {sample}")
+        raise SpecError(
+            m,
+            "discriminator.input_shape",
+            f"{spec.discriminator.input_shape} differs from the data sample shape {sample}",
+        )
     # Shape inference both checks that the layers compose and that G makes what D eats.
     from common.analysis import infer_shapes  # local: analysis imports this module
 
@@ -490,8 +508,12 @@ def validate(spec: ModelSpec) -> None:
     if r.loss in ("bce_prob", "bce_logits_on_prob") and not ends_in_sigmoid:
         raise SpecError(m, "recipe.loss", f"{r.loss!r} needs D to end in a sigmoid", "'bce_logits'")
     if r.loss == "bce_logits" and ends_in_sigmoid:
-        raise SpecError(m, "recipe.loss", "D ends in a sigmoid; BCE on logits would apply it twice",
-                        "'bce_prob', 'bce_logits_on_prob'")
+        raise SpecError(
+            m,
+            "recipe.loss",
+            "D ends in a sigmoid; BCE on logits would apply it twice",
+            "'bce_prob', 'bce_logits_on_prob'",
+        )
 
 
 def _prod(shape) -> int:
@@ -535,8 +557,12 @@ def _validate_layer(m: str, path: str, layer: Any) -> None:
     if isinstance(layer, BatchNorm):
         _choice(m, f"{path}.dim", layer.dim, (1, 2))
         if not isinstance(layer.momentum, (int, float)) or not 0.0 <= layer.momentum < 1.0:
-            raise SpecError(m, f"{path}.momentum", f"got {layer.momentum!r}",
-                            "a number in [0, 1): the fraction of the running statistic kept")
+            raise SpecError(
+                m,
+                f"{path}.momentum",
+                f"got {layer.momentum!r}",
+                "a number in [0, 1): the fraction of the running statistic kept",
+            )
         _positive(m, f"{path}.eps", layer.eps, kind=float)
         _choice(m, f"{path}.gamma", layer.gamma, ("learned", "fixed"))
         layer.gamma_init.validate(m, f"{path}.gamma_init")
@@ -582,8 +608,11 @@ def _build(model: str, path: str, cls, d: Any, nested: dict) -> dict:
     unknown = set(d) - known - {"op"}
     if unknown:
         raise SpecError(model, f"{path}{sorted(unknown)[0]}", "unknown field", ", ".join(sorted(known)))
-    required = {f.name for f in fields(cls) if f.init and f.default is dataclasses.MISSING
-                and f.default_factory is dataclasses.MISSING}
+    required = {
+        f.name
+        for f in fields(cls)
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     missing = required - set(d)
     if missing:
         raise SpecError(model, f"{path}{sorted(missing)[0]}", "missing")

@@ -6,6 +6,7 @@ busy while measuring — other processes kept at least BUSY_CORES cores busy (fr
 where that is unknown, the 1-minute load average exceeded the cores — or a CPU clock that moved by more
 than FREQ_SPREAD_MAX. Standard library only, so the harness, the report and compare share it.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,6 +50,7 @@ def _num(v: object) -> TypeGuard[int | float]:
 
 
 # --- the interval of the median (the calibration's stopping rule and the history's error bars) ------
+
 
 def median_ci_indices(n: int, level: float = 0.95) -> tuple[int, int] | None:
     """0-based order statistics (j, n-1-j) that bracket the median with probability ≥ level, from the

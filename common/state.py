@@ -18,6 +18,7 @@ between frameworks as a file. Layouts are PyTorch's:
 `{i}` is the layer's index in the spec's layer list. A fixed γ (MXNet's fix_gamma) is stored as
 ones and has no optimiser moments. Floats are float32.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,11 @@ def net_of(spec: ModelSpec, net: str):
 
 
 def param_keys(spec: ModelSpec, net: str, *, trainable_only: bool = False) -> list[str]:
-    return [f"{net}.{i}.{p.name}" for i, _, p in net_params(net_of(spec, net))
-            if not (trainable_only and (p.buffer or not p.trainable))]
+    return [
+        f"{net}.{i}.{p.name}"
+        for i, _, p in net_params(net_of(spec, net))
+        if not (trainable_only and (p.buffer or not p.trainable))
+    ]
 
 
 def state_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
@@ -80,11 +84,17 @@ def check_state(spec: ModelSpec, state: dict[str, np.ndarray]) -> None:
     want = state_shapes(spec)
     problems = [f"missing {k}" for k in want if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in want]
-    problems += [f"{k}: shape {tuple(np.shape(state[k]))}, expected {s}"
-                 for k, s in want.items() if k in state and tuple(np.shape(state[k])) != tuple(s)]
+    problems += [
+        f"{k}: shape {tuple(np.shape(state[k]))}, expected {s}"
+        for k, s in want.items()
+        if k in state and tuple(np.shape(state[k])) != tuple(s)
+    ]
     if problems:
-        raise ValueError(f"state does not fit spec {spec.name!r}: " + "; ".join(problems[:10])
-                         + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""))
+        raise ValueError(
+            f"state does not fit spec {spec.name!r}: "
+            + "; ".join(problems[:10])
+            + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else "")
+        )
 
 
 def save_state(path: Path, state: dict[str, np.ndarray]) -> None:

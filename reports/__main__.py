@@ -5,6 +5,7 @@ Exit status: 0 when a page was written (warnings included), 2 when RESULTS_DIR d
 problems is still written).
 `python -m reports demo DIR` writes fake but realistic result files to preview the page.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build the report from a folder of result files")
     b.add_argument("results_dir", type=Path)
-    b.add_argument("-o", "--out", type=Path, default=None,
-                   help="HTML file to write (default: RESULTS_DIR/report.html); the CSV goes next to it")
+    b.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        help="HTML file to write (default: RESULTS_DIR/report.html); the CSV goes next to it",
+    )
     b.add_argument("--baseline", default="torch", help="backend the speed-ups are relative to (default: torch)")
     d = sub.add_parser("demo", help="write fake result files to preview the page")
     d.add_argument("folder", type=Path)
@@ -28,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "demo":
         from .demo import write_demo
+
         write_demo(args.folder)
-        print(f"invented results (marked as demo data) written to {args.folder}\n"
-              f"next: python -m reports build {args.folder}")
+        print(
+            f"invented results (marked as demo data) written to {args.folder}\n"
+            f"next: python -m reports build {args.folder}"
+        )
         return 0
 
     try:
@@ -44,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     if outcome.reproductions:
         print(f"{outcome.reproductions} reproduction(s) shown in the page's reproduction section")
     if outcome.runs == 0 and outcome.reproductions == 0:
-        print(f"error: no valid result file in {args.results_dir}; wrote {outcome.html} listing the problems",
-              file=sys.stderr)
+        print(
+            f"error: no valid result file in {args.results_dir}; wrote {outcome.html} listing the problems",
+            file=sys.stderr,
+        )
         return 2
     print(f"\nreport: {outcome.html}\nsummary CSV: {outcome.csv}")
     return 0

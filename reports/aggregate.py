@@ -5,6 +5,7 @@ CPU name) and data source. A speed-up compares a run with the baseline backend's
 successful run (any mode) in the same setting at the same batch size; synthetic-data runs are thus compared only
 with synthetic-data baseline runs, and a setting without a baseline run has no speed-up.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,16 +33,58 @@ FINAL_WINDOW = 10
 PARITY_EPS = 1e-12
 
 COLUMNS = [
-    "device", "hardware", "data_source", "model", "backend", "mode", "status",
-    "images_per_s", "ips_p10", "ips_p90", "jitter_pct", "steps", "batch_size",
-    "speedup", "speedup_lo", "speedup_hi", "speedup_vs", "is_reference",
-    "first_step_s", "compile_s", "setup_s", "peak_memory_bytes", "memory_kind",
-    "flops_per_iteration", "mfu_pct", "mfu_peak", "machine", "error_type", "error_message", "file",
-    "run_set", "stability", "framework_version", "git_commit", "finished_at",
+    "device",
+    "hardware",
+    "data_source",
+    "model",
+    "backend",
+    "mode",
+    "status",
+    "images_per_s",
+    "ips_p10",
+    "ips_p90",
+    "jitter_pct",
+    "steps",
+    "batch_size",
+    "speedup",
+    "speedup_lo",
+    "speedup_hi",
+    "speedup_vs",
+    "is_reference",
+    "first_step_s",
+    "compile_s",
+    "setup_s",
+    "peak_memory_bytes",
+    "memory_kind",
+    "flops_per_iteration",
+    "mfu_pct",
+    "mfu_peak",
+    "machine",
+    "error_type",
+    "error_message",
+    "file",
+    "run_set",
+    "stability",
+    "framework_version",
+    "git_commit",
+    "finished_at",
 ]
 COUNTS = ["steps", "batch_size"]
-NUMERIC = ["images_per_s", "ips_p10", "ips_p90", "jitter_pct", "speedup", "speedup_lo",
-           "speedup_hi", "first_step_s", "compile_s", "setup_s", "peak_memory_bytes", "flops_per_iteration", "mfu_pct"]
+NUMERIC = [
+    "images_per_s",
+    "ips_p10",
+    "ips_p90",
+    "jitter_pct",
+    "speedup",
+    "speedup_lo",
+    "speedup_hi",
+    "first_step_s",
+    "compile_s",
+    "setup_s",
+    "peak_memory_bytes",
+    "flops_per_iteration",
+    "mfu_pct",
+]
 
 
 def _model_order(model: str) -> tuple[int, str]:
@@ -85,13 +128,24 @@ def _measure_row(run: Run) -> dict[str, Any]:
     util = mfu(run["flops_per_iteration"], its, peak, precision)
     err = run["error"] or {}
     return {
-        "device": run["device"], "hardware": run.hardware, "data_source": run["data_source"],
-        "model": run["model"], "backend": run["backend"], "mode": run["mode"],
-        "status": run["status"], "images_per_s": ips, "ips_p10": p10, "ips_p90": p90,
-        "jitter_pct": jitter_pct, "steps": len(run["step_times_s"] or []) or None,
-        "batch_size": batch, "first_step_s": run["first_step_s"],
-        "compile_s": run["compile_s"], "setup_s": run["setup_s"],
-        "peak_memory_bytes": run["peak_memory_bytes"], "memory_kind": run["memory_kind"],
+        "device": run["device"],
+        "hardware": run.hardware,
+        "data_source": run["data_source"],
+        "model": run["model"],
+        "backend": run["backend"],
+        "mode": run["mode"],
+        "status": run["status"],
+        "images_per_s": ips,
+        "ips_p10": p10,
+        "ips_p90": p90,
+        "jitter_pct": jitter_pct,
+        "steps": len(run["step_times_s"] or []) or None,
+        "batch_size": batch,
+        "first_step_s": run["first_step_s"],
+        "compile_s": run["compile_s"],
+        "setup_s": run["setup_s"],
+        "peak_memory_bytes": run["peak_memory_bytes"],
+        "memory_kind": run["memory_kind"],
         "flops_per_iteration": run["flops_per_iteration"],
         "mfu_pct": 100 * util if util is not None else None,
         "mfu_peak": f"{peak.name} {precision} {peak_tflops(peak, precision):g} TFLOP/s" if peak else None,
@@ -109,8 +163,7 @@ def summary_frame(runs: list[Run], baseline: str) -> pd.DataFrame:
     df = pd.DataFrame([_row(r) for r in runs])
     ok = df["status"] == "ok"
     # A speed-up compares runs at the same batch size: a batch sweep's runs are not rivals.
-    refs = (df[ok & (df["backend"] == baseline)]
-            .sort_values("images_per_s").groupby(SPEED_KEY).tail(1))
+    refs = df[ok & (df["backend"] == baseline)].sort_values("images_per_s").groupby(SPEED_KEY).tail(1)
     ref_of = {tuple(row[c] for c in SPEED_KEY): idx for idx, row in refs.iterrows()}
     speed: dict[int, tuple] = {}
     for idx, row in df[ok].iterrows():
@@ -122,8 +175,9 @@ def summary_frame(runs: list[Run], baseline: str) -> pd.DataFrame:
             speed[idx] = (1.0, 1.0, 1.0, label, True)
             continue
         a, b = runs[idx], runs[ref]
-        r = speed_ratio(a["images_per_s"], a["step_times_s"], a["batch_size"],
-                        b["images_per_s"], b["step_times_s"], b["batch_size"])
+        r = speed_ratio(
+            a["images_per_s"], a["step_times_s"], a["batch_size"], b["images_per_s"], b["step_times_s"], b["batch_size"]
+        )
         speed[idx] = (r.value, r.lo, r.hi, label, False)
     cols = ["speedup", "speedup_lo", "speedup_hi", "speedup_vs", "is_reference"]
     df = df.join(pd.DataFrame.from_dict(speed, orient="index", columns=cols))
@@ -139,17 +193,20 @@ def summary_frame(runs: list[Run], baseline: str) -> pd.DataFrame:
 def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Settings in a fixed order (GPU first, real data first, the tutorials' order), and in a
     setting the fastest run first and failures last, so each block reads as a ranking."""
-    key = pd.DataFrame({
-        "device": df["device"].map(lambda d: (d == "cpu", d)),
-        "hardware": df["hardware"],
-        "data": df["data_source"].map(lambda s: s != "real"),
-        "model": df["model"].map(_model_order),
-        # A batch sweep's runs: each batch size its own ranking, the tutorial's batch first.
-        "batch": _batch_rank(df),
-        "failed": df["status"] != "ok",
-        "ips": -df["images_per_s"].fillna(0).astype(float),
-        "backend": df["backend"], "mode": df["mode"],
-    })
+    key = pd.DataFrame(
+        {
+            "device": df["device"].map(lambda d: (d == "cpu", d)),
+            "hardware": df["hardware"],
+            "data": df["data_source"].map(lambda s: s != "real"),
+            "model": df["model"].map(_model_order),
+            # A batch sweep's runs: each batch size its own ranking, the tutorial's batch first.
+            "batch": _batch_rank(df),
+            "failed": df["status"] != "ok",
+            "ips": -df["images_per_s"].fillna(0).astype(float),
+            "backend": df["backend"],
+            "mode": df["mode"],
+        }
+    )
     return df.loc[key.sort_values(list(key.columns)).index]
 
 
@@ -165,18 +222,40 @@ def headlines(df: pd.DataFrame, runs: list[Run], baseline: str) -> list[dict[str
         device, hardware, data_source, model = keys
         group = group.sort_values("images_per_s", ascending=False)
         first = group.iloc[0]
-        item = {"device": device, "hardware": hardware, "data_source": data_source, "model": model,
-                "fastest": first["backend"], "fastest_mode": first["mode"],
-                "ips": first["images_per_s"], "runner_up": None, "lead": None,
-                "vs_baseline": first["speedup"], "vs_baseline_lo": first["speedup_lo"],
-                "vs_baseline_hi": first["speedup_hi"], "baseline": baseline}
+        item = {
+            "device": device,
+            "hardware": hardware,
+            "data_source": data_source,
+            "model": model,
+            "fastest": first["backend"],
+            "fastest_mode": first["mode"],
+            "ips": first["images_per_s"],
+            "runner_up": None,
+            "lead": None,
+            "vs_baseline": first["speedup"],
+            "vs_baseline_lo": first["speedup_lo"],
+            "vs_baseline_hi": first["speedup_hi"],
+            "baseline": baseline,
+        }
         if len(group) > 1:
             second = group.iloc[1]
             a, b = runs[group.index[0]], runs[group.index[1]]
-            r = speed_ratio(a["images_per_s"], a["step_times_s"], a["batch_size"],
-                            b["images_per_s"], b["step_times_s"], b["batch_size"])
-            item.update(runner_up=second["backend"], runner_up_mode=second["mode"],
-                        lead=r.value, lead_lo=r.lo, lead_hi=r.hi, lead_resolved=r.resolved)
+            r = speed_ratio(
+                a["images_per_s"],
+                a["step_times_s"],
+                a["batch_size"],
+                b["images_per_s"],
+                b["step_times_s"],
+                b["batch_size"],
+            )
+            item.update(
+                runner_up=second["backend"],
+                runner_up_mode=second["mode"],
+                lead=r.value,
+                lead_lo=r.lo,
+                lead_hi=r.hi,
+                lead_resolved=r.resolved,
+            )
         out.append(item)
     return out
 
@@ -195,13 +274,17 @@ def learning_frame(df: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
         run = runs[idx]
         losses = run["losses"] or {}
         d, g = losses.get("d"), losses.get("g")
-        rows.append({
-            **{c: df.at[idx, c] for c in SETTING + ["backend", "mode"]},
-            "iterations": len(d) if d else None,
-            "d_loss": _tail_mean(d), "g_loss": _tail_mean(g),
-            "d_x": _tail_mean(run["d_x"]), "d_g_z": _tail_mean(run["d_g_z"]),
-            "non_finite": any(not math.isfinite(v) for v in (d or []) + (g or [])),
-        })
+        rows.append(
+            {
+                **{c: df.at[idx, c] for c in SETTING + ["backend", "mode"]},
+                "iterations": len(d) if d else None,
+                "d_loss": _tail_mean(d),
+                "g_loss": _tail_mean(g),
+                "d_x": _tail_mean(run["d_x"]),
+                "d_g_z": _tail_mean(run["d_g_z"]),
+                "non_finite": any(not math.isfinite(v) for v in (d or []) + (g or [])),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -215,8 +298,7 @@ def parity(traces: list[Trace], baseline: str) -> tuple[list[dict[str, Any]], li
     for (model, device), items in sorted(groups.items(), key=lambda kv: (_model_order(kv[0][0]), kv[0][1])):
         refs = sorted((t for t in items if t.backend == baseline), key=lambda t: t.mode != "eager")
         if not refs:
-            notes.append(f"parity: no {baseline} trace for {model} on {device}; "
-                         f"{len(items)} trace(s) not compared")
+            notes.append(f"parity: no {baseline} trace for {model} on {device}; {len(items)} trace(s) not compared")
             continue
         ref = refs[0]
         rows = []
@@ -224,24 +306,50 @@ def parity(traces: list[Trace], baseline: str) -> tuple[list[dict[str, Any]], li
             if t is ref:
                 continue
             steps = min(len(t.d), len(t.g), len(ref.d), len(ref.g))
-            rel = pd.DataFrame({
-                k: np.abs(np.asarray(getattr(t, k)[:steps]) - np.asarray(getattr(ref, k)[:steps]))
-                / np.maximum(np.abs(np.asarray(getattr(ref, k)[:steps])), PARITY_EPS)
-                for k in ("d", "g")})
+            rel = pd.DataFrame(
+                {
+                    k: np.abs(np.asarray(getattr(t, k)[:steps]) - np.asarray(getattr(ref, k)[:steps]))
+                    / np.maximum(np.abs(np.asarray(getattr(ref, k)[:steps])), PARITY_EPS)
+                    for k in ("d", "g")
+                }
+            )
             per_step = rel.max(axis=1, skipna=False).tolist()
-            rows.append({"backend": t.backend, "mode": t.mode, "file": t.file, "steps": steps,
-                         "per_step": per_step,
-                         "max": max(per_step) if per_step else None,
-                         "short": steps < max(len(t.d), len(ref.d))})
-        blocks.append({"model": model, "device": device, "ref": ref, "rows": rows,
-                       "steps": max((r["steps"] for r in rows), default=0)})
+            rows.append(
+                {
+                    "backend": t.backend,
+                    "mode": t.mode,
+                    "file": t.file,
+                    "steps": steps,
+                    "per_step": per_step,
+                    "max": max(per_step) if per_step else None,
+                    "short": steps < max(len(t.d), len(ref.d)),
+                }
+            )
+        blocks.append(
+            {
+                "model": model,
+                "device": device,
+                "ref": ref,
+                "rows": rows,
+                "steps": max((r["steps"] for r in rows), default=0),
+            }
+        )
     return blocks, notes
 
 
-ENV_FIELDS = [("python", "Python"), ("platform", "Platform"), ("cpu", "CPU"),
-              ("cpu_count", "CPU count"), ("threads", "Threads"), ("numpy", "NumPy"),
-              ("device_name", "Accelerator"), ("cuda", "CUDA"), ("driver", "Driver"),
-              ("git_commit", "Commit"), ("date", "Dates")]
+ENV_FIELDS = [
+    ("python", "Python"),
+    ("platform", "Platform"),
+    ("cpu", "CPU"),
+    ("cpu_count", "CPU count"),
+    ("threads", "Threads"),
+    ("numpy", "NumPy"),
+    ("device_name", "Accelerator"),
+    ("cuda", "CUDA"),
+    ("driver", "Driver"),
+    ("git_commit", "Commit"),
+    ("date", "Dates"),
+]
 
 
 def environments(runs: list[Run]) -> list[dict[str, Any]]:
@@ -261,8 +369,14 @@ def environments(runs: list[Run]) -> list[dict[str, Any]]:
         for r in items:
             name = str(r.env.get("framework") or r["backend"])
             frameworks[name].add(str(r.env.get("framework_version") or "n/a"))
-        out.append({"host": host, "fields": fields, "runs": len(items),
-                    "frameworks": [(k, ", ".join(sorted(v))) for k, v in sorted(frameworks.items())]})
+        out.append(
+            {
+                "host": host,
+                "fields": fields,
+                "runs": len(items),
+                "frameworks": [(k, ", ".join(sorted(v))) for k, v in sorted(frameworks.items())],
+            }
+        )
     return out
 
 
@@ -271,9 +385,14 @@ def failures(df: pd.DataFrame, runs: list[Run]) -> list[dict[str, Any]]:
     for idx in df.index[df["status"] == "failed"]:
         run = runs[idx]
         err = run["error"] or {}
-        out.append({**{c: df.at[idx, c] for c in SETTING + ["backend", "mode", "file"]},
-                    "type": err.get("type") or "", "message": err.get("message") or "no error recorded",
-                    "traceback": err.get("traceback") or ""})
+        out.append(
+            {
+                **{c: df.at[idx, c] for c in SETTING + ["backend", "mode", "file"]},
+                "type": err.get("type") or "",
+                "message": err.get("message") or "no error recorded",
+                "traceback": err.get("traceback") or "",
+            }
+        )
     return out
 
 
@@ -284,15 +403,25 @@ def failures(df: pd.DataFrame, runs: list[Run]) -> list[dict[str, Any]]:
 TUTORIAL_BATCH = {name: spec.data.batch_size for name, spec in MODELS.items()}
 # Each backend's plainest mode, the tutorial's own loop (the adapters' `modes[0]`; checked by the
 # same test), which `--mode plain` runs and against which a faster mode's gain is measured.
-PLAIN_MODES = {"torch": "eager", "jax": "jit", "mxnet": "imperative", "paddle": "dynamic",
-               "mindspore": "pynative"}
+PLAIN_MODES = {"torch": "eager", "jax": "jit", "mxnet": "imperative", "paddle": "dynamic", "mindspore": "pynative"}
 # How each framework says it ran out of memory (lower case, matched in "type: message"): torch
 # OutOfMemoryError / "CUDA out of memory", MXNet "cudaMalloc ... out of memory", JAX/XLA
 # RESOURCE_EXHAUSTED, Paddle ResourceExhaustedError "Out of memory error on GPU", MindSpore
 # "Device memory isn't enough", host allocators' MemoryError / std::bad_alloc.
-OOM_MARKERS = ("outofmemory", "out of memory", "resource_exhausted", "resourceexhausted",
-               "resource exhausted", "memory isn't enough", "memory is not enough", "memory not enough",
-               "failed to allocate", "memoryerror", "bad_alloc", "cannot allocate memory")
+OOM_MARKERS = (
+    "outofmemory",
+    "out of memory",
+    "resource_exhausted",
+    "resourceexhausted",
+    "resource exhausted",
+    "memory isn't enough",
+    "memory is not enough",
+    "memory not enough",
+    "failed to allocate",
+    "memoryerror",
+    "bad_alloc",
+    "cannot allocate memory",
+)
 SETTING_NO_MODEL = ["device", "hardware", "data_source"]
 
 
@@ -344,8 +473,14 @@ def _batch_rank(df: pd.DataFrame) -> pd.Series:
 
 def _pair(runs: list[Run], a: int, b: int) -> Pair:
     ra, rb = runs[a], runs[b]
-    return Pair(ra["images_per_s"], ra["step_times_s"], ra["batch_size"],
-                rb["images_per_s"], rb["step_times_s"], rb["batch_size"])
+    return Pair(
+        ra["images_per_s"],
+        ra["step_times_s"],
+        ra["batch_size"],
+        rb["images_per_s"],
+        rb["step_times_s"],
+        rb["batch_size"],
+    )
 
 
 def _backend_order(backends, baseline: str) -> list[str]:
@@ -373,9 +508,11 @@ def framework_overview(df: pd.DataFrame, runs: list[Run], baseline: str) -> list
             if ok.empty:
                 types = [t for t in group["error_type"].dropna()]
                 refused = [t for t in types if is_refusal(t)]
-                cells[(model, backend)] = {"kind": "refused" if refused else "failed",
-                                           "error_type": (refused or types or ["no error recorded"])[0],
-                                           "mode": ", ".join(group["mode"])}
+                cells[(model, backend)] = {
+                    "kind": "refused" if refused else "failed",
+                    "error_type": (refused or types or ["no error recorded"])[0],
+                    "mode": ", ".join(group["mode"]),
+                }
                 continue
             idx = ok["images_per_s"].astype(float).idxmax()
             best_of[(model, backend)] = idx
@@ -390,22 +527,36 @@ def framework_overview(df: pd.DataFrame, runs: list[Run], baseline: str) -> list
         for backend in backends:
             covered = [m for m in models if cells.get((m, backend), {}).get("value") is not None]
             ran = [m for m in models if (m, backend) in cells]
-            item = {"backend": backend, "is_baseline": backend == baseline, "models": covered,
-                    "n": len(covered), "ran": len(ran),
-                    "comparable": sum((m, baseline) in best_of for m in models),
-                    "modes": sorted({cells[(m, backend)]["mode"] for m in covered})}
+            item = {
+                "backend": backend,
+                "is_baseline": backend == baseline,
+                "models": covered,
+                "n": len(covered),
+                "ran": len(ran),
+                "comparable": sum((m, baseline) in best_of for m in models),
+                "modes": sorted({cells[(m, backend)]["mode"] for m in covered}),
+            }
             if covered:
                 ref = {m: best_of[(m, baseline)] for m in covered}
                 g = geomean_ratio([_pair(runs, best_of[(m, backend)], ref[m]) for m in covered])
                 item.update(value=g.value, lo=g.lo, hi=g.hi, resolved=g.resolved)
             means.append(item)
-        blocks.append({"device": device, "hardware": hardware, "data_source": data_source,
-                       "synthetic": data_source == "synthetic",
-                       "title": setting_title(device, hardware, data_source),
-                       "models": models, "backends": backends, "cells": cells,
-                       "grid": [[cells.get((m, b)) for b in backends] for m in models],
-                       "means": means, "gains": mode_gains(block, runs, models, backends),
-                       "batches": sorted({int(b) for b in _batch_of(block).dropna()})})
+        blocks.append(
+            {
+                "device": device,
+                "hardware": hardware,
+                "data_source": data_source,
+                "synthetic": data_source == "synthetic",
+                "title": setting_title(device, hardware, data_source),
+                "models": models,
+                "backends": backends,
+                "cells": cells,
+                "grid": [[cells.get((m, b)) for b in backends] for m in models],
+                "means": means,
+                "gains": mode_gains(block, runs, models, backends),
+                "batches": sorted({int(b) for b in _batch_of(block).dropna()}),
+            }
+        )
     return blocks
 
 
@@ -425,9 +576,18 @@ def mode_gains(block: pd.DataFrame, runs: list[Run], models: list[str], backends
             best = ok["images_per_s"].astype(float).idxmax()
             plain_mode = PLAIN_MODES.get(backend)
             plain = ok[ok["mode"] == plain_mode]
-            item = {"model": model, "backend": backend, "modes": sorted(ok["mode"]),
-                    "best_mode": block.at[best, "mode"], "best_ips": block.at[best, "images_per_s"],
-                    "plain_mode": plain_mode, "plain_ips": None, "gain": None, "lo": None, "hi": None}
+            item = {
+                "model": model,
+                "backend": backend,
+                "modes": sorted(ok["mode"]),
+                "best_mode": block.at[best, "mode"],
+                "best_ips": block.at[best, "images_per_s"],
+                "plain_mode": plain_mode,
+                "plain_ips": None,
+                "gain": None,
+                "lo": None,
+                "hi": None,
+            }
             if not plain.empty:
                 p = plain.index[0]
                 item["plain_ips"] = block.at[p, "images_per_s"]
@@ -447,8 +607,11 @@ def batch_sweeps(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     batch, primary = _batch_of(df), at_primary(df)
     for (device, hardware, data_source), block in df.groupby(SETTING_NO_MODEL, sort=False):
-        models = [m for m in sorted(dict.fromkeys(block["model"]), key=_model_order)
-                  if batch[block.index[block["model"] == m]].nunique() >= 2]
+        models = [
+            m
+            for m in sorted(dict.fromkeys(block["model"]), key=_model_order)
+            if batch[block.index[block["model"] == m]].nunique() >= 2
+        ]
         if not models:
             continue
         lines, fits = [], []
@@ -460,10 +623,18 @@ def batch_sweeps(df: pd.DataFrame) -> list[dict[str, Any]]:
                 if not ok.empty:
                     lines.append({"model": model, "backend": backend, **_sweep_line(ok, primary)})
                 fits.append({"model": model, "backend": backend, **_fit(rows)})
-        out.append({"device": device, "hardware": hardware, "data_source": data_source,
-                    "synthetic": data_source == "synthetic",
-                    "title": setting_title(device, hardware, data_source),
-                    "models": models, "lines": lines, "fits": fits})
+        out.append(
+            {
+                "device": device,
+                "hardware": hardware,
+                "data_source": data_source,
+                "synthetic": data_source == "synthetic",
+                "title": setting_title(device, hardware, data_source),
+                "models": models,
+                "lines": lines,
+                "fits": fits,
+            }
+        )
     return out
 
 
@@ -473,12 +644,16 @@ def _sweep_line(ok: pd.DataFrame, primary: pd.Series) -> dict[str, Any]:
     counts = ok.groupby("mode")["batch_size"].nunique()
     candidates = ok[ok["mode"].isin(counts[counts == counts.max()].index)]
     prim = candidates[primary[candidates.index]]
-    pick = (prim if not prim.empty else candidates)
+    pick = prim if not prim.empty else candidates
     mode = pick.loc[pick["images_per_s"].astype(float).idxmax(), "mode"]
     rows = ok[ok["mode"] == mode].sort_values("batch_size")
-    return {"mode": mode, "batch": [int(b) for b in rows["batch_size"]],
-            "ips": rows["images_per_s"].astype(float).tolist(),
-            "p10": rows["ips_p10"].astype(float).tolist(), "p90": rows["ips_p90"].astype(float).tolist()}
+    return {
+        "mode": mode,
+        "batch": [int(b) for b in rows["batch_size"]],
+        "ips": rows["images_per_s"].astype(float).tolist(),
+        "p10": rows["ips_p10"].astype(float).tolist(),
+        "p90": rows["ips_p90"].astype(float).tolist(),
+    }
 
 
 def _fit(rows: pd.DataFrame) -> dict[str, Any]:
@@ -489,8 +664,12 @@ def _fit(rows: pd.DataFrame) -> dict[str, Any]:
     other = failed.drop(oom.index)
     largest = int(ok["batch_size"].max()) if not ok.empty else None
     at_largest = ok[ok["batch_size"] == largest]["images_per_s"].max() if largest else None
-    return {"tried": sorted({int(b) for b in _batch_of(rows).dropna()}),
-            "largest_ok": largest, "largest_ok_ips": _f(at_largest),
-            "smallest_oom": int(oom["batch_size"].min()) if not oom.empty else None,
-            "other_failures": sorted({(int(b), str(t or "failed"))
-                                      for b, t in zip(other["batch_size"], other["error_type"])})}
+    return {
+        "tried": sorted({int(b) for b in _batch_of(rows).dropna()}),
+        "largest_ok": largest,
+        "largest_ok_ips": _f(at_largest),
+        "smallest_oom": int(oom["batch_size"].min()) if not oom.empty else None,
+        "other_failures": sorted(
+            {(int(b), str(t or "failed")) for b, t in zip(other["batch_size"], other["error_type"])}
+        ),
+    }

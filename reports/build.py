@@ -1,4 +1,5 @@
 """build_report: results folder in, one self-contained HTML page and a summary CSV out."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -102,8 +103,9 @@ def _charted(df: pd.DataFrame, runs) -> set:
     return set(sorted(latest, key=lambda k: latest[k], reverse=True)[:CHARTED_SETTINGS])
 
 
-def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str] | None = None,
-              page_dir: Path = Path(".")) -> list[dict[str, Any]]:
+def _settings(
+    df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str] | None = None, page_dir: Path = Path(".")
+) -> list[dict[str, Any]]:
     warnings = [] if warnings is None else warnings
     featured = _best_runs(df)
     learned = dict(iter(learning.groupby(aggregate.SETTING))) if not learning.empty else {}
@@ -125,29 +127,48 @@ def _settings(df: pd.DataFrame, runs, learning: pd.DataFrame, warnings: list[str
         for model, mblock in block.groupby("model", sort=False):
             learn = learned.get((device, hardware, data_source, model))
             cblock = mblock[primary[mblock.index]]
-            models.append({"model": model, "rows": _records(mblock),
-                           "learning": _records(learn) if learn is not None else [],
-                           "batches": sorted({int(b) for b in mblock["batch_size"].dropna()}),
-                           "loss_chart": chart(draw, partial(charts.loss_chart, cblock, runs), cblock,
-                                               f"loss chart of {model}"),
-                           "samples_chart": chart(
-                               draw, partial(charts.samples_chart, cblock[cblock.index.isin(featured)], runs),
-                               cblock, f"samples of {model}"),
-                           "charts_skipped": not draw,
-                           "sample_links": _sample_links(cblock, runs, featured, page_dir)})
+            models.append(
+                {
+                    "model": model,
+                    "rows": _records(mblock),
+                    "learning": _records(learn) if learn is not None else [],
+                    "batches": sorted({int(b) for b in mblock["batch_size"].dropna()}),
+                    "loss_chart": chart(
+                        draw, partial(charts.loss_chart, cblock, runs), cblock, f"loss chart of {model}"
+                    ),
+                    "samples_chart": chart(
+                        draw,
+                        partial(charts.samples_chart, cblock[cblock.index.isin(featured)], runs),
+                        cblock,
+                        f"samples of {model}",
+                    ),
+                    "charts_skipped": not draw,
+                    "sample_links": _sample_links(cblock, runs, featured, page_dir),
+                }
+            )
         details = sorted({str(runs[i]["data_detail"]) for i in block.index if runs[i]["data_detail"]})
         kinds = set(block["memory_kind"].dropna())
-        out.append({"device": device, "hardware": hardware, "data_source": data_source,
-                    "synthetic": data_source == "synthetic",
-                    "title": aggregate.setting_title(device, hardware, data_source),
-                    "details": details, "rows": _records(block),
-                    # One kind for the whole block goes in the header; mixed kinds go per row.
-                    "memory_kind": kinds.pop() if len(kinds) == 1 else None,
-                    "throughput_chart": chart(draw, partial(charts.throughput_chart, chart_block), chart_block,
-                                              "throughput chart"),
-                    "step_chart": chart(draw, partial(charts.step_time_chart, chart_block, runs), chart_block,
-                                        "step-time chart"), "models": models,
-                    "charts_skipped": not draw})
+        out.append(
+            {
+                "device": device,
+                "hardware": hardware,
+                "data_source": data_source,
+                "synthetic": data_source == "synthetic",
+                "title": aggregate.setting_title(device, hardware, data_source),
+                "details": details,
+                "rows": _records(block),
+                # One kind for the whole block goes in the header; mixed kinds go per row.
+                "memory_kind": kinds.pop() if len(kinds) == 1 else None,
+                "throughput_chart": chart(
+                    draw, partial(charts.throughput_chart, chart_block), chart_block, "throughput chart"
+                ),
+                "step_chart": chart(
+                    draw, partial(charts.step_time_chart, chart_block, runs), chart_block, "step-time chart"
+                ),
+                "models": models,
+                "charts_skipped": not draw,
+            }
+        )
     return out
 
 
@@ -196,8 +217,9 @@ def _build(results_dir: Path, out: Path, baseline: str, loaded, demo: bool) -> R
         warnings.append(f"baseline {baseline!r} has no successful run; no speed-ups are shown")
     # the stability guard: a noisy run is named in the warnings (page and terminal), not only on its row
     for _, row in df[df["stability"].fillna("") != ""].iterrows():
-        warnings.append(f"{row['file']}: noisy measurement ({row['backend']} {row['model']} {row['mode']}): "
-                        f"{row['stability']}")
+        warnings.append(
+            f"{row['file']}: noisy measurement ({row['backend']} {row['model']} {row['mode']}): {row['stability']}"
+        )
     primary = df[aggregate.at_primary(df)]
     learning = aggregate.learning_frame(primary, runs)
     parity_blocks, parity_notes = aggregate.parity(loaded.traces, baseline)
@@ -205,26 +227,42 @@ def _build(results_dir: Path, out: Path, baseline: str, loaded, demo: bool) -> R
         block["chart"] = charts.parity_chart(block, baseline) if block["rows"] else None
 
     context = {
-        "results_dir": str(results_dir), "baseline": baseline, "csv_name": csv_path.name,
+        "results_dir": str(results_dir),
+        "baseline": baseline,
+        "csv_name": csv_path.name,
         "demo": DEMO_MARK if demo else None,
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "counts": {"files": loaded.files_seen, "runs": len(runs), "traces": len(loaded.traces),
-                   "ok": int((df["status"] == "ok").sum()), "failed": int((df["status"] == "failed").sum()),
-                   "reproductions": len(loaded.reproductions)},
+        "counts": {
+            "files": loaded.files_seen,
+            "runs": len(runs),
+            "traces": len(loaded.traces),
+            "ok": int((df["status"] == "ok").sum()),
+            "failed": int((df["status"] == "failed").sum()),
+            "reproductions": len(loaded.reproductions),
+        },
         "warnings": warnings,
         "headlines": aggregate.headlines(primary, runs, baseline),
-        "overview": _overview(df, runs, baseline), "sweeps": _sweeps(df),
-        "tutorial_batch": aggregate.TUTORIAL_BATCH, "plain_modes": aggregate.PLAIN_MODES,
-        "settings": _settings(df, runs, learning, warnings, out.parent), "charted_settings": CHARTED_SETTINGS,
-        "parity": parity_blocks, "parity_notes": parity_notes,
+        "overview": _overview(df, runs, baseline),
+        "sweeps": _sweeps(df),
+        "tutorial_batch": aggregate.TUTORIAL_BATCH,
+        "plain_modes": aggregate.PLAIN_MODES,
+        "settings": _settings(df, runs, learning, warnings, out.parent),
+        "charted_settings": CHARTED_SETTINGS,
+        "parity": parity_blocks,
+        "parity_notes": parity_notes,
         "failures": aggregate.failures(df, runs),
         "reproductions": reproduction.sections(loaded.reproductions, baseline, out.parent),
-        "gif_max_mib": reproduction.GIF_MAX_BYTES / 2**20, "first_step_tol": reproduction.FIRST_STEP_TOL,
+        "gif_max_mib": reproduction.GIF_MAX_BYTES / 2**20,
+        "first_step_tol": reproduction.FIRST_STEP_TOL,
         "environments": aggregate.environments([*runs, *loaded.reproductions]),  # reproductions ran somewhere too
-        "peaks": [p for _, p in PEAKS], "final_window": aggregate.FINAL_WINDOW,
-        "resamples": stats.RESAMPLES, "seed": stats.SEED, "min_steps": stats.MIN_STEPS,
+        "peaks": [p for _, p in PEAKS],
+        "final_window": aggregate.FINAL_WINDOW,
+        "resamples": stats.RESAMPLES,
+        "seed": stats.SEED,
+        "min_steps": stats.MIN_STEPS,
         "parity_eps": aggregate.PARITY_EPS,
-        "history": history.sections(loaded), "run_set_count": len(loaded.run_sets),
+        "history": history.sections(loaded),
+        "run_set_count": len(loaded.run_sets),
     }
     context["scaling"] = scaling.section(runs)  # data-parallel runs, None without any
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -238,16 +276,23 @@ def terminal_table(df: pd.DataFrame) -> str:
     """The summary as fixed-width text for the terminal: the columns a person scans first."""
     if df.empty:
         return "(no valid result)"
-    view = pd.DataFrame({
-        "model": df["model"], "hardware": df["hardware"], "data": df["data_source"],
-        "backend": df["backend"], "mode": df["mode"],
-        # A batch sweep's rows differ only here.
-        "batch": [str(b) if pd.notna(b) else "n/a" for b in df["batch_size"]],
-        "status": df["status"],
-        "images/s": df["images_per_s"].map(num),
-        "p10-p90": [f"{num(a)}-{num(b)}" if pd.notna(a) else "n/a" for a, b in zip(df["ips_p10"], df["ips_p90"])],
-        "speed-up [95% CI]": [ratio(v, lo, hi) if pd.notna(v) else "n/a"
-                              for v, lo, hi in zip(df["speedup"], df["speedup_lo"], df["speedup_hi"])],
-        "MFU": df["mfu_pct"].map(lambda v: num(v, 2, "%")),
-    })
+    view = pd.DataFrame(
+        {
+            "model": df["model"],
+            "hardware": df["hardware"],
+            "data": df["data_source"],
+            "backend": df["backend"],
+            "mode": df["mode"],
+            # A batch sweep's rows differ only here.
+            "batch": [str(b) if pd.notna(b) else "n/a" for b in df["batch_size"]],
+            "status": df["status"],
+            "images/s": df["images_per_s"].map(num),
+            "p10-p90": [f"{num(a)}-{num(b)}" if pd.notna(a) else "n/a" for a, b in zip(df["ips_p10"], df["ips_p90"])],
+            "speed-up [95% CI]": [
+                ratio(v, lo, hi) if pd.notna(v) else "n/a"
+                for v, lo, hi in zip(df["speedup"], df["speedup_lo"], df["speedup_hi"])
+            ],
+            "MFU": df["mfu_pct"].map(lambda v: num(v, 2, "%")),
+        }
+    )
     return view.to_string(index=False)

@@ -5,6 +5,7 @@ global figure state or GUI backend is involved. Every figure's title names the h
 device and the data source; a synthetic-data figure says so in its title in capitals and
 hatches its bars, so it cannot be mistaken for a real-data result.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,10 +30,20 @@ from .aggregate import setting_title
 from .load import Run
 
 DPI = 100
-RC = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 11,
-      "axes.spines.top": False, "axes.spines.right": False}
-BACKEND_COLOURS = {"torch": "#d62728", "mxnet": "#1f77b4", "paddle": "#2ca02c",
-                   "mindspore": "#9467bd", "jax": "#ff7f0e"}
+RC = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "figure.titlesize": 11,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+BACKEND_COLOURS = {
+    "torch": "#d62728",
+    "mxnet": "#1f77b4",
+    "paddle": "#2ca02c",
+    "mindspore": "#9467bd",
+    "jax": "#ff7f0e",
+}
 OTHER_COLOURS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 SAMPLE_MAX_PX = 400
 
@@ -76,8 +87,19 @@ def to_uri(fig: Figure, fmt: str = "png") -> str:
     """The figure as a data URI. Sample grids go as JPEG: they are photographs in effect, and
     PNG made them several times larger for no visible gain; line art stays PNG."""
     if _WATERMARK and _WATERMARK[-1]:
-        fig.text(0.5, 0.5, _WATERMARK[-1], transform=fig.transFigure, ha="center", va="center", rotation=18,
-                 fontsize=26, color="#c00000", alpha=0.3, zorder=100)
+        fig.text(
+            0.5,
+            0.5,
+            _WATERMARK[-1],
+            transform=fig.transFigure,
+            ha="center",
+            va="center",
+            rotation=18,
+            fontsize=26,
+            color="#c00000",
+            alpha=0.3,
+            zorder=100,
+        )
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     extra = {"pil_kwargs": {"quality": 90}} if fmt == "jpeg" else {}
@@ -118,10 +140,16 @@ def throughput_chart(block: pd.DataFrame) -> str:
             ips = rows["images_per_s"].where(ok, 0).astype(float).to_numpy()
             lo = (rows["images_per_s"] - rows["ips_p10"]).clip(lower=0).where(ok, 0).fillna(0)
             hi = (rows["ips_p90"] - rows["images_per_s"]).clip(lower=0).where(ok, 0).fillna(0)
-            ax.barh(y, ips, color=[colour(b) for b in rows["backend"]],
-                    hatch="//" if synthetic else None, edgecolor="white" if synthetic else None,
-                    xerr=[lo.to_numpy(float), hi.to_numpy(float)], capsize=3,
-                    error_kw={"elinewidth": 1, "ecolor": "#333"})
+            ax.barh(
+                y,
+                ips,
+                color=[colour(b) for b in rows["backend"]],
+                hatch="//" if synthetic else None,
+                edgecolor="white" if synthetic else None,
+                xerr=[lo.to_numpy(float), hi.to_numpy(float)],
+                capsize=3,
+                error_kw={"elinewidth": 1, "ecolor": "#333"},
+            )
             ax.set_yticks(y, [label(b, m) for b, m in zip(rows["backend"], rows["mode"])])
             top = np.nanmax(np.r_[ips, rows["ips_p90"].where(ok).to_numpy(float), 0.0])
             ax.set_xlim(0, (top or 1) * 1.35)
@@ -132,15 +160,22 @@ def throughput_chart(block: pd.DataFrame) -> str:
                 note = f"  {r['images_per_s']:,.0f}"
                 if _finite(r["speedup"]):
                     note += f"  ×{r['speedup']:.2f}"
-                ax.text(max(r["images_per_s"], r["ips_p90"] if _finite(r["ips_p90"]) else 0), yi,
-                        note, va="center", fontsize=8)
+                ax.text(
+                    max(r["images_per_s"], r["ips_p90"] if _finite(r["ips_p90"]) else 0),
+                    yi,
+                    note,
+                    va="center",
+                    fontsize=8,
+                )
             ax.set_title(plain(model))
             ax.set_xlabel("images/s (median; bars: p10–p90 over steps)")
         ref = block["speedup_vs"].dropna()
-        question = f"Training throughput by backend (×: speed-up vs {ref.iloc[0]})" if len(ref) else \
-            "Training throughput by backend"
-        fig.suptitle(title(question, device, hardware, data_source),
-                     color="#b00" if synthetic else "black")
+        question = (
+            f"Training throughput by backend (×: speed-up vs {ref.iloc[0]})"
+            if len(ref)
+            else "Training throughput by backend"
+        )
+        fig.suptitle(title(question, device, hardware, data_source), color="#b00" if synthetic else "black")
         return to_uri(fig)
 
 
@@ -159,19 +194,22 @@ def step_time_chart(block: pd.DataFrame, runs: list[Run]) -> str | None:
             data = [np.asarray(runs[i]["step_times_s"]) * 1e3 for i in rows.index]
             # Vertical boxes: the keyword for horizontal ones differs between matplotlib 3.8
             # (the MXNet session's pin) and 3.10+.
-            parts = ax.boxplot(data, patch_artist=True, widths=0.6,
-                               medianprops={"color": "black"}, flierprops={"markersize": 3})
+            parts = ax.boxplot(
+                data, patch_artist=True, widths=0.6, medianprops={"color": "black"}, flierprops={"markersize": 3}
+            )
             for patch, backend in zip(parts["boxes"], rows["backend"]):
                 patch.set_facecolor(colour(backend))
                 patch.set_alpha(0.6)
-            ax.set_xticks(np.arange(1, len(rows) + 1),
-                          [plain(f"{b}\n({m})") for b, m in zip(rows["backend"], rows["mode"])])
+            ax.set_xticks(
+                np.arange(1, len(rows) + 1), [plain(f"{b}\n({m})") for b, m in zip(rows["backend"], rows["mode"])]
+            )
             ax.set_title(plain(model))
             ax.set_ylabel("step time (ms)")
-        fig.supxlabel("box: quartiles and median; whiskers: 1.5 IQR; dots: slower or faster outlying steps",
-                      fontsize=8)
-        fig.suptitle(title("Step-time distributions", device, hardware, data_source),
-                     color="#b00" if data_source == "synthetic" else "black")
+        fig.supxlabel("box: quartiles and median; whiskers: 1.5 IQR; dots: slower or faster outlying steps", fontsize=8)
+        fig.suptitle(
+            title("Step-time distributions", device, hardware, data_source),
+            color="#b00" if data_source == "synthetic" else "black",
+        )
         return to_uri(fig)
 
 
@@ -191,9 +229,15 @@ def loss_chart(block: pd.DataFrame, runs: list[Run]) -> str | None:
                 run = runs[i]
                 values = (run["losses"] or {}).get(key) if key in ("d", "g") else run[key]
                 if values:
-                    ax.plot(np.arange(len(values)), values, color=colour(r["backend"]), lw=1.2,
-                            alpha=0.85, label=label(r["backend"], r["mode"]),
-                            linestyle="-" if r["mode"] == "eager" else "--")
+                    ax.plot(
+                        np.arange(len(values)),
+                        values,
+                        color=colour(r["backend"]),
+                        lw=1.2,
+                        alpha=0.85,
+                        label=label(r["backend"], r["mode"]),
+                        linestyle="-" if r["mode"] == "eager" else "--",
+                    )
                 if run["warmup_steps"]:
                     warmups.add(run["warmup_steps"])
             for w in warmups:
@@ -203,8 +247,10 @@ def loss_chart(block: pd.DataFrame, runs: list[Run]) -> str | None:
         handles, labels = axes[0].get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), frameon=False)
-        fig.suptitle(title("What each backend learned", device, hardware, data_source, model),
-                     color="#b00" if data_source == "synthetic" else "black")
+        fig.suptitle(
+            title("What each backend learned", device, hardware, data_source, model),
+            color="#b00" if data_source == "synthetic" else "black",
+        )
         return to_uri(fig)
 
 
@@ -233,8 +279,9 @@ def samples_chart(block: pd.DataFrame, runs: list[Run]) -> str | None:
         ncols = math.ceil(len(images) / rows_needed)  # balanced rows: five grids wrap 3 + 2, not 4 + 1
         nrows, ncols = _grid(len(images), ncols)
         # never narrower than the two-line title (one grid alone clipped it)
-        fig = Figure(figsize=(max(ncols * cell + 0.3, TITLE_WIDTH_IN), nrows * (side + 0.45) + 1.0),
-                     layout="constrained")
+        fig = Figure(
+            figsize=(max(ncols * cell + 0.3, TITLE_WIDTH_IN), nrows * (side + 0.45) + 1.0), layout="constrained"
+        )
         for ax, (r, img) in zip(_axes(fig, len(images), ncols), images):
             ax.set_axis_off()
             ax.set_title(label(r["backend"], r["mode"]), color=colour(r["backend"]))
@@ -242,8 +289,10 @@ def samples_chart(block: pd.DataFrame, runs: list[Run]) -> str | None:
                 ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
             else:
                 ax.imshow(img, interpolation="nearest")
-        fig.suptitle(title("Final samples", device, hardware, data_source, model),
-                     color="#b00" if data_source == "synthetic" else "black")
+        fig.suptitle(
+            title("Final samples", device, hardware, data_source, model),
+            color="#b00" if data_source == "synthetic" else "black",
+        )
         return to_uri(fig, "jpeg")
 
 
@@ -255,16 +304,23 @@ def parity_chart(block: dict[str, Any], baseline: str) -> str:
         ax = fig.subplots()
         for row in block["rows"]:
             values = np.maximum(np.asarray(row["per_step"], dtype=float), 1e-16)
-            ax.plot(np.arange(len(values)), values, marker="o", ms=3, color=colour(row["backend"]),
-                    label=label(row["backend"], row["mode"]))
+            ax.plot(
+                np.arange(len(values)),
+                values,
+                marker="o",
+                ms=3,
+                color=colour(row["backend"]),
+                label=label(row["backend"], row["mode"]),
+            )
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("max(|ΔD|/|D_ref|, |ΔG|/|G_ref|)\n(0 drawn at 1e-16)")
         if block["rows"]:
             ax.legend(frameon=False)
         data = ref.env.get("data_source") or "data source not recorded in traces"
-        fig.suptitle(plain(f"Loss parity against {baseline} ({ref.mode}) — {block['model']}\n"
-                             f"{block['device']} · {data}"))
+        fig.suptitle(
+            plain(f"Loss parity against {baseline} ({ref.mode}) — {block['model']}\n{block['device']} · {data}")
+        )
         return to_uri(fig)
 
 
@@ -276,10 +332,12 @@ LINESTYLES = ["-", "--", ":", "-."]
 
 
 def reproduction_labels(reps: list) -> list[str]:
-    """"backend (device)", with the run's folder added where that is not unique in the group."""
+    """ "backend (device)", with the run's folder added where that is not unique in the group."""
     labels = [f"{r['backend']} ({r['device']})" for r in reps]
-    return [lab + (f" · {r.file.rsplit('/', 2)[-2] if '/' in r.file else r.file}" if labels.count(lab) > 1 else "")
-            for lab, r in zip(labels, reps)]
+    return [
+        lab + (f" · {r.file.rsplit('/', 2)[-2] if '/' in r.file else r.file}" if labels.count(lab) > 1 else "")
+        for lab, r in zip(labels, reps)
+    ]
 
 
 def _styles(reps: list) -> list[tuple[str, str]]:
@@ -297,7 +355,7 @@ def _buckets(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     size = math.ceil(len(values) / MAX_POINTS)
     n = math.ceil(len(values) / size)
     padded = np.full(n * size, np.nan)
-    padded[:len(values)] = values
+    padded[: len(values)] = values
     blocks = padded.reshape(n, size)
     with warnings.catch_warnings():  # an all-NaN bucket is drawn as a gap
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -323,8 +381,17 @@ def _published_bands(ax, pub: dict[str, Any] | None, end: float, keys=(("loss_d"
     end = max(end, start + 1)
     for key, col in keys:
         lo, hi = pub[key]
-        ax.fill_between([start, end], [lo, lo], [hi, hi], color=col, alpha=0.18, lw=0.8, ls="--",
-                        edgecolor=col, label=f"published {key} range")
+        ax.fill_between(
+            [start, end],
+            [lo, lo],
+            [hi, hi],
+            color=col,
+            alpha=0.18,
+            lw=0.8,
+            ls="--",
+            edgecolor=col,
+            label=f"published {key} range",
+        )
 
 
 def reproduction_loss_chart(reps: list, labels: list[str]) -> str | None:
@@ -350,8 +417,9 @@ def reproduction_loss_figure(reps: list, labels: list[str]) -> Figure | None:
     if not items:
         return None
     model = reps[0]["model"]
-    steps = np.concatenate([np.asarray((r["losses"] or {}).get(k) or [], dtype=float)
-                            for r, _ in items for k in ("d", "g")])
+    steps = np.concatenate(
+        [np.asarray((r["losses"] or {}).get(k) or [], dtype=float) for r, _ in items for k in ("d", "g")]
+    )
     steps = steps[np.isfinite(steps)]
     means = [v for r, _ in items for e in r["epoch_losses"] or [] for v in (e["d"], e["g"]) if math.isfinite(v)]
     pubs = [v for r, _ in items if r["published"] for k in ("loss_d", "loss_g") for v in r["published"][k]]
@@ -381,13 +449,22 @@ def reproduction_loss_figure(reps: list, labels: list[str]) -> Figure | None:
             ax.set_ylim(bottom, top)
             if r["status"] in ("diverged", "collapsed", "failed"):
                 ax.axvline(end, color="#b00", lw=1.2, ls=":")
-                ax.text(end, top, f" {r['status'].upper()}", color="#b00", fontweight="bold", va="top",
-                        ha="right" if end > 0.6 * max(r["epochs_planned"], 1) else "left")
+                ax.text(
+                    end,
+                    top,
+                    f" {r['status'].upper()}",
+                    color="#b00",
+                    fontweight="bold",
+                    va="top",
+                    ha="right" if end > 0.6 * max(r["epochs_planned"], 1) else "left",
+                )
             head = f"{lab}\n{r['status']}, {r['epochs_done']}/{r['epochs_planned']} epochs"
             if r["subset"]:
                 head += f" — SUBSET: first {r['subset']} images"
-            ax.set_title(plain(head), color="#b00" if r["status"] in ("diverged", "collapsed", "failed")
-                         or r["subset"] else "black")
+            ax.set_title(
+                plain(head),
+                color="#b00" if r["status"] in ("diverged", "collapsed", "failed") or r["subset"] else "black",
+            )
             ax.set_xlabel("epoch" if ipe else "iteration (iterations per epoch not recorded)")
             ax.set_ylabel("loss")
         handles, names = [], []
@@ -396,8 +473,10 @@ def reproduction_loss_figure(reps: list, labels: list[str]) -> Figure | None:
                 if n not in names:
                     handles.append(h)
                     names.append(n)
-        handles = [matplotlib.lines.Line2D([], [], color=D_COLOUR, lw=0.6, alpha=0.6),
-                   matplotlib.lines.Line2D([], [], color=G_COLOUR, lw=0.6, alpha=0.6)] + handles
+        handles = [
+            matplotlib.lines.Line2D([], [], color=D_COLOUR, lw=0.6, alpha=0.6),
+            matplotlib.lines.Line2D([], [], color=G_COLOUR, lw=0.6, alpha=0.6),
+        ] + handles
         names = ["D, per step", "G, per step"] + names
         fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 6), frameon=False)
         note = "long runs: per-step curves drawn as bucket means with a min–max band"
@@ -414,12 +493,14 @@ def reproduction_compare_chart(reps: list, labels: list[str]) -> str | None:
         return None
     model = reps[0]["model"]
     styles = _styles(reps)
-    panels = [("d", "mean D loss per epoch"), ("g", "mean G loss per epoch"),
-              ("swd", "SWD ×10³ (lower: closer to the data)")]
+    panels = [
+        ("d", "mean D loss per epoch"),
+        ("g", "mean G loss per epoch"),
+        ("swd", "SWD ×10³ (lower: closer to the data)"),
+    ]
     if any(m["frechet"] is not None for r in reps for m in r["metrics"] or []):
         panels.append(("frechet", "Fréchet(MNIST) (lower: closer)"))
-    hists = [(r["metrics"][-1]["histogram"], r["metrics"][-1]["epoch"]) if r["metrics"] else (None, None)
-             for r in reps]
+    hists = [(r["metrics"][-1]["histogram"], r["metrics"][-1]["epoch"]) if r["metrics"] else (None, None) for r in reps]
     if any(h for h, _ in hists):
         panels.append(("hist", "predicted digit of the samples, last epoch"))
     with matplotlib.rc_context(RC):
@@ -432,8 +513,13 @@ def reproduction_compare_chart(reps: list, labels: list[str]) -> str | None:
                 width = 0.8 / len(shown)
                 for k, (i, h, e) in enumerate(shown):
                     pct = 100 * np.asarray(h, dtype=float) / max(sum(h), 1)
-                    ax.bar(np.arange(len(h)) + (k - (len(shown) - 1) / 2) * width, pct, width,
-                           color=styles[i][0], label=plain(f"{labels[i]} (epoch {e})"))
+                    ax.bar(
+                        np.arange(len(h)) + (k - (len(shown) - 1) / 2) * width,
+                        pct,
+                        width,
+                        color=styles[i][0],
+                        label=plain(f"{labels[i]} (epoch {e})"),
+                    )
                 ax.axhline(10, color="#555", lw=0.8, ls="--")
                 ax.set_xticks(np.arange(max(len(h) for _, h, _ in shown)))
                 ax.set_xlabel("digit (dashed: 10 %, every digit equally often)")
@@ -444,21 +530,30 @@ def reproduction_compare_chart(reps: list, labels: list[str]) -> str | None:
                 pts = [(e["epoch"], e[key]) for e in rows or [] if e[key] is not None]
                 if pts:
                     x, y = zip(*pts)
-                    ax.plot(x, y, color=col, ls=ls, lw=1.3, marker="o" if len(pts) <= 40 else None, ms=3,
-                            label=plain(lab))
+                    ax.plot(
+                        x, y, color=col, ls=ls, lw=1.3, marker="o" if len(pts) <= 40 else None, ms=3, label=plain(lab)
+                    )
             if key in ("d", "g"):
                 pub = next((r["published"] for r in reps if r["published"]), None)
                 if pub:
                     lo, hi = pub[f"loss_{key}"]
                     end = max([pub["from_epoch"] + 1] + [r["epochs_planned"] for r in reps])
-                    ax.fill_between([pub["from_epoch"], end], [lo, lo], [hi, hi], color="#888", alpha=0.25,
-                                    lw=0, label="published range")
+                    ax.fill_between(
+                        [pub["from_epoch"], end],
+                        [lo, lo],
+                        [hi, hi],
+                        color="#888",
+                        alpha=0.25,
+                        lw=0,
+                        label="published range",
+                    )
             if key in ("swd", "frechet"):
                 ax.set_yscale("log")
                 # Plain numbers (20, 30, 50) rather than 2×10¹: these axes span one or two decades.
                 ax.yaxis.set_major_formatter(matplotlib.ticker.LogFormatter())
-                ax.yaxis.set_minor_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False,
-                                                                            minor_thresholds=(2, 0.5)))
+                ax.yaxis.set_minor_formatter(
+                    matplotlib.ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5))
+                )
             ax.set_xlabel("epoch")
         handles, names = [], []
         for ax in fig.axes:
@@ -482,7 +577,7 @@ HEAT_SPAN = 4.0  # colours saturate at ×4 and ×1/4: beyond that the printed nu
 
 def _clip(text: Any, width: int = 24) -> str:
     text = str(text)
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def heatmap_chart(block: dict[str, Any], baseline: str) -> str | None:
@@ -514,8 +609,11 @@ def heatmap_chart(block: dict[str, Any], baseline: str) -> str | None:
                 elif cell["kind"] in ("failed", "refused"):
                     text, col = f"{cell['kind']}\n{_clip(cell['error_type'], 16)}", "#8a0000"
                     # Hatched, so a failure never reads as the pale ×1 of the colour scale.
-                    ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=0,
-                                                              hatch="//", edgecolor="#e3b5b5"))
+                    ax.add_patch(
+                        matplotlib.patches.Rectangle(
+                            (j - 0.5, i - 0.5), 1, 1, fill=False, lw=0, hatch="//", edgecolor="#e3b5b5"
+                        )
+                    )
                 elif cell.get("value") is None:
                     text, col = f"no {baseline}\nto compare", "#555"
                 else:
@@ -534,8 +632,15 @@ def heatmap_chart(block: dict[str, Any], baseline: str) -> str | None:
         ticks = [t for t in (0.25, 0.5, 1, 2, 4) if 1 / HEAT_SPAN <= t <= HEAT_SPAN]
         bar.set_ticks(ticks, labels=[f"×{t:g}" for t in ticks])
         bar.minorticks_off()
-        fig.suptitle(title(f"Best run of each framework against {baseline}'s best", block["device"],
-                           block["hardware"], block["data_source"]), color="#b00" if synthetic else "black")
+        fig.suptitle(
+            title(
+                f"Best run of each framework against {baseline}'s best",
+                block["device"],
+                block["hardware"],
+                block["data_source"],
+            ),
+            color="#b00" if synthetic else "black",
+        )
         return to_uri(fig)
 
 
@@ -554,13 +659,29 @@ def batch_sweep_chart(sweep: dict[str, Any]) -> str | None:
                 y = np.asarray(line["ips"], dtype=float)
                 lo = np.clip(y - np.asarray(line["p10"], dtype=float), 0, None)
                 hi = np.clip(np.asarray(line["p90"], dtype=float) - y, 0, None)
-                ax.errorbar(x, y, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], marker="o", ms=4, capsize=3,
-                            color=colour(line["backend"]), label=label(line["backend"], line["mode"]))
+                ax.errorbar(
+                    x,
+                    y,
+                    yerr=[np.nan_to_num(lo), np.nan_to_num(hi)],
+                    marker="o",
+                    ms=4,
+                    capsize=3,
+                    color=colour(line["backend"]),
+                    label=label(line["backend"], line["mode"]),
+                )
             for fit in (f for f in sweep["fits"] if f["model"] == model and f["smallest_oom"]):
                 ax.axvline(fit["smallest_oom"], color=colour(fit["backend"]), ls=":", lw=1)
-                ax.text(fit["smallest_oom"], 1, plain(f" {fit['backend']}: out of memory"), rotation=90,
-                        va="top", ha="right", fontsize=7, color=colour(fit["backend"]),
-                        transform=ax.get_xaxis_transform())
+                ax.text(
+                    fit["smallest_oom"],
+                    1,
+                    plain(f" {fit['backend']}: out of memory"),
+                    rotation=90,
+                    va="top",
+                    ha="right",
+                    fontsize=7,
+                    color=colour(fit["backend"]),
+                    transform=ax.get_xaxis_transform(),
+                )
             ax.set_xscale("log", base=2)
             ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
             ax.set_ylim(bottom=0)
@@ -568,6 +689,8 @@ def batch_sweep_chart(sweep: dict[str, Any]) -> str | None:
             ax.set_xlabel("batch size (log₂)")
             ax.set_ylabel("images/s (median; bars: p10–p90)")
             ax.legend(frameon=False, fontsize=8)
-        fig.suptitle(title("Throughput against batch size", sweep["device"], sweep["hardware"],
-                           sweep["data_source"]), color="#b00" if synthetic else "black")
+        fig.suptitle(
+            title("Throughput against batch size", sweep["device"], sweep["hardware"], sweep["data_source"]),
+            color="#b00" if synthetic else "black",
+        )
         return to_uri(fig)

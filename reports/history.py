@@ -6,6 +6,7 @@ reports.stats.speed_ratio, whose interval excludes no change).
 A series is one (mode, device, hardware, data source, batch): points measured on other hardware or
 data are never joined by a line or compared.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -71,24 +72,58 @@ def sections(loaded: Loaded) -> list[dict[str, Any]]:
             rows, prev = [], None
             for when, run in points:
                 lo, hi = _interval(run)
-                row = {"run_set": run.run_set, "date": when.isoformat(timespec="seconds"), "when": when,
-                       "commit": _commit(run, manifests), "version": str(run.env.get("framework_version") or "n/a"),
-                       "ips": run["images_per_s"], "lo": lo, "hi": hi, "change": None, "change_lo": None,
-                       "change_hi": None, "verdict": None, "stability": "; ".join(stability_warnings(run.doc))}
+                row = {
+                    "run_set": run.run_set,
+                    "date": when.isoformat(timespec="seconds"),
+                    "when": when,
+                    "commit": _commit(run, manifests),
+                    "version": str(run.env.get("framework_version") or "n/a"),
+                    "ips": run["images_per_s"],
+                    "lo": lo,
+                    "hi": hi,
+                    "change": None,
+                    "change_lo": None,
+                    "change_hi": None,
+                    "verdict": None,
+                    "stability": "; ".join(stability_warnings(run.doc)),
+                }
                 if prev is not None:
-                    r = speed_ratio(run["images_per_s"], run["step_times_s"], run["batch_size"],
-                                    prev["images_per_s"], prev["step_times_s"], prev["batch_size"])
-                    row.update(change=r.value - 1, change_lo=None if r.lo is None else r.lo - 1,
-                               change_hi=None if r.hi is None else r.hi - 1,
-                               verdict=("faster" if r.lo > 1 else "slower") if r.resolved else "not told apart")
+                    r = speed_ratio(
+                        run["images_per_s"],
+                        run["step_times_s"],
+                        run["batch_size"],
+                        prev["images_per_s"],
+                        prev["step_times_s"],
+                        prev["batch_size"],
+                    )
+                    row.update(
+                        change=r.value - 1,
+                        change_lo=None if r.lo is None else r.lo - 1,
+                        change_hi=None if r.hi is None else r.hi - 1,
+                        verdict=("faster" if r.lo > 1 else "slower") if r.resolved else "not told apart",
+                    )
                 rows.append(row)
                 prev = run
             mode, device, hardware, data_source, batch = series
-            lines.append({"mode": mode, "device": device, "hardware": hardware, "data_source": data_source,
-                          "batch": batch, "rows": rows})
-        out.append({"model": model, "backend": backend, "lines": lines,
-                    "significant": sum(r["verdict"] in ("faster", "slower") for ln in lines for r in ln["rows"]),
-                    "chart": chart(model, backend, lines)})
+            lines.append(
+                {
+                    "mode": mode,
+                    "device": device,
+                    "hardware": hardware,
+                    "data_source": data_source,
+                    "batch": batch,
+                    "rows": rows,
+                }
+            )
+        out.append(
+            {
+                "model": model,
+                "backend": backend,
+                "lines": lines,
+                "significant": sum(r["verdict"] in ("faster", "slower") for ln in lines for r in ln["rows"]),
+                "chart": chart(model, backend, lines),
+            }
+        )
     return out
 
 
@@ -101,22 +136,52 @@ def chart(model: str, backend: str, lines: list[dict]) -> str:
             rows = ln["rows"]
             x = [r["when"] for r in rows]
             y = [r["ips"] for r in rows]
-            err = [[max(0.0, r["ips"] - r["lo"]) if r["lo"] is not None else 0 for r in rows],
-                   [max(0.0, r["hi"] - r["ips"]) if r["hi"] is not None else 0 for r in rows]]
+            err = [
+                [max(0.0, r["ips"] - r["lo"]) if r["lo"] is not None else 0 for r in rows],
+                [max(0.0, r["hi"] - r["ips"]) if r["hi"] is not None else 0 for r in rows],
+            ]
             name = f"{ln['mode']} · {ln['hardware']} ({ln['device']}) · {ln['data_source']} · batch {ln['batch']}"
-            ax.errorbar(x, y, yerr=err, marker=MARKERS[k % len(MARKERS)], color=colour(backend),
-                        alpha=1 - 0.5 * k / max(1, len(lines)), capsize=3, label=plain(name),
-                        linestyle="--" if ln["data_source"] == "synthetic" else "-")
+            ax.errorbar(
+                x,
+                y,
+                yerr=err,
+                marker=MARKERS[k % len(MARKERS)],
+                color=colour(backend),
+                alpha=1 - 0.5 * k / max(1, len(lines)),
+                capsize=3,
+                label=plain(name),
+                linestyle="--" if ln["data_source"] == "synthetic" else "-",
+            )
             for r in rows:
-                ax.annotate(plain(f"{r['commit']}\n{backend} {r['version']}"), (r["when"], r["ips"]),
-                            textcoords="offset points", xytext=(0, 8), ha="center", fontsize=6, color="#555")
+                ax.annotate(
+                    plain(f"{r['commit']}\n{backend} {r['version']}"),
+                    (r["when"], r["ips"]),
+                    textcoords="offset points",
+                    xytext=(0, 8),
+                    ha="center",
+                    fontsize=6,
+                    color="#555",
+                )
                 if r["verdict"] in ("faster", "slower"):
                     up = r["verdict"] == "faster"
-                    ax.scatter([r["when"]], [r["ips"]], marker="^" if up else "v", s=110, zorder=5,
-                               color="#2a7a2a" if up else "#b00", edgecolors="black")
-                    ax.annotate(f"{100 * r['change']:+.1f}%", (r["when"], r["ips"]), textcoords="offset points",
-                                xytext=(10, -12), fontsize=8, fontweight="bold",
-                                color="#2a7a2a" if up else "#b00")
+                    ax.scatter(
+                        [r["when"]],
+                        [r["ips"]],
+                        marker="^" if up else "v",
+                        s=110,
+                        zorder=5,
+                        color="#2a7a2a" if up else "#b00",
+                        edgecolors="black",
+                    )
+                    ax.annotate(
+                        f"{100 * r['change']:+.1f}%",
+                        (r["when"], r["ips"]),
+                        textcoords="offset points",
+                        xytext=(10, -12),
+                        fontsize=8,
+                        fontweight="bold",
+                        color="#2a7a2a" if up else "#b00",
+                    )
         ax.set_ylabel("images/s (median, 95% CI)")
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=7, loc="lower left")

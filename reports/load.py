@@ -38,6 +38,7 @@ Then `runs` is the latest view: per key, the run of the newest set that has it, 
 older sets' runs, which are kept in `history` (every valid run, each with its `run_set`) for the report's
 history section. Files outside any set (a folder written before run sets) count as older than every set.
 """
+
 from __future__ import annotations
 
 import json
@@ -106,15 +107,28 @@ OPTIONAL: dict[str, tuple[Any, bool]] = {
     "finished_at": ("str", True),
 }
 # A failed run never measured anything, so the absence of these keys is expected there.
-MEASUREMENT_KEYS = frozenset(OPTIONAL) - {"error", "env", "data_detail", "batch_size", "seed",
-                                          "started_at", "finished_at", "spec_hash"}
+MEASUREMENT_KEYS = frozenset(OPTIONAL) - {
+    "error",
+    "env",
+    "data_detail",
+    "batch_size",
+    "seed",
+    "started_at",
+    "finished_at",
+    "spec_hash",
+}
 
 # keys added to schema version 1 after its first files were written: their absence is no defect
 ADDED_KEYS = frozenset({"compile_s"})
 
 KIND_WORDS = {
-    "int": "an integer", "str": "a string", "number": "a number", "positive": "a positive number",
-    "numbers": "a list of numbers", "object": "an object", "list": "a list",
+    "int": "an integer",
+    "str": "a string",
+    "number": "a number",
+    "positive": "a positive number",
+    "numbers": "a list of numbers",
+    "object": "an object",
+    "list": "a list",
     "count": "a non-negative integer",
 }
 
@@ -208,7 +222,7 @@ def _conforms(value: Any, kind: Any) -> bool:
     if isinstance(kind, tuple):
         return value in kind
     if kind == "int":  # an int64: the tables hold counts as 64-bit integers
-        return isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63
+        return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
     if kind == "str":
         return isinstance(value, str)
     if kind == "number":
@@ -255,8 +269,10 @@ def _check_version(doc: dict[str, Any], rel: str, schema: str) -> None:
         raise Rejected(f"{rel}: missing required key 'schema_version'")
     version = doc["schema_version"]
     if version != SUPPORTED_VERSION or isinstance(version, bool):
-        raise Rejected(f"{rel}: schema_version {_short(version)} is not supported "
-                       f"(this report reads {schema} version {SUPPORTED_VERSION})")
+        raise Rejected(
+            f"{rel}: schema_version {_short(version)} is not supported "
+            f"(this report reads {schema} version {SUPPORTED_VERSION})"
+        )
 
 
 def parse_result(doc: dict[str, Any], rel: str, warnings: list[str]) -> dict[str, Any]:
@@ -291,8 +307,9 @@ def _check_required(doc: dict[str, Any], required: dict[str, tuple[Any, bool]], 
             raise Rejected(f"{rel}: key '{key}' must be {_kind_word(kind, nullable)}, got {_short(value)}")
 
 
-def _checked_optional(doc: dict[str, Any], optional: dict[str, tuple[Any, bool]], may_lack,
-                      rel: str, warnings: list[str]) -> dict[str, Any]:
+def _checked_optional(
+    doc: dict[str, Any], optional: dict[str, tuple[Any, bool]], may_lack, rel: str, warnings: list[str]
+) -> dict[str, Any]:
     """A copy of `doc` with every optional key present: a missing or malformed one becomes None
     with a warning (none for keys in `may_lack`)."""
     out = dict(doc)
@@ -305,8 +322,9 @@ def _checked_optional(doc: dict[str, Any], optional: dict[str, tuple[Any, bool]]
             continue
         value = doc[key]
         if not (value is None and nullable) and not _conforms(value, kind):
-            warnings.append(f"{rel}: optional key '{key}' must be {_kind_word(kind, nullable)}, "
-                            f"got {_short(value)}; shown as n/a")
+            warnings.append(
+                f"{rel}: optional key '{key}' must be {_kind_word(kind, nullable)}, got {_short(value)}; shown as n/a"
+            )
             out[key] = None
     if missing:
         # One line per file: a file from an older harness may lack many keys at once.
@@ -320,8 +338,10 @@ def _normalise_nested(out: dict[str, Any], rel: str, warnings: list[str]) -> Non
     if losses is not None:
         bad = [k for k in ("d", "g") if not _conforms(losses.get(k), "numbers")]
         if bad:
-            warnings.append(f"{rel}: key 'losses' must hold lists 'd' and 'g' of numbers "
-                            f"(bad: {', '.join(bad)}); loss curves shown as n/a")
+            warnings.append(
+                f"{rel}: key 'losses' must hold lists 'd' and 'g' of numbers "
+                f"(bad: {', '.join(bad)}); loss curves shown as n/a"
+            )
             out["losses"] = None
         else:
             out["losses"] = {"d": _floats(losses["d"]), "g": _floats(losses["g"])}
@@ -331,16 +351,17 @@ def _normalise_nested(out: dict[str, Any], rel: str, warnings: list[str]) -> Non
         times = _floats(out["step_times_s"])
         good = [t for t in times if math.isfinite(t) and t > 0]
         if len(good) != len(times):
-            warnings.append(f"{rel}: {len(times) - len(good)} step time(s) not positive numbers; "
-                            "left out of the step-time statistics")
+            warnings.append(
+                f"{rel}: {len(times) - len(good)} step time(s) not positive numbers; "
+                "left out of the step-time statistics"
+            )
         out["step_times_s"] = good
     tp = out.get("throughput")
     if tp is not None:
         out["throughput"] = {k: float(v) for k, v in tp.items() if _is_number(v)}
     err = out.get("error")
     if err is not None:
-        out["error"] = {k: ("" if err.get(k) is None else str(err.get(k)))
-                        for k in ("type", "message", "traceback")}
+        out["error"] = {k: ("" if err.get(k) is None else str(err.get(k))) for k in ("type", "message", "traceback")}
 
 
 def parse_trace(doc: dict[str, Any], rel: str) -> Trace:
@@ -355,8 +376,16 @@ def parse_trace(doc: dict[str, Any], rel: str) -> Trace:
     if not (isinstance(losses, dict) and all(_conforms(losses.get(k), "numbers") for k in ("d", "g"))):
         raise Rejected(f"{rel}: key 'losses' must be an object with lists 'd' and 'g' of numbers")
     env = doc.get("env") if isinstance(doc.get("env"), dict) else {}
-    return Trace(rel, doc["backend"], doc["model"], doc["device"], str(doc.get("mode") or "eager"),
-                 _floats(losses["d"]), _floats(losses["g"]), env)
+    return Trace(
+        rel,
+        doc["backend"],
+        doc["model"],
+        doc["device"],
+        str(doc.get("mode") or "eager"),
+        _floats(losses["d"]),
+        _floats(losses["g"]),
+        env,
+    )
 
 
 def _image_at(base: Path, name: str, root: Path) -> tuple[Path | None, str | None]:
@@ -417,8 +446,12 @@ REPRO_OPTIONAL: dict[str, tuple[Any, bool]] = {
     "seconds": ("number", True),
 }
 # Per-epoch metric keys: (key in the file, key in the normalised entry, kind).
-METRIC_KEYS = (("frechet_mnist", "frechet", "number"), ("classes_covered", "covered", "count"),
-               ("sample_pixel_std", "pixel_std", "number"), ("samples", "samples", "count"))
+METRIC_KEYS = (
+    ("frechet_mnist", "frechet", "number"),
+    ("classes_covered", "covered", "count"),
+    ("sample_pixel_std", "pixel_std", "number"),
+    ("samples", "samples", "count"),
+)
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -430,8 +463,13 @@ def _epoch_loss(e: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if any(e.get(k) is not None and not _is_number(e.get(k)) for k in ("last_d", "last_g")):
         return None
-    return {"epoch": e["epoch"], "d": float(e["d"]), "g": float(e["g"]),
-            "last_d": _finite_or_none(e.get("last_d")), "last_g": _finite_or_none(e.get("last_g"))}
+    return {
+        "epoch": e["epoch"],
+        "d": float(e["d"]),
+        "g": float(e["g"]),
+        "last_d": _finite_or_none(e.get("last_d")),
+        "last_g": _finite_or_none(e.get("last_g")),
+    }
 
 
 def _metric(m: dict[str, Any]) -> dict[str, Any] | None:
@@ -459,20 +497,24 @@ def _metric(m: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _range(value: Any) -> bool:
-    return (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)
-            and value[0] <= value[1])
+    return isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value) and value[0] <= value[1]
 
 
 def _published(p: dict[str, Any]) -> dict[str, Any] | None:
     if not (_conforms(p.get("from_epoch"), "count") and _range(p.get("loss_d")) and _range(p.get("loss_g"))):
         return None
     first = p.get("first_step")
-    if first is not None and not (isinstance(first, dict)
-                                  and all(_is_number(first.get(k)) for k in ("loss_d", "loss_g"))):
+    if first is not None and not (
+        isinstance(first, dict) and all(_is_number(first.get(k)) for k in ("loss_d", "loss_g"))
+    ):
         return None
-    return {"source": None if p.get("source") is None else str(p["source"]), "from_epoch": p["from_epoch"],
-            "loss_d": [float(v) for v in p["loss_d"]], "loss_g": [float(v) for v in p["loss_g"]],
-            "first_step": None if first is None else {k: float(first[k]) for k in ("loss_d", "loss_g")}}
+    return {
+        "source": None if p.get("source") is None else str(p["source"]),
+        "from_epoch": p["from_epoch"],
+        "loss_d": [float(v) for v in p["loss_d"]],
+        "loss_g": [float(v) for v in p["loss_g"]],
+        "first_step": None if first is None else {k: float(first[k]) for k in ("loss_d", "loss_g")},
+    }
 
 
 def _entries(out: dict[str, Any], key: str, parse, rel: str, warnings: list[str]) -> None:
@@ -494,23 +536,29 @@ def _normalise_reproduction(out: dict[str, Any], rel: str, warnings: list[str]) 
     if losses is not None:
         bad = [k for k in ("d", "g") if not _conforms(losses.get(k), "numbers")]
         if bad:
-            warnings.append(f"{rel}: key 'losses' must hold lists 'd' and 'g' of numbers "
-                            f"(bad: {', '.join(bad)}); per-step losses shown as n/a")
+            warnings.append(
+                f"{rel}: key 'losses' must hold lists 'd' and 'g' of numbers "
+                f"(bad: {', '.join(bad)}); per-step losses shown as n/a"
+            )
             out["losses"] = None
         else:
             d, g = _floats(losses["d"]), _floats(losses["g"])
             if len(d) != len(g):
-                warnings.append(f"{rel}: 'losses' has {len(d)} D and {len(g)} G values; "
-                                f"the first {min(len(d), len(g))} steps are shown")
-                d, g = d[:len(g)], g[:len(d)]
+                warnings.append(
+                    f"{rel}: 'losses' has {len(d)} D and {len(g)} G values; "
+                    f"the first {min(len(d), len(g))} steps are shown"
+                )
+                d, g = d[: len(g)], g[: len(d)]
             out["losses"] = {"d": d, "g": g}
     _entries(out, "epoch_losses", _epoch_loss, rel, warnings)
     _entries(out, "metrics", _metric, rel, warnings)
     if out["published"] is not None:
         pub = _published(out["published"])
         if pub is None:
-            warnings.append(f"{rel}: key 'published' must hold 'from_epoch', 'loss_d' [lo, hi], 'loss_g' "
-                            f"[lo, hi] and optionally 'first_step' {{loss_d, loss_g}}; no published comparison shown")
+            warnings.append(
+                f"{rel}: key 'published' must hold 'from_epoch', 'loss_d' [lo, hi], 'loss_g' "
+                f"[lo, hi] and optionally 'first_step' {{loss_d, loss_g}}; no published comparison shown"
+            )
         out["published"] = pub
     if out["grids"] is not None and not all(isinstance(g, str) for g in out["grids"]):
         warnings.append(f"{rel}: key 'grids' must be a list of file names; no progress grid shown")
@@ -603,8 +651,10 @@ def load_results(results_dir: Path) -> Loaded:
         try:
             run.samples = _samples(run, path, root, warnings)
         except Exception as exc:  # e.g. a NUL byte in samples_png
-            warnings.append(f"{rel}: samples_png {_short(run['samples_png'])} cannot be used "
-                            f"({type(exc).__name__}: {exc}); no samples shown")
+            warnings.append(
+                f"{rel}: samples_png {_short(run['samples_png'])} cannot be used "
+                f"({type(exc).__name__}: {exc}); no samples shown"
+            )
             run.samples = None
         top = Path(rel).parts[0]
         run.run_set = top if top in set_rank and len(Path(rel).parts) > 1 else None
@@ -612,8 +662,16 @@ def load_results(results_dir: Path) -> Loaded:
         # The batch is part of what ran: a batch sweep's runs are distinct runs, not duplicates; and
         # status is too: a failed re-run written beside an ok result (KEY.failed.json) is shown next
         # to it, not dropped as a duplicate.
-        key = (run["backend"], run["model"], run["device"], run["mode"], run.hardware, run["data_source"],
-               run["batch_size"], run["status"])
+        key = (
+            run["backend"],
+            run["model"],
+            run["device"],
+            run["mode"],
+            run.hardware,
+            run["data_source"],
+            run["batch_size"],
+            run["status"],
+        )
         key += _dp_key(run.doc)  # a data-parallel run is not a duplicate of the one-replica run
         rank = set_rank.get(run.run_set, -1)
         if key in runs and set_rank.get(runs[key].run_set, -1) != rank:
@@ -622,12 +680,21 @@ def load_results(results_dir: Path) -> Loaded:
             continue
         if key in runs:
             older, newer = sorted([runs[key], run], key=_finished)
-            warnings.append(f"{older.file}: same (backend, model, device, mode), data source and status on "
-                            f"{run.hardware} as {newer.file}; kept the one finished later ({newer.file})")
+            warnings.append(
+                f"{older.file}: same (backend, model, device, mode), data source and status on "
+                f"{run.hardware} as {newer.file}; kept the one finished later ({newer.file})"
+            )
             run = newer
         runs[key] = run
-    return Loaded(list(runs.values()), traces, warnings, len(files), reproductions, history,
-                  {p.name: read_manifest(p) for p in set_folders})
+    return Loaded(
+        list(runs.values()),
+        traces,
+        warnings,
+        len(files),
+        reproductions,
+        history,
+        {p.name: read_manifest(p) for p in set_folders},
+    )
 
 
 def _dp_key(doc: dict[str, Any]) -> tuple:

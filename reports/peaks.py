@@ -10,6 +10,7 @@ are kept here so the footnote can state them.
 CPU peaks are unknown (they depend on the SKU, the vector units the framework uses and the
 thread count), so MFU on the CPU is "n/a" rather than a guess.
 """
+
 from __future__ import annotations
 
 import re
@@ -55,8 +56,12 @@ def peak_tflops(peak: DevicePeak, precision: str | None) -> float:
     return {"tf32": peak.tf32_tflops, "bf16": peak.bf16_tflops}.get(precision or "fp32", peak.fp32_tflops)
 
 
-def mfu(flops_per_iteration: float | None, iterations_per_s: float | None,
-        peak: DevicePeak | None, precision: str | None = None) -> float | None:
+def mfu(
+    flops_per_iteration: float | None,
+    iterations_per_s: float | None,
+    peak: DevicePeak | None,
+    precision: str | None = None,
+) -> float | None:
     """Model FLOPs utilisation as a fraction of the peak for `precision`; None when any input is missing."""
     if peak is None or not flops_per_iteration or not iterations_per_s:
         return None

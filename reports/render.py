@@ -3,6 +3,7 @@
 Autoescaping is on for every template and for strings too: each name, error message and path
 comes from a result file, and a result file is untrusted text.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,9 +45,13 @@ def sci(x: Any) -> str:
 
 
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES),
-                      autoescape=select_autoescape(default=True, default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(num=num, ratio=ratio, mib=mib, sci=sci)
     return env
 

@@ -10,6 +10,7 @@ iterations), or over its last completed epoch when the run has not reached the w
 the page then says; each against the published [lo, hi] range. The first iteration's losses are
 compared with the published first step, and called close within FIRST_STEP_TOL of it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,7 +36,7 @@ MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif"}
 
 STATUS_NOTES = {
     "running": "no end recorded: still running, or stopped before it could write its end "
-               "(`python -m benchmarks reproduce MODEL --resume` continues it)",
+    "(`python -m benchmarks reproduce MODEL --resume` continues it)",
     "completed": "",
     "diverged": "stopped: a loss became non-finite",
     "collapsed": "stopped: the generator's samples became all alike",
@@ -90,8 +91,10 @@ def compare(doc: dict[str, Any]) -> dict[str, Any] | None:
     note = None
     if not window and epochs:
         window = [epochs[-1]]
-        note = (f"the run has not reached the published window (epochs ≥ {start}): it has "
-                f"{len(epochs)} completed epoch(s), so its last epoch ({epochs[-1]['epoch']}) is compared")
+        note = (
+            f"the run has not reached the published window (epochs ≥ {start}): it has "
+            f"{len(epochs)} completed epoch(s), so its last epoch ({epochs[-1]['epoch']}) is compared"
+        )
     elif not epochs:
         note = "the run has no completed epoch to compare"
     if window:
@@ -114,11 +117,17 @@ def compare(doc: dict[str, Any]) -> dict[str, Any] | None:
             ref = pub["first_step"][name]
             delta = None if run is None else run - ref
             close = delta is not None and abs(delta) <= FIRST_STEP_TOL * abs(ref)
-            first_rows.append({"what": f"first-step {name}", "run": run, "published": ref, "delta": delta,
-                               "verdict": "n/a" if delta is None else ("close" if close else "differs"),
-                               "css": "" if delta is None else ("good" if close else "bad")})
-    return {"source": pub["source"], "from_epoch": start, "span": span, "note": note,
-            "rows": rows, "first": first_rows}
+            first_rows.append(
+                {
+                    "what": f"first-step {name}",
+                    "run": run,
+                    "published": ref,
+                    "delta": delta,
+                    "verdict": "n/a" if delta is None else ("close" if close else "differs"),
+                    "css": "" if delta is None else ("good" if close else "bad"),
+                }
+            )
+    return {"source": pub["source"], "from_epoch": start, "span": span, "note": note, "rows": rows, "first": first_rows}
 
 
 def _epoch_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -128,7 +137,8 @@ def _epoch_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
         rows.setdefault(e["epoch"], {"epoch": e["epoch"]}).update(d=e["d"], g=e["g"])
     for m in doc["metrics"] or []:
         rows.setdefault(m["epoch"], {"epoch": m["epoch"]}).update(
-            swd=m["swd"], frechet=m["frechet"], covered=m["covered"], pixel_std=m["pixel_std"])
+            swd=m["swd"], frechet=m["frechet"], covered=m["covered"], pixel_std=m["pixel_std"]
+        )
     keys = ("d", "g", "swd", "frechet", "covered", "pixel_std")
     return [{k: None for k in keys} | row for _, row in sorted(rows.items())]
 
@@ -175,37 +185,57 @@ def item(rep: Reproduction, page_dir: Path | None = None) -> dict[str, Any]:
             except (OSError, ValueError) as exc:
                 gif_note = f"progress.gif could not be read ({exc}): only the last grid is shown"
         else:
-            gif_note = (f"progress.gif is {size / 2**20:.1f} MiB, over the {GIF_MAX_BYTES / 2**20:.0f} MiB "
-                        "limit for embedding: only the last grid is shown")
+            gif_note = (
+                f"progress.gif is {size / 2**20:.1f} MiB, over the {GIF_MAX_BYTES / 2**20:.0f} MiB "
+                "limit for embedding: only the last grid is shown"
+            )
         if page_dir is not None:
             gif_href = Path(os.path.relpath(rep.gif, page_dir)).as_posix()
     else:
-        gif_note = ("no progress.gif (it is written when the run ends)" if status == "running"
-                    else "no progress.gif beside the file")
+        gif_note = (
+            "no progress.gif (it is written when the run ends)"
+            if status == "running"
+            else "no progress.gif beside the file"
+        )
     hist = last_metric["histogram"] if last_metric else None
     return {
-        "file": rep.file, "model": doc["model"], "backend": doc["backend"], "device": doc["device"],
-        "hardware": rep.hardware, "mode": doc["mode"] or "n/a",
+        "file": rep.file,
+        "model": doc["model"],
+        "backend": doc["backend"],
+        "device": doc["device"],
+        "hardware": rep.hardware,
+        "mode": doc["mode"] or "n/a",
         "framework_version": rep.env.get("framework_version"),
-        "status": status, "stopped": stopped, "status_note": STATUS_NOTES[status],
+        "status": status,
+        "stopped": stopped,
+        "status_note": STATUS_NOTES[status],
         "error_type": err.get("type") or "",
         "error_message": (err.get("message") or ("no error recorded" if stopped else "")),
-        "epochs_done": doc["epochs_done"], "epochs_planned": doc["epochs_planned"],
-        "iterations_per_epoch": doc["iterations_per_epoch"], "batch_size": doc["batch_size"],
-        "seed": doc["seed"], "subset": doc["subset"],
-        "data_source": doc["data_source"] or "n/a", "data_detail": doc["data_detail"],
+        "epochs_done": doc["epochs_done"],
+        "epochs_planned": doc["epochs_planned"],
+        "iterations_per_epoch": doc["iterations_per_epoch"],
+        "batch_size": doc["batch_size"],
+        "seed": doc["seed"],
+        "subset": doc["subset"],
+        "data_source": doc["data_source"] or "n/a",
+        "data_detail": doc["data_detail"],
         "steps": len(losses.get("d") or []),
         "last_epoch": epochs[-1] if epochs else None,
         "last_metric": last_metric,
         "histogram": list(enumerate(hist)) if hist else None,
         "histogram_total": sum(hist) if hist else None,
-        "seconds": doc["seconds"], "started_at": doc["started_at"], "finished_at": doc["finished_at"],
+        "seconds": doc["seconds"],
+        "started_at": doc["started_at"],
+        "finished_at": doc["finished_at"],
         "checkpoint": doc["checkpoint"],
         "comparison": compare(doc),
         "epoch_rows": _epoch_rows(doc),
         "grid_uri": image_uri(rep.grid) if rep.grid else None,
         "grid_epoch": _grid_epoch(rep.grid_name, doc["grids"] or []),
-        "gif_uri": gif_uri, "gif_note": gif_note, "gif_href": gif_href, "gif_frames": gif_frames,
+        "gif_uri": gif_uri,
+        "gif_note": gif_note,
+        "gif_href": gif_href,
+        "gif_frames": gif_frames,
     }
 
 
@@ -223,11 +253,14 @@ def sections(reps: list[Reproduction], baseline: str, page_dir: Path | None = No
         labels = charts.reproduction_labels(group)
         for it, lab in zip(items, labels):
             it["label"] = lab
-        out.append({
-            "model": model, "runs": items,
-            "published": next((i["comparison"] for i in items if i["comparison"]), None),
-            "any_subset": any(i["subset"] for i in items),
-            "loss_chart": charts.reproduction_loss_chart(group, labels),
-            "compare_chart": charts.reproduction_compare_chart(group, labels),
-        })
+        out.append(
+            {
+                "model": model,
+                "runs": items,
+                "published": next((i["comparison"] for i in items if i["comparison"]), None),
+                "any_subset": any(i["subset"] for i in items),
+                "loss_chart": charts.reproduction_loss_chart(group, labels),
+                "compare_chart": charts.reproduction_compare_chart(group, labels),
+            }
+        )
     return out

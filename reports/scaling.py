@@ -9,6 +9,7 @@ T(N)/T(1) resampled over both runs' step times, divided by N). Strong scaling (t
 split over N) and weak scaling (that batch per replica) are kept apart. CPU rows are flagged: two
 cores shared by N processes prove the plumbing, not GPU scaling.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -45,18 +46,39 @@ def scaling_rows(runs: list[Run]) -> list[dict[str, Any]]:
             n = _world(r)
             eff = lo = hi = None
             if base is not None and r.doc.get("images_per_s") and base.doc.get("images_per_s"):
-                ratio = speed_ratio(r.doc["images_per_s"], r.doc.get("step_times_s"), r.doc.get("batch_size"),
-                                    base.doc["images_per_s"], base.doc.get("step_times_s"), base.doc.get("batch_size"))
+                ratio = speed_ratio(
+                    r.doc["images_per_s"],
+                    r.doc.get("step_times_s"),
+                    r.doc.get("batch_size"),
+                    base.doc["images_per_s"],
+                    base.doc.get("step_times_s"),
+                    base.doc.get("batch_size"),
+                )
                 eff = ratio.value / n
                 lo, hi = (ratio.lo / n, ratio.hi / n) if ratio.lo is not None else (None, None)
-            rows.append({"hardware": hardware, "device": device, "model": model, "backend": backend, "mode": mode,
-                         "data_source": data, "replicas": n, "nodes": r.doc.get("nodes") or 1,
-                         "scaling": r.doc.get("scaling") or ("-" if n == 1 else "strong"),
-                         "bn_mode": r.doc.get("bn_mode") or "-", "engine": r.doc.get("engine") or "single device",
-                         "transport": r.doc.get("transport") or "-", "batch_size": r.doc.get("batch_size"),
-                         "images_per_s": r.doc.get("images_per_s"), "efficiency": eff if n > 1 else None,
-                         "eff_lo": lo if n > 1 else None, "eff_hi": hi if n > 1 else None,
-                         "cpu": device == "cpu", "file": r.file})
+            rows.append(
+                {
+                    "hardware": hardware,
+                    "device": device,
+                    "model": model,
+                    "backend": backend,
+                    "mode": mode,
+                    "data_source": data,
+                    "replicas": n,
+                    "nodes": r.doc.get("nodes") or 1,
+                    "scaling": r.doc.get("scaling") or ("-" if n == 1 else "strong"),
+                    "bn_mode": r.doc.get("bn_mode") or "-",
+                    "engine": r.doc.get("engine") or "single device",
+                    "transport": r.doc.get("transport") or "-",
+                    "batch_size": r.doc.get("batch_size"),
+                    "images_per_s": r.doc.get("images_per_s"),
+                    "efficiency": eff if n > 1 else None,
+                    "eff_lo": lo if n > 1 else None,
+                    "eff_hi": hi if n > 1 else None,
+                    "cpu": device == "cpu",
+                    "file": r.file,
+                }
+            )
     return rows
 
 
@@ -66,10 +88,19 @@ def refusals(runs: list[Run]) -> list[dict[str, Any]]:
     for r in runs:
         if r.doc.get("replicas") and r["status"] != "ok":
             err = r.doc.get("error") or {}
-            out.append({"backend": r["backend"], "model": r["model"], "device": r["device"],
-                        "replicas": r.doc.get("replicas"), "scaling": r.doc.get("scaling"),
-                        "bn_mode": r.doc.get("bn_mode"), "type": err.get("type"),
-                        "message": str(err.get("message"))[:400], "file": r.file})
+            out.append(
+                {
+                    "backend": r["backend"],
+                    "model": r["model"],
+                    "device": r["device"],
+                    "replicas": r.doc.get("replicas"),
+                    "scaling": r.doc.get("scaling"),
+                    "bn_mode": r.doc.get("bn_mode"),
+                    "type": err.get("type"),
+                    "message": str(err.get("message"))[:400],
+                    "file": r.file,
+                }
+            )
     return out
 
 
@@ -89,13 +120,20 @@ def scaling_chart(rows: list[dict[str, Any]]) -> str | None:
         for backend in sorted({r["backend"] for r in sel}):
             one = [r for r in sel if r["backend"] == backend and r["replicas"] == 1]
             for scaling, style in (("strong", "-"), ("weak", "--")):
-                pts = one + [r for r in sel
-                             if r["backend"] == backend and r["scaling"] == scaling and r["replicas"] > 1]
+                pts = one + [
+                    r for r in sel if r["backend"] == backend and r["scaling"] == scaling and r["replicas"] > 1
+                ]
                 if len(pts) < 2:
                     continue
                 pts.sort(key=lambda r: r["replicas"])
-                ax.plot([r["replicas"] for r in pts], [r["images_per_s"] for r in pts], style, marker="o",
-                        color=colour(backend), label=f"{backend} ({scaling})")
+                ax.plot(
+                    [r["replicas"] for r in pts],
+                    [r["images_per_s"] for r in pts],
+                    style,
+                    marker="o",
+                    color=colour(backend),
+                    label=f"{backend} ({scaling})",
+                )
         ax.set_xlabel("replicas")
         ax.set_ylabel("images/s")
         note = " — CPU: plumbing, not GPU scaling" if dev == "cpu" else ""

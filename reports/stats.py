@@ -8,6 +8,7 @@ the same statistic as the results' `images_per_s`) is taken each time, and the 2
 the `images_per_s` the result files report. The generator is seeded so a report is
 reproducible.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,13 +38,19 @@ def _median_ips(step_times: np.ndarray, batch_size: int) -> np.ndarray:
     return np.median(batch_size / step_times, axis=-1)
 
 
-def speed_ratio(ips_a: float, times_a: list[float] | None, batch_a: int | None,
-                ips_b: float, times_b: list[float] | None, batch_b: int | None,
-                resamples: int = RESAMPLES, seed: int = SEED) -> Ratio:
+def speed_ratio(
+    ips_a: float,
+    times_a: list[float] | None,
+    batch_a: int | None,
+    ips_b: float,
+    times_b: list[float] | None,
+    batch_b: int | None,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> Ratio:
     """ips_a / ips_b with the bootstrap interval; no interval when a run lacks step times."""
     value = ips_a / ips_b
-    if (not times_a or not times_b or not batch_a or not batch_b
-            or len(times_a) < MIN_STEPS or len(times_b) < MIN_STEPS):
+    if not times_a or not times_b or not batch_a or not batch_b or len(times_a) < MIN_STEPS or len(times_b) < MIN_STEPS:
         return Ratio(value, None, None)
     ratios = ratio_replicates(times_a, batch_a, times_b, batch_b, np.random.default_rng(seed), resamples)
     return Ratio(value, *_interval(ratios))
@@ -55,8 +62,14 @@ def _interval(replicates: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def ratio_replicates(times_a: list[float], batch_a: int, times_b: list[float], batch_b: int,
-                     rng: np.random.Generator, resamples: int = RESAMPLES) -> np.ndarray:
+def ratio_replicates(
+    times_a: list[float],
+    batch_a: int,
+    times_b: list[float],
+    batch_b: int,
+    rng: np.random.Generator,
+    resamples: int = RESAMPLES,
+) -> np.ndarray:
     """The bootstrap replicates of median-throughput(a) / median-throughput(b) that speed_ratio
     takes its interval from: both runs' step times resampled with replacement."""
     a = rng.choice(np.asarray(times_a, dtype=float), size=(resamples, len(times_a)))
@@ -67,6 +80,7 @@ def ratio_replicates(times_a: list[float], batch_a: int, times_b: list[float], b
 @dataclass(frozen=True)
 class Pair:
     """One model's comparison in a geometric mean: run a's throughput and step times against b's."""
+
     ips_a: float
     times_a: list[float] | None
     batch_a: int | None
@@ -75,8 +89,14 @@ class Pair:
     batch_b: int | None
 
     def resamplable(self) -> bool:
-        return bool(self.times_a and self.times_b and self.batch_a and self.batch_b
-                     and len(self.times_a) >= MIN_STEPS and len(self.times_b) >= MIN_STEPS)
+        return bool(
+            self.times_a
+            and self.times_b
+            and self.batch_a
+            and self.batch_b
+            and len(self.times_a) >= MIN_STEPS
+            and len(self.times_b) >= MIN_STEPS
+        )
 
 
 def geomean_ratio(pairs: list[Pair], resamples: int = RESAMPLES, seed: int = SEED) -> Ratio:

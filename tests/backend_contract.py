@@ -2,6 +2,7 @@
 framework's virtualenv, and noxfile's tests-<backend> session collects tests/test_<backend>_*.py):
 the file keeps what is its framework's own (hooks, snapshots, modes, measured tolerances) and
 hands what it observed to the check here, so every backend is held to the same assertions."""
+
 import math
 
 import numpy as np
@@ -31,8 +32,11 @@ def check_no_silent_cpu_fallback(backend_cls, model: str = "mindspore-mlp-gan") 
     assert be.placement(handle) == ({"cpu"}, {"cpu"})
     be.check_placement(handle)  # honest placement passes
     be.device = "cuda"  # the claim a silently falling-back build would make
-    with pytest.raises(DeviceMismatch, match=rf"{backend_cls.name} was asked for cuda but its parameters live "
-                                             r"on cpu and the step's outputs on cpu; installed: .+; fix: "):
+    with pytest.raises(
+        DeviceMismatch,
+        match=rf"{backend_cls.name} was asked for cuda but its parameters live "
+        r"on cpu and the step's outputs on cpu; installed: .+; fix: ",
+    ):
         be.check_placement(handle)
 
 
@@ -87,6 +91,7 @@ def check_tutorial_loop(backend: str, mode: str) -> None:
 
 # --- recipe semantics: which update changes what, what G and D are fed -------------------------
 
+
 class UpdateLog:
     """What each optimiser update changed: a backend's hooks call `before(net)` just before an update
     and `after(net)` just after it; `updates` holds (net, its own keys changed, the other net's)."""
@@ -99,8 +104,13 @@ class UpdateLog:
 
     def after(self, net: str) -> None:
         after, other = self.snapshot(), "D" if net == "G" else "G"
-        self.updates.append((net, changed(self._before, after, net + ".", self.equal),
-                             changed(self._before, after, other + ".", self.equal)))
+        self.updates.append(
+            (
+                net,
+                changed(self._before, after, net + ".", self.equal),
+                changed(self._before, after, other + ".", self.equal),
+            )
+        )
 
 
 def check_each_update_changes_only_its_own_network(spec, updates: list, running_statistics_fixed: bool = False):
@@ -110,8 +120,9 @@ def check_each_update_changes_only_its_own_network(spec, updates: list, running_
     assert [u[0] for u in updates] == expected_updates(spec.name)
     for net, own, other in updates:
         assert not other, f"a {net} update changed {sorted(other)[:3]}"
-        assert {k for k in own if k.endswith("weight")} == \
-            {k for k in param_keys(spec, net, trainable_only=True) if k.endswith("weight")}
+        assert {k for k in own if k.endswith("weight")} == {
+            k for k in param_keys(spec, net, trainable_only=True) if k.endswith("weight")
+        }
         if running_statistics_fixed:
             assert not {k for k in own if k.endswith(("running_mean", "running_var"))}
 
@@ -130,8 +141,9 @@ def check_feeds(spec, real, noise, g_inputs: list, d_inputs: list, g_forwards: i
         assert np.array_equal(d_inputs[2], fake_in_d_step(d_inputs, real))
 
 
-def check_feeds_by_pre_hooks(spec, be, nets: dict, as_numpy, g_forwards: int, first_d_input: str,
-                             batch: int = 4) -> tuple:
+def check_feeds_by_pre_hooks(
+    spec, be, nets: dict, as_numpy, g_forwards: int, first_d_input: str, batch: int = 4
+) -> tuple:
     """One parity iteration with a forward pre-hook on every module in `nets` ({"G": [...], "D": [...]};
     torch, Paddle, MindSpore and Gluon share `register_forward_pre_hook(fn(module, inputs))`) recording
     `as_numpy` of each input, held to `check_feeds`. Returns (the inputs recorded, real) for the
@@ -151,6 +163,7 @@ def fake_in_d_step(d_inputs: list, real) -> np.ndarray:
 
 
 # --- state ---------------------------------------------------------------------------------------
+
 
 def check_state_round_trip(a, make_b, inputs) -> tuple:
     """One iteration on `a`, its state exported into a fresh backend `make_b()` (read back exactly), then

@@ -5,6 +5,7 @@ function that resolves it (common.data.paths); CI points it at ../shared/data be
 The variable is then taken out of this process's environment, so tests of the harness's own
 defaults and the runs they start see none (they pass --data-dir where they want real data).
 """
+
 import os
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """What every framework's data-parallel tests check, called from each tests/test_<backend>_distributed.py
 (each runs in its framework's virtualenv): the MLP GAN on two replicas, loopback only, bounded."""
+
 import json
 import subprocess
 import sys
@@ -29,8 +30,9 @@ def worst(trace: dict, ref: dict) -> float:
     return max(max(max_rel_diff(trace["losses"][k], ref["losses"][k])) for k in ("d", "g"))
 
 
-def check_per_replica_bn(backend: str, tmp_path: Path, transport: str, dtype: str = "float64", tol: float = TOL,
-                         far: float = 1e-4) -> dict:
+def check_per_replica_bn(
+    backend: str, tmp_path: Path, transport: str, dtype: str = "float64", tol: float = TOL, far: float = 1e-4
+) -> dict:
     """Per-replica BatchNorm on two replicas, ten iterations of `dtype`: within `tol` of the half-batch-BN
     reference, and more than `far` from the full-batch float64 trace, so it cannot pass by accident (a
     run that used one process's whole batch, or synchronised statistics, would). Returns the trace for
@@ -47,9 +49,23 @@ def check_per_replica_bn(backend: str, tmp_path: Path, transport: str, dtype: st
 
 def check_sync_bn_refused(backend: str, mode: str, tmp_path: Path, **cfg) -> dict:
     """--sync-bn on CPU: refused with the engine's reason, and the refusal written as a result."""
-    res = run_distributed(RunConfig(backend=backend, model=MODEL, device="cpu", data="synthetic", batch_size=16,
-                                    warmup=1, steps=1, out=str(tmp_path), samples=False, replicas=2, sync_bn=True,
-                                    **cfg), timeout=TIMEOUT)
+    res = run_distributed(
+        RunConfig(
+            backend=backend,
+            model=MODEL,
+            device="cpu",
+            data="synthetic",
+            batch_size=16,
+            warmup=1,
+            steps=1,
+            out=str(tmp_path),
+            samples=False,
+            replicas=2,
+            sync_bn=True,
+            **cfg,
+        ),
+        timeout=TIMEOUT,
+    )
     assert res["status"] == "failed" and res["error"]["type"] == "ModeRefused", res["error"]
     assert "SyncBatchNorm" in res["error"]["message"] and (res["replicas"], res["bn_mode"]) == (2, "sync")
     saved = json.loads((tmp_path / f"{backend}__{MODEL}__cpu__{mode}__b16__r2-syncbn.json").read_text())
@@ -60,9 +76,34 @@ def check_sync_bn_refused(backend: str, mode: str, tmp_path: Path, **cfg) -> dic
 def harness_run(backend: str, tmp_path: Path, name: str, *extra: str, batch: int = 16) -> dict:
     """`python -m benchmarks run … --replicas 2`: one result, named `name`, in the invocation's run set
     (the launchers' logs beside it are not results)."""
-    cmd = [sys.executable, "-m", "benchmarks", "run", "-b", backend, "-m", MODEL, "--device", "cpu", "--replicas", "2",
-           "--data", "synthetic", "--batch-size", str(batch), "--warmup", "1", "--steps", "2", "--no-samples",
-           "--out", str(tmp_path), "--timeout", str(TIMEOUT), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "run",
+        "-b",
+        backend,
+        "-m",
+        MODEL,
+        "--device",
+        "cpu",
+        "--replicas",
+        "2",
+        "--data",
+        "synthetic",
+        "--batch-size",
+        str(batch),
+        "--warmup",
+        "1",
+        "--steps",
+        "2",
+        "--no-samples",
+        "--out",
+        str(tmp_path),
+        "--timeout",
+        str(TIMEOUT),
+        *extra,
+    ]
     subprocess.run(cmd, cwd=REPO, check=True, timeout=TIMEOUT + 30, capture_output=True)
     files = sorted(p for p in tmp_path.glob("*/*.json") if p.name != "manifest.json")
     assert [f.name for f in files] == [name]
@@ -87,12 +128,49 @@ def check_two_nodes_on_loopback(backend: str, tmp_path: Path, mode: str, transpo
     from benchmarks.distributed import free_port
 
     port = free_port()
-    base = [sys.executable, "-m", "benchmarks", "run", "-b", backend, "-m", MODEL, "--device", "cpu", "--replicas",
-            "1", "--nodes", "2", "--master-addr", "127.0.0.1", "--master-port", str(port), "--data", "synthetic",
-            "--batch-size", "16", "--warmup", "1", "--steps", "2", "--threads", "1", "--no-samples",
-            "--timeout", str(TIMEOUT)]
-    procs = [subprocess.Popen(base + ["--node-rank", str(r), "--out", str(tmp_path / f"node{r}")], cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    base = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "run",
+        "-b",
+        backend,
+        "-m",
+        MODEL,
+        "--device",
+        "cpu",
+        "--replicas",
+        "1",
+        "--nodes",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+        "--data",
+        "synthetic",
+        "--batch-size",
+        "16",
+        "--warmup",
+        "1",
+        "--steps",
+        "2",
+        "--threads",
+        "1",
+        "--no-samples",
+        "--timeout",
+        str(TIMEOUT),
+    ]
+    procs = [
+        subprocess.Popen(
+            base + ["--node-rank", str(r), "--out", str(tmp_path / f"node{r}")],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in (0, 1)
+    ]
     errors = [p.communicate(timeout=TIMEOUT + 30)[1] for p in procs]
     assert not list((tmp_path / "node1").rglob(f"{backend}__*.json"))  # only node 0 writes a result
     found = list((tmp_path / "node0").rglob(f"{backend}__{MODEL}__cpu__{mode}__b16__r1n2.json"))

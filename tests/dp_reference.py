@@ -9,6 +9,7 @@ single-device PyTorch backend with every BatchNorm replaced by one that splits i
 
 `python -m tests.dp_reference` rewrites tests/golden/dp/, which every framework's test compares to.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,10 +45,18 @@ def ghost_trace(model: str, parts: int, steps: int = 10, batch: int = 16, seed: 
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 net[i] = GhostBatchNorm(m, parts)
     stats = [b.read(b.step(real, noise)) for real, noise in parity_inputs(spec, steps, batch, seed)]
-    return {"schema": "ganbench-dp-reference", "model": model, "parts": parts, "dtype": "float64", "steps": steps,
-            "batch_size": batch, "seed": seed, "spec_hash": spec.spec_hash(),
-            "made_by": "tests/dp_reference.py: torch float64, BatchNorm per slice",
-            "losses": {k: [s.as_dict()[k] for s in stats] for k in ("d", "g")}}
+    return {
+        "schema": "ganbench-dp-reference",
+        "model": model,
+        "parts": parts,
+        "dtype": "float64",
+        "steps": steps,
+        "batch_size": batch,
+        "seed": seed,
+        "spec_hash": spec.spec_hash(),
+        "made_by": "tests/dp_reference.py: torch float64, BatchNorm per slice",
+        "losses": {k: [s.as_dict()[k] for s in stats] for k in ("d", "g")},
+    }
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """What one iteration of each reference recipe does, whatever the framework: the oracle that every
 backend's recipe tests hold their hooks against (read off the five tutorials, REFERENCE_MODELS.md)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,9 +16,9 @@ def expected_updates(name: str) -> list[str]:
 
 # (model, G forwards per iteration, what D sees first)
 FEEDS = [
-    ("paddle-dcgan28", 3, "fake"),        # fakes for D, then one fresh G(z) per G update
-    ("mindspore-mlp-gan", 2, "fake"),     # G(z) for D, recomputed after D's update
-    ("mxnet-dcgan64", 1, "fake"),         # the same fake re-scored by the G step
+    ("paddle-dcgan28", 3, "fake"),  # fakes for D, then one fresh G(z) per G update
+    ("mindspore-mlp-gan", 2, "fake"),  # G(z) for D, recomputed after D's update
+    ("mxnet-dcgan64", 1, "fake"),  # the same fake re-scored by the G step
     ("gluon-lfw-dcgan", 2, "real"),
     ("pytorch-celeba-dcgan", 1, "real"),
 ]

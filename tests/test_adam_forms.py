@@ -1,5 +1,6 @@
 """Adam forms: the spec names each tutorial framework's form, common.adam computes its scalars, the
 torch backend's optimisers compute every form, and `--adam-form` overrides it and is recorded."""
+
 import dataclasses
 import json
 import math
@@ -21,8 +22,13 @@ from common.adam import (
 from common.models import get_model
 from common.spec import ADAM_FORMS, SpecError, spec_from_dict
 
-TUTORIAL_FORMS = {"paddle-dcgan28": "paddle-fluid", "mindspore-mlp-gan": "mindspore", "mxnet-dcgan64": "mxnet",
-                  "gluon-lfw-dcgan": "mxnet", "pytorch-celeba-dcgan": "torch"}
+TUTORIAL_FORMS = {
+    "paddle-dcgan28": "paddle-fluid",
+    "mindspore-mlp-gan": "mindspore",
+    "mxnet-dcgan64": "mxnet",
+    "gluon-lfw-dcgan": "mxnet",
+    "pytorch-celeba-dcgan": "torch",
+}
 
 
 @pytest.mark.parametrize("name", list(TUTORIAL_FORMS))  # the five tutorials; a new model brings its own form
@@ -92,7 +98,7 @@ def test_torch_scalars_turn_torchs_update_into_the_form(form):
         lr, eps = torch_scalars(o, t)
         s, e = step_scalars(o, t)
         for v in (0.0, 1e-20, 1e-8, 1.0):
-            torch_step = lr / (1 - b1 ** t) / (math.sqrt(v) / math.sqrt(1 - b2 ** t) + eps)
+            torch_step = lr / (1 - b1**t) / (math.sqrt(v) / math.sqrt(1 - b2**t) + eps)
             assert torch_step == pytest.approx(s / (math.sqrt(v) + e), rel=1e-14)
 
 
@@ -162,12 +168,25 @@ def test_results_and_traces_record_the_form(tmp_path):
     from benchmarks.runner import RunConfig, run_one
     from benchmarks.trace import run_trace
 
-    res = run_one(RunConfig("torch", "mindspore-mlp-gan", warmup=1, steps=1, data="synthetic", out=str(tmp_path),
-                            samples=False, adam_form="torch"), progress=False)
+    res = run_one(
+        RunConfig(
+            "torch",
+            "mindspore-mlp-gan",
+            warmup=1,
+            steps=1,
+            data="synthetic",
+            out=str(tmp_path),
+            samples=False,
+            adam_form="torch",
+        ),
+        progress=False,
+    )
     assert res["status"] == "ok" and res["adam_form"] == "torch"
     assert res["spec_hash"] == with_adam_form(get_model("mindspore-mlp-gan"), "torch").spec_hash()
-    res = run_one(RunConfig("torch", "mindspore-mlp-gan", warmup=1, steps=1, data="synthetic", out=str(tmp_path),
-                            samples=False), progress=False)
+    res = run_one(
+        RunConfig("torch", "mindspore-mlp-gan", warmup=1, steps=1, data="synthetic", out=str(tmp_path), samples=False),
+        progress=False,
+    )
     assert res["adam_form"] == "mindspore" and res["spec_hash"] == get_model("mindspore-mlp-gan").spec_hash()
     trace, _, _ = run_trace("torch", "mindspore-mlp-gan", steps=2, adam_form="mxnet")
     assert trace["adam_form"] == "mxnet"

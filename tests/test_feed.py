@@ -1,4 +1,5 @@
 """Batch order, pixel maps and noise: deterministic, resumable, as each tutorial orders data."""
+
 import dataclasses
 
 import numpy as np

@@ -1,6 +1,7 @@
 """Results over time: run sets, compare with verdicts, the stability guard, calibration,
 history in the report and the exports. Result files are hand-made (reports.demo.write_result) with
 step times drawn from a seeded generator, so every expectation is exact and no test times anything."""
+
 from __future__ import annotations
 
 import csv
@@ -42,8 +43,17 @@ def steps(median_s: float, n: int = 40, spread: float = 0.02, seed: int = 0) -> 
 
 def make_set(root: Path, name: str, created: str, runs: list[dict], commit: str = "abc1234") -> Path:
     folder = root / name
-    write_manifest(folder, {"id": name[-6:], "name": name, "created_at": created, "git_commit": commit,
-                            "command": ["python", "-m", "benchmarks", "run"], "frameworks": {}})
+    write_manifest(
+        folder,
+        {
+            "id": name[-6:],
+            "name": name,
+            "created_at": created,
+            "git_commit": commit,
+            "command": ["python", "-m", "benchmarks", "run"],
+            "frameworks": {},
+        },
+    )
     for fields in runs:
         write_result(folder, **fields)
     return folder
@@ -55,6 +65,7 @@ def quiet(**fields) -> dict:
 
 
 # --- statistics, checked against scipy ----------------------------------------------------------------
+
 
 def test_median_interval_matches_scipy_quantile_test():
     stats = pytest.importorskip("scipy.stats")
@@ -72,14 +83,16 @@ def test_bootstrap_of_the_change_agrees_with_scipy_bootstrap():
     stats = pytest.importorskip("scipy.stats")
     a, b = np.array(steps(0.10, 30, 0.15, seed=2)), np.array(steps(0.11, 25, 0.15, seed=3))
     batch = 64
-    ours = speed_ratio(float(np.median(batch / b)), b.tolist(), batch, float(np.median(batch / a)), a.tolist(), batch,
-                       resamples=20000)
+    ours = speed_ratio(
+        float(np.median(batch / b)), b.tolist(), batch, float(np.median(batch / a)), a.tolist(), batch, resamples=20000
+    )
 
     def ratio(new, base, axis=-1):
         return np.median(batch / new, axis=axis) / np.median(batch / base, axis=axis)
 
-    ref = stats.bootstrap((b, a), ratio, method="percentile", n_resamples=20000, vectorized=True,
-                          random_state=np.random.default_rng(7)).confidence_interval
+    ref = stats.bootstrap(
+        (b, a), ratio, method="percentile", n_resamples=20000, vectorized=True, random_state=np.random.default_rng(7)
+    ).confidence_interval
     assert ours.lo == pytest.approx(ref.low, rel=0.02)
     assert ours.hi == pytest.approx(ref.high, rel=0.02)
     assert ours.value == pytest.approx(float(ratio(b, a)))
@@ -87,14 +100,25 @@ def test_bootstrap_of_the_change_agrees_with_scipy_bootstrap():
 
 # --- compare -----------------------------------------------------------------------------------------
 
+
 def _doc(times, **fields):
     batch = fields.pop("batch_size", 64)
     ips = batch / np.asarray(times)
-    return {"schema": "ganbench-result", "backend": "torch", "model": "mindspore-mlp-gan", "device": "cpu",
-            "mode": "eager", "status": "ok", "batch_size": batch, "data_source": "synthetic",
-            "images_per_s": float(np.median(ips)), "step_times_s": list(times),
-            "throughput": {"median": float(np.median(ips)), "mad_jitter": 0.0}, "env": {"cpu": "AMD EPYC"},
-            **fields}
+    return {
+        "schema": "ganbench-result",
+        "backend": "torch",
+        "model": "mindspore-mlp-gan",
+        "device": "cpu",
+        "mode": "eager",
+        "status": "ok",
+        "batch_size": batch,
+        "data_source": "synthetic",
+        "images_per_s": float(np.median(ips)),
+        "step_times_s": list(times),
+        "throughput": {"median": float(np.median(ips)), "mad_jitter": 0.0},
+        "env": {"cpu": "AMD EPYC"},
+        **fields,
+    }
 
 
 def test_verdicts_faster_slower_and_not_told_apart():
@@ -129,17 +153,20 @@ def test_different_hardware_or_data_source_is_never_compared():
 
 def test_compare_cli_exit_codes_and_formats(tmp_path, capsys):
     res = tmp_path / "results"
-    a = make_set(res, "2026-11-25T10-00-00_aaaaaa", "2026-11-25T10:00:00+00:00",
-                 [quiet(step_times_s=steps(0.10, seed=0))])
-    b = make_set(res, "2026-11-25T11-00-00_bbbbbb", "2026-11-25T11:00:00+00:00",
-                 [quiet(step_times_s=steps(0.10, seed=1))])
+    a = make_set(
+        res, "2026-11-25T10-00-00_aaaaaa", "2026-11-25T10:00:00+00:00", [quiet(step_times_s=steps(0.10, seed=0))]
+    )
+    b = make_set(
+        res, "2026-11-25T11-00-00_bbbbbb", "2026-11-25T11:00:00+00:00", [quiet(step_times_s=steps(0.10, seed=1))]
+    )
     assert resolve_run_set(res) == b  # a results folder means its latest set
     assert main(["compare", str(a), str(res), "--fail-above", "10%"]) == 0
     table = capsys.readouterr().out
     assert "not told apart" in table and "pytorch-celeba-dcgan" in table
 
-    c = make_set(res, "2026-11-25T12-00-00_cccccc", "2026-11-25T12:00:00+00:00",
-                 [quiet(step_times_s=steps(0.125, seed=2))])
+    c = make_set(
+        res, "2026-11-25T12-00-00_cccccc", "2026-11-25T12:00:00+00:00", [quiet(step_times_s=steps(0.125, seed=2))]
+    )
     assert main(["compare", str(b), str(c), "--fail-above", "10%"]) == 1
     out = capsys.readouterr()
     assert "slower" in out.out and "REGRESSION" in out.err
@@ -160,6 +187,7 @@ def test_compare_cli_exit_codes_and_formats(tmp_path, capsys):
 
 # --- run sets and the report ---------------------------------------------------------------------------
 
+
 def test_run_set_names_sort_by_time_and_old_flat_folders_still_read(tmp_path):
     import datetime as dt
 
@@ -172,10 +200,20 @@ def test_run_set_names_sort_by_time_and_old_flat_folders_still_read(tmp_path):
 
 
 def test_latest_is_a_view_and_history_keeps_every_set(tmp_path):
-    make_set(tmp_path, "2026-11-25T10-00-00_aaaaaa", "2026-11-25T10:00:00+00:00",
-             [quiet(step_times_s=steps(0.10, seed=0))], commit="1111111")
-    make_set(tmp_path, "2026-11-25T11-00-00_bbbbbb", "2026-11-25T11:00:00+00:00",
-             [quiet(step_times_s=steps(0.125, seed=1))], commit="2222222")
+    make_set(
+        tmp_path,
+        "2026-11-25T10-00-00_aaaaaa",
+        "2026-11-25T10:00:00+00:00",
+        [quiet(step_times_s=steps(0.10, seed=0))],
+        commit="1111111",
+    )
+    make_set(
+        tmp_path,
+        "2026-11-25T11-00-00_bbbbbb",
+        "2026-11-25T11:00:00+00:00",
+        [quiet(step_times_s=steps(0.125, seed=1))],
+        commit="2222222",
+    )
     loaded = load_results(tmp_path)
     assert loaded.warnings == []  # an older set's run is history, not a duplicate
     assert [r.run_set for r in loaded.runs] == ["2026-11-25T11-00-00_bbbbbb"]
@@ -195,8 +233,25 @@ def test_one_run_set_has_no_history_section(tmp_path):
 
 def test_cli_run_writes_one_run_set_per_invocation(tmp_path):
     pytest.importorskip("torch")
-    args = ["run", "-b", "torch", "-m", "mindspore-mlp-gan", "--data", "synthetic", "--warmup", "1", "--steps", "2",
-            "--batch-size", "8", "--out", str(tmp_path), "--no-samples", "--in-process"]
+    args = [
+        "run",
+        "-b",
+        "torch",
+        "-m",
+        "mindspore-mlp-gan",
+        "--data",
+        "synthetic",
+        "--warmup",
+        "1",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--out",
+        str(tmp_path),
+        "--no-samples",
+        "--in-process",
+    ]
     assert main(args) == 0 and main(args) == 0
     sets = run_sets(tmp_path)
     assert len(sets) == 2 and sets[0] != sets[1]
@@ -212,9 +267,11 @@ def test_cli_run_writes_one_run_set_per_invocation(tmp_path):
 
 # --- the stability guard -----------------------------------------------------------------------------
 
+
 def test_stability_guard_reasons():
-    ok = quiet(status="ok", step_times_s=steps(0.1), images_per_s=640.0,
-               throughput={"median": 640.0, "mad_jitter": 10.0})
+    ok = quiet(
+        status="ok", step_times_s=steps(0.1), images_per_s=640.0, throughput={"median": 640.0, "mad_jitter": 10.0}
+    )
     assert stability_warnings(ok) == []
     assert "only 3 measured steps" in stability_warnings({**ok, "step_times_s": [0.1] * 3})[0]
     assert "jitter 65%" in stability_warnings({**ok, "throughput": {"median": 640.0, "mad_jitter": 416.0}})[0]
@@ -247,6 +304,7 @@ def test_sampler_records_the_machine():
 
 
 # --- calibration: --min-time / --target-ci --------------------------------------------------------------
+
 
 class FakeStepper:
     """Steps that 'take' the next of the given durations on a fake clock."""
@@ -292,16 +350,37 @@ def test_target_ci_stops_when_narrow_or_when_the_time_is_spent():
 
 # --- exports ------------------------------------------------------------------------------------------
 
+
 def test_csv_neutralises_formulas():
-    assert [csv_safe(v) for v in ("=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "plain", -5.0, 3)] == \
-        ["'=1+1", "'+cmd", "'-2+3", "'@SUM(A1)", "'\tx", "plain", -5.0, 3]
+    assert [csv_safe(v) for v in ("=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "plain", -5.0, 3)] == [
+        "'=1+1",
+        "'+cmd",
+        "'-2+3",
+        "'@SUM(A1)",
+        "'\tx",
+        "plain",
+        -5.0,
+        3,
+    ]
 
 
 def test_history_csv_has_commit_versions_and_date_and_no_formula(tmp_path):
-    make_set(tmp_path, "2026-11-25T10-00-00_aaaaaa", "2026-11-25T10:00:00+00:00",
-             [quiet(), {"backend": "paddle", "status": "failed", "images_per_s": None,
-                        "error": {"type": "RuntimeError", "message": "x", "traceback": ""},
-                        "mode": '=HYPERLINK("http://evil","click")', "name": "paddle__evil.json"}])
+    make_set(
+        tmp_path,
+        "2026-11-25T10-00-00_aaaaaa",
+        "2026-11-25T10:00:00+00:00",
+        [
+            quiet(),
+            {
+                "backend": "paddle",
+                "status": "failed",
+                "images_per_s": None,
+                "error": {"type": "RuntimeError", "message": "x", "traceback": ""},
+                "mode": '=HYPERLINK("http://evil","click")',
+                "name": "paddle__evil.json",
+            },
+        ],
+    )
     out = tmp_path / "all.csv"
     assert write_history_csv(tmp_path, out) == 2
     rows = list(csv.DictReader(out.open()))
@@ -309,7 +388,7 @@ def test_history_csv_has_commit_versions_and_date_and_no_formula(tmp_path):
     assert all(r["framework_version"] for r in rows)
     assert rows[0]["mode"].startswith("'=HYPERLINK")  # shown as text, never run
     # the report's CSV is neutralised too
-    summary = (tmp_path / "report.csv")
+    summary = tmp_path / "report.csv"
     build_report(tmp_path)
     assert "'=HYPERLINK" in summary.read_text()
 
@@ -317,17 +396,30 @@ def test_history_csv_has_commit_versions_and_date_and_no_formula(tmp_path):
 def test_pytest_benchmark_export_loads_in_pytest_benchmark_compare(tmp_path):
     pytest.importorskip("pytest_benchmark")
     make_set(tmp_path / "r", "2026-11-25T10-00-00_aaaaaa", "2026-11-25T10:00:00+00:00", [quiet()])
-    make_set(tmp_path / "r", "2026-11-25T11-00-00_bbbbbb", "2026-11-25T11:00:00+00:00",
-             [quiet(step_times_s=steps(0.12))])
+    make_set(
+        tmp_path / "r", "2026-11-25T11-00-00_bbbbbb", "2026-11-25T11:00:00+00:00", [quiet(step_times_s=steps(0.12))]
+    )
     assert main(["export", str(tmp_path / "r"), "-o", str(tmp_path / "pb")]) == 0
     files = sorted((tmp_path / "pb").glob("*.json"))
     assert [f.name for f in files] == ["0001_2026-11-25T10-00-00_aaaaaa.json", "0002_2026-11-25T11-00-00_bbbbbb.json"]
     doc = json.loads(files[1].read_text())
     st = doc["benchmarks"][0]["stats"]
     assert st["rounds"] == 40 and st["median"] == pytest.approx(float(np.median(steps(0.12))))
-    proc = subprocess.run([sys.executable, "-c", "from pytest_benchmark.cli import main; main()", "compare",
-                           *map(str, files), "--columns", "min,median,rounds"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from pytest_benchmark.cli import main; main()",
+            "compare",
+            *map(str, files),
+            "--columns",
+            "min,median,rounds",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "torch__pytorch-celeba-dcgan__cpu__eager" in proc.stdout and "0002_2026-11" in proc.stdout
 

@@ -2,6 +2,7 @@
 shapes and parameter counts of every model, the canonical state round trip, and the recipe's
 semantics (how many updates, which network each changes, which forward passes move BatchNorm's
 running statistics and in what order), all checked against independent numpy computations."""
+
 import copy
 import dataclasses
 
@@ -14,13 +15,21 @@ import jax.numpy as jnp  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
 from backends import BackendUnavailable, load_backend  # noqa: E402
-from backends.jax_flax import (JaxBackend, Net, adam, bce_logits, bce_prob, conv2d,  # noqa: E402
-                               conv_transpose2d, form_adam)
+from backends.jax_flax import (  # noqa: E402
+    JaxBackend,
+    Net,
+    adam,
+    bce_logits,
+    bce_prob,
+    conv2d,
+    conv_transpose2d,
+    form_adam,
+)
 from common.adam import reference_update  # noqa: E402
 from common.analysis import infer_shapes, param_count  # noqa: E402
 from common.models import MODELS, get_model  # noqa: E402
 from common.parity import parity_inputs  # noqa: E402
-from common.spec import ADAM_FORMS, Adam, Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, Reshape  # noqa: E402
+from common.spec import ADAM_FORMS, Act, Adam, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, Reshape  # noqa: E402
 from common.state import initial_state, param_keys, state_shapes  # noqa: E402
 
 # --- numpy reference (float64, written from the operators' definitions) ------------------------
@@ -41,9 +50,9 @@ def np_conv_transpose2d(x, w, stride, pad, out_pad=0):
     for i in range(k):
         for j in range(k):
             patch = np.einsum("nchw,co->nohw", x, w[:, :, i, j])
-            full[:, :, i:i + stride * h:stride, j:j + stride * wd:stride] += patch
+            full[:, :, i : i + stride * h : stride, j : j + stride * wd : stride] += patch
     ho, wo = (h - 1) * stride - 2 * pad + k + out_pad, (wd - 1) * stride - 2 * pad + k + out_pad
-    return full[:, :, pad:pad + ho, pad:pad + wo]
+    return full[:, :, pad : pad + ho, pad : pad + wo]
 
 
 def np_forward(net_spec, prefix, state, x, train=True, bn_log=None):
@@ -61,7 +70,7 @@ def np_forward(net_spec, prefix, state, x, train=True, bn_log=None):
             h = h + p("bias")[None, :, None, None] if layer.bias else h
         elif isinstance(layer, MaxPool2d):
             win = sliding_window_view(h, (layer.kernel,) * 2, axis=(2, 3))
-            h = win[:, :, ::layer.stride, ::layer.stride].max((4, 5))
+            h = win[:, :, :: layer.stride, :: layer.stride].max((4, 5))
         elif isinstance(layer, BatchNorm):
             axes = (0,) if h.ndim == 2 else (0, 2, 3)
             shape = (1, -1) + (1,) * (h.ndim - 2)
@@ -72,11 +81,16 @@ def np_forward(net_spec, prefix, state, x, train=True, bn_log=None):
                     bn_log.append((f"{prefix}.{i}", mean, var * count / (count - 1)))
             else:
                 mean, var = p("running_mean"), p("running_var")
-            h = (h - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + layer.eps) * p("weight").reshape(shape) \
-                + p("bias").reshape(shape)
+            h = (h - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + layer.eps) * p("weight").reshape(shape) + p(
+                "bias"
+            ).reshape(shape)
         elif isinstance(layer, Act):
-            h = {"relu": lambda v: np.maximum(v, 0), "leaky_relu": lambda v: np.where(v > 0, v, v * layer.slope),
-                 "tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-v))}[layer.fn](h)
+            h = {
+                "relu": lambda v: np.maximum(v, 0),
+                "leaky_relu": lambda v: np.where(v > 0, v, v * layer.slope),
+                "tanh": np.tanh,
+                "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+            }[layer.fn](h)
         elif isinstance(layer, Reshape):
             h = h.reshape(len(h), *layer.shape)
         elif isinstance(layer, Flatten):
@@ -136,8 +150,13 @@ def test_cpu_kernel_gradients_equal_autodiff(kind, case):
 def test_bce_on_probabilities_clamps_like_torch():
     p = jnp.asarray([0.0, 0.25, 0.5, 1.0], jnp.float32)
     for y in (0.0, 1.0):
-        want = -np.mean([y * max(np.log(v) if v > 0 else -np.inf, -100.0)
-                         + (1 - y) * max(np.log1p(-v) if v < 1 else -np.inf, -100.0) for v in np.asarray(p, float)])
+        want = -np.mean(
+            [
+                y * max(np.log(v) if v > 0 else -np.inf, -100.0)
+                + (1 - y) * max(np.log1p(-v) if v < 1 else -np.inf, -100.0)
+                for v in np.asarray(p, float)
+            ]
+        )
         assert float(bce_prob(p, y)) == pytest.approx(want, rel=1e-6)
         # torch's backward: (p - y) / max(p (1 - p), 1e-12) / n — finite even at p = 0 or 1
         g = np.asarray(jax.grad(lambda q: bce_prob(q, y))(p), np.float64)
@@ -172,7 +191,7 @@ def test_adam_is_torch_adam():
         p = {"w": p["w"] + upd["w"]}
         m = o.beta1 * m + (1 - o.beta1) * g
         v = o.beta2 * v + (1 - o.beta2) * g * g
-        bc1, bc2 = 1 - o.beta1 ** t, 1 - o.beta2 ** t
+        bc1, bc2 = 1 - o.beta1**t, 1 - o.beta2**t
         pn = pn - o.lr / bc1 * m / (np.sqrt(v) / np.sqrt(bc2) + o.eps)  # torch's formula
         alt = alt - o.lr * np.sqrt(bc2) / bc1 * m / (np.sqrt(v) + o.eps)  # the other convention
     np.testing.assert_allclose(np.asarray(p["w"]), pn, rtol=1e-6, atol=1e-8)
@@ -281,8 +300,11 @@ def _with_lrs(spec, lr_g=None, lr_d=None):
     exactly what these tests need (an optimiser that counts its steps but moves nothing), so the
     recipe is swapped on a shallow copy without re-validation."""
     r = spec.recipe
-    r = dataclasses.replace(r, opt_g=dataclasses.replace(r.opt_g, lr=lr_g) if lr_g is not None else r.opt_g,
-                            opt_d=dataclasses.replace(r.opt_d, lr=lr_d) if lr_d is not None else r.opt_d)
+    r = dataclasses.replace(
+        r,
+        opt_g=dataclasses.replace(r.opt_g, lr=lr_g) if lr_g is not None else r.opt_g,
+        opt_d=dataclasses.replace(r.opt_d, lr=lr_d) if lr_d is not None else r.opt_d,
+    )
     out = copy.copy(spec)
     object.__setattr__(out, "recipe", r)
     return out
@@ -295,8 +317,12 @@ def _expected_running_stats(spec, state0, d_after, real, noise):
     learning rate of 0), its passes in the G steps the parameters after the D step."""
     r = spec.recipe
     running = {k: np.asarray(v, np.float64) for k, v in state0.items() if "running" in k}
-    momentum = {f"{net}.{i}": layer.momentum for net, ns in (("G", spec.generator), ("D", spec.discriminator))
-                for i, layer in enumerate(ns.layers) if isinstance(layer, BatchNorm)}
+    momentum = {
+        f"{net}.{i}": layer.momentum
+        for net, ns in (("G", spec.generator), ("D", spec.discriminator))
+        for i, layer in enumerate(ns.layers)
+        if isinstance(layer, BatchNorm)
+    }
 
     def forward(net, params, x):
         log = []
@@ -312,8 +338,11 @@ def _expected_running_stats(spec, state0, d_after, real, noise):
     for x in passes:
         forward("D", state0, x)
     for k in range(r.g_updates):
-        f = fake if r.g_input == "same_fake" else forward("G", state0, noise.d if r.g_input == "recompute_same_z"
-                                                             else noise.g[k])
+        f = (
+            fake
+            if r.g_input == "same_fake"
+            else forward("G", state0, noise.d if r.g_input == "recompute_same_z" else noise.g[k])
+        )
         forward("D", d_after, f)
     return running
 

@@ -7,6 +7,7 @@ reads it once, at import). MLP GAN, global batch 16, float64, ten iterations:
 - per-replica BatchNorm reproduces the half-batch-BN reference (tests/dp_reference.py) to 1e-9;
 - each is far (> 1e-4) from the other's reference, so neither test passes by accident.
 """
+
 import pytest
 
 pytest.importorskip("jax")
@@ -39,8 +40,13 @@ def test_trace_matches_its_reference(trace):
 
 def test_harness_run_with_two_replicas(tmp_path):
     r = harness_run("jax", tmp_path, "jax__mindspore-mlp-gan__cpu__jit__b8__r2-weak.json", "--scaling", "weak", batch=8)
-    assert (r["replicas"], r["scaling"], r["bn_mode"], r["batch_size"], r["per_replica_batch"]) == \
-        (2, "weak", "per_replica", 16, 8)
+    assert (r["replicas"], r["scaling"], r["bn_mode"], r["batch_size"], r["per_replica_batch"]) == (
+        2,
+        "weak",
+        "per_replica",
+        16,
+        8,
+    )
     assert r["engine"].startswith("jax.sharding")
 
 

@@ -18,6 +18,7 @@ The float64 references are tests/golden/f64/<model>.json, made by
 `python -m benchmarks trace -b torch --dtype float64 --golden-dir tests/golden/f64` (10 iterations,
 batch 16, seed 0, from `initial_state(spec, 0)` and `parity_inputs(spec)`).
 """
+
 import json
 import math
 import os
@@ -50,8 +51,10 @@ def test_float32_matches_golden_trace(name):
     trace, _, _ = run_trace("jax", name, golden["steps"], golden["batch_size"], golden["seed"])
     assert len(trace["losses"]["d"]) == golden["steps"]
     per = per_iteration(trace, golden)
-    print(f"jax float32 {name}: first iteration { {k: v[0] for k, v in per.items()} }, "
-          f"max over {golden['steps']} iterations { {k: max(v) for k, v in per.items()} }")
+    print(
+        f"jax float32 {name}: first iteration { {k: v[0] for k, v in per.items()} }, "
+        f"max over {golden['steps']} iterations { {k: max(v) for k, v in per.items()} }"
+    )
     check_float32_golden(trace, golden, every_iteration=name in NOT_CHAOTIC_F32)
     assert trace["env"]["framework"] == "jax" and trace["env"]["compile_s"] > 0
 
@@ -81,13 +84,17 @@ def float64_traces():
     """Every model's float64 trace, from one child process: jax_enable_x64 is process-wide."""
     slow = bool(os.environ.get("GANBENCH_SLOW"))
     plan = {name: 10 if slow else F64_STEPS.get(name, F64_STEPS_DEFAULT) for name in MODELS}
-    proc = subprocess.run([sys.executable, "-c", _F64_SCRIPT, json.dumps(plan)], cwd=REPO, capture_output=True,
-                          text=True, timeout=1800, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, "-c", _F64_SCRIPT, json.dumps(plan)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
-
-
+    return json.loads(line[len("RESULT ") :])
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -95,17 +102,37 @@ def test_float64_matches_torch_float64_on_every_iteration(name, float64_traces):
     """The issue's criterion (1e-4 on every iteration) without float32 round-off in the way."""
     trace = {"losses": float64_traces[name]}
     golden = load_golden(name, "float64")
-    print(f"jax float64 {name}: max rel diff vs torch float64 over {len(trace['losses']['d'])} iterations "
-          f"{worst(trace, golden)}")
+    print(
+        f"jax float64 {name}: max rel diff vs torch float64 over {len(trace['losses']['d'])} iterations "
+        f"{worst(trace, golden)}"
+    )
     check_float64_golden(trace, golden, 1e-9)
 
 
 def test_harness_runs_the_jax_backend_end_to_end(tmp_path):
     out = tmp_path / "res"
-    cmd = [sys.executable, "-m", "benchmarks", "run", "--backend", "jax", "--model", "mindspore-mlp-gan",
-           "--data", "synthetic", "--steps", "3", "--warmup", "1", "--out", str(out), "--in-process"]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "run",
+        "--backend",
+        "jax",
+        "--model",
+        "mindspore-mlp-gan",
+        "--data",
+        "synthetic",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+        "--in-process",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     files = list(out.glob("*/jax__mindspore-mlp-gan__cpu__*.json"))  # in the invocation's run set
     assert len(files) == 1, list(out.rglob("*"))

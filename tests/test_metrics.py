@@ -1,4 +1,5 @@
 """Quality metrics: zero for identical sets, larger for shifted ones, in the right order."""
+
 import numpy as np
 import pytest
 

@@ -48,6 +48,7 @@ def _sample(spec):
 
 # --- model structure ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_shapes_parameter_counts_and_unique_names(name):
     spec, be = _backend(name)
@@ -68,6 +69,7 @@ def test_shapes_parameter_counts_and_unique_names(name):
 
 # --- layer conventions the backend relies on ---------------------------------------------------
 
+
 def _conv_transpose_ref(x, w, s, p, op):
     """torch.nn.functional.conv_transpose2d by definition: scatter every input pixel's kernel
     contribution, crop p on top/left and p - op on bottom/right."""
@@ -76,16 +78,19 @@ def _conv_transpose_ref(x, w, s, p, op):
     full = np.zeros((n, co, (h - 1) * s + k + op, (wd - 1) * s + k + op))
     for i in range(h):
         for j in range(wd):
-            full[:, :, i * s:i * s + k, j * s:j * s + k] += np.einsum("nc,cokl->nokl", x[:, :, i, j], w)
+            full[:, :, i * s : i * s + k, j * s : j * s + k] += np.einsum("nc,cokl->nokl", x[:, :, i, j], w)
     ho, wo = (h - 1) * s - 2 * p + k + op, (wd - 1) * s - 2 * p + k + op
-    return full[:, :, p:p + ho, p:p + wo]
+    return full[:, :, p : p + ho, p : p + wo]
 
 
-@pytest.mark.parametrize("cin, cout, k, s, p, op, hw, bias", [
-    (3, 2, 5, 2, 2, 1, 7, True),    # paddle-dcgan28: 7 -> 14
-    (2, 3, 4, 2, 1, 0, 4, False),   # the DCGANs' k4 s2 p1
-    (3, 2, 4, 2, 0, 1, 3, True),    # output_padding beyond the padding: a zero row + bias
-])
+@pytest.mark.parametrize(
+    "cin, cout, k, s, p, op, hw, bias",
+    [
+        (3, 2, 5, 2, 2, 1, 7, True),  # paddle-dcgan28: 7 -> 14
+        (2, 3, 4, 2, 1, 0, 4, False),  # the DCGANs' k4 s2 p1
+        (3, 2, 4, 2, 0, 1, 3, True),  # output_padding beyond the padding: a zero row + bias
+    ],
+)
 def test_conv_transpose_is_torchs_forward_and_backward(cin, cout, k, s, p, op, hw, bias):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, cin, hw, hw)).astype(np.float32)
@@ -103,11 +108,11 @@ def test_conv_transpose_is_torchs_forward_and_backward(cin, cout, k, s, p, op, h
     c = rng.standard_normal(y.shape).astype(np.float32)
     gx, (gw,) = ms.grad(lambda t: (m(t) * Tensor(c)).sum(), 0, [m.canonical["weight"]])(Tensor(x))
     cfull = np.zeros((2, cout, (hw - 1) * s + k + op, (hw - 1) * s + k + op))
-    cfull[:, :, p:p + y.shape[2], p:p + y.shape[3]] = c
+    cfull[:, :, p : p + y.shape[2], p : p + y.shape[3]] = c
     ref_gw, ref_gx = np.zeros(w.shape), np.zeros(x.shape)
     for i in range(hw):
         for j in range(hw):
-            patch = cfull[:, :, i * s:i * s + k, j * s:j * s + k]
+            patch = cfull[:, :, i * s : i * s + k, j * s : j * s + k]
             ref_gw += np.einsum("nc,nokl->cokl", x[:, :, i, j], patch)
             ref_gx[:, :, i, j] = np.einsum("cokl,nokl->nc", w, patch)
     np.testing.assert_allclose(gw.asnumpy(), ref_gw, atol=5e-5)
@@ -139,6 +144,7 @@ def test_batchnorm_momentum_is_the_kept_fraction_and_running_var_unbiased():
 
 # --- recipe semantics --------------------------------------------------------------------------
 
+
 def _snapshot(be):
     return {k: p.asnumpy().copy() for k, p in be.params.items()}
 
@@ -165,8 +171,9 @@ def test_each_update_changes_only_its_own_network(name):
 @pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
-    calls, real = check_feeds_by_pre_hooks(spec, be, {"G": [be.G], "D": [be.D]}, lambda t: t.asnumpy().copy(),
-                                           g_forwards, first_d_input, BATCH)
+    calls, real = check_feeds_by_pre_hooks(
+        spec, be, {"G": [be.G], "D": [be.D]}, lambda t: t.asnumpy().copy(), g_forwards, first_d_input, BATCH
+    )
     d_fake = fake_in_d_step(calls["D"], real)
     if spec.recipe.g_input == "fresh_noise":
         assert not np.array_equal(calls["D"][2], d_fake)
@@ -191,6 +198,7 @@ def test_generator_batchnorm_statistics_move_once_per_forward(name):
 
 
 # --- state, feeding, inference -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name, mode", [("paddle-dcgan28", "pynative"), ("mindspore-mlp-gan", "graph")])
 def test_state_round_trip_continues_training_identically(name, mode):
@@ -228,11 +236,13 @@ def test_generate_uses_running_statistics_and_changes_nothing():
 
 # --- parity with the PyTorch golden traces -----------------------------------------------------
 
+
 @pytest.mark.parametrize("mode", ["pynative", "graph"])
 def test_mlp_gan_matches_golden_trace(mode):
     golden = load_golden("mindspore-mlp-gan")
-    trace, _, _ = run_trace("mindspore", "mindspore-mlp-gan", golden["steps"], golden["batch_size"],
-                            golden["seed"], mode=mode)
+    trace, _, _ = run_trace(
+        "mindspore", "mindspore-mlp-gan", golden["steps"], golden["batch_size"], golden["seed"], mode=mode
+    )
     assert len(trace["losses"]["d"]) == golden["steps"]
     check_float32_golden(trace, golden, every_iteration=True)
 
@@ -259,19 +269,34 @@ def test_dcgan_first_iteration_matches_golden_trace(name, mode):
 # changed as named and torch's Adam form, from initial_state(spec, 0) on parity_inputs(spec, 2, 8):
 # [(d, [g, ...]), ...]
 VARIANTS = {
-    "sep_same": (dict(d_update="separate_fake_then_real", d_pass_order="fake_first", g_input="same_fake"),
-                 [(1.3922208547592163, [0.7756532430648804]), (1.373259425163269, [0.7497991919517517])]),
-    "fresh3": (dict(g_input="fresh_noise", g_updates=3, loss="bce_logits_on_prob"),
-               [(1.4455314874649048, [0.483562171459198, 0.4714040756225586, 0.4577879011631012]),
-                (1.4949471950531006, [0.4539264440536499, 0.44217076897621155, 0.4311145842075348])]),
-    "realfirst_same": (dict(d_pass_order="real_first", g_input="same_fake", real_label=0.9),
-                       [(1.3771523237228394, [0.7350448369979858]), (1.3959342241287231, [0.7112590670585632])]),
+    "sep_same": (
+        dict(d_update="separate_fake_then_real", d_pass_order="fake_first", g_input="same_fake"),
+        [(1.3922208547592163, [0.7756532430648804]), (1.373259425163269, [0.7497991919517517])],
+    ),
+    "fresh3": (
+        dict(g_input="fresh_noise", g_updates=3, loss="bce_logits_on_prob"),
+        [
+            (1.4455314874649048, [0.483562171459198, 0.4714040756225586, 0.4577879011631012]),
+            (1.4949471950531006, [0.4539264440536499, 0.44217076897621155, 0.4311145842075348]),
+        ],
+    ),
+    "realfirst_same": (
+        dict(d_pass_order="real_first", g_input="same_fake", real_label=0.9),
+        [(1.3771523237228394, [0.7350448369979858]), (1.3959342241287231, [0.7112590670585632])],
+    ),
 }
 
 
-@pytest.mark.parametrize("variant, mode", [("sep_same", "pynative"), ("fresh3", "pynative"),
-                                           ("realfirst_same", "pynative"), ("sep_same", "graph"),
-                                           ("fresh3", "graph")])
+@pytest.mark.parametrize(
+    "variant, mode",
+    [
+        ("sep_same", "pynative"),
+        ("fresh3", "pynative"),
+        ("realfirst_same", "pynative"),
+        ("sep_same", "graph"),
+        ("fresh3", "graph"),
+    ],
+)
 def test_other_recipe_variants_match_torch(variant, mode):
     import dataclasses
 
@@ -293,6 +318,7 @@ def test_bce_with_logits_gradient_follows_the_batch_size():
     """MindSpore 2.10's ops.binary_cross_entropy_with_logits backward (PyNative) keeps the batch
     size of its first call; the backend's own form does not. The second assertion documents the
     framework bug the backend works around (if it fails, the bug is fixed and the workaround can go)."""
+
     def grad(fn, n):
         x = Tensor(np.linspace(-1, 1, n).astype(np.float32))
         return ms.grad(lambda t: fn(t))(x).asnumpy()

@@ -9,6 +9,7 @@ tolerance (1e-4) against the half-batch-BN float64 reference (tests/dp_reference
 (nn.SyncBatchNorm: Ascend only) and recorded; the harness leaves one result; two 'hosts' on
 loopback (--nodes 2) join through msrun's --master_addr.
 """
+
 import pytest
 
 pytest.importorskip("mindspore")

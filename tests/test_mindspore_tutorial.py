@@ -6,6 +6,7 @@ from the canonical initial state on the parity inputs (the same real batches and
 the backend's mindspore-mlp-gan iterations must give the same losses, weights, running
 statistics and Adam moments. Ten iterations of the loop on the golden inputs are the reference
 (tests/golden/tutorial) that every backend's mindspore-mlp-gan must meet within 1e-6."""
+
 import os
 
 import numpy as np
@@ -72,8 +73,14 @@ class Discriminator(nn.Cell):
 
 # tutorial cell index -> canonical layer index (the spec's D starts with a Flatten)
 OFFSET = {"G": 0, "D": 1}
-ATTR = {"weight": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
-        "moving_mean": "running_mean", "moving_variance": "running_var"}
+ATTR = {
+    "weight": "weight",
+    "bias": "bias",
+    "gamma": "weight",
+    "beta": "bias",
+    "moving_mean": "running_mean",
+    "moving_variance": "running_var",
+}
 
 
 def _canonical(net, name):
@@ -93,18 +100,18 @@ def _read(cell, net):
 
 def tutorial_loop(state, inputs):
     net_g = Generator(latent_size)
-    net_g.update_parameters_name('generator')
+    net_g.update_parameters_name("generator")
     net_d = Discriminator()
-    net_d.update_parameters_name('discriminator')
+    net_d.update_parameters_name("discriminator")
     _load(net_g, "G", state)
     _load(net_d, "D", state)
 
     lr = 0.0002
-    adversarial_loss = nn.BCELoss(reduction='mean')
+    adversarial_loss = nn.BCELoss(reduction="mean")
     optimizer_d = nn.Adam(net_d.trainable_params(), learning_rate=lr, beta1=0.5, beta2=0.999)
     optimizer_g = nn.Adam(net_g.trainable_params(), learning_rate=lr, beta1=0.5, beta2=0.999)
-    optimizer_g.update_parameters_name('optim_g')
-    optimizer_d.update_parameters_name('optim_d')
+    optimizer_g.update_parameters_name("optim_g")
+    optimizer_d.update_parameters_name("optim_d")
 
     def generator_forward(test_noises):
         fake_data = net_g(test_noises)
@@ -141,12 +148,15 @@ def tutorial_loop(state, inputs):
         losses.append((float(d_loss.asnumpy()), float(g_loss.asnumpy())))
     weights = {**_read(net_g, "G"), **_read(net_d, "D")}
     moments = {}
-    for net, opt, keys in (("G", optimizer_g, [k for k in weights if k.startswith("G.")]),
-                           ("D", optimizer_d, [k for k in weights if k.startswith("D.")])):
+    for net, opt, keys in (
+        ("G", optimizer_g, [k for k in weights if k.startswith("G.")]),
+        ("D", optimizer_d, [k for k in weights if k.startswith("D.")]),
+    ):
         trainable = [k for k in keys if not k.endswith(("running_mean", "running_var"))]
         # nn.Adam keeps the trainable params in the cell's parameter order: moment1/2 follow it
-        order = [_canonical(net, n) for n, p in (net_g if net == "G" else net_d).parameters_and_names()
-                 if p.requires_grad]
+        order = [
+            _canonical(net, n) for n, p in (net_g if net == "G" else net_d).parameters_and_names() if p.requires_grad
+        ]
         assert sorted(order) == sorted(trainable)
         for key, m, v in zip(order, opt.moment1, opt.moment2):
             moments[f"opt.{key}.m"], moments[f"opt.{key}.v"] = m.asnumpy().copy(), v.asnumpy().copy()
@@ -171,8 +181,9 @@ def _backend_run(spec, state, inputs, mode):
 def test_the_tutorials_leaky_relu_default_is_the_specs_slope():
     # the tutorial writes nn.LeakyReLU() and relies on its default; the spec states 0.2
     assert nn.LeakyReLU().alpha == 0.2
-    assert [l.slope for l in get_model("mindspore-mlp-gan").discriminator.layers if getattr(l, "fn", "") ==
-            "leaky_relu"] == [0.2, 0.2]
+    assert [
+        l.slope for l in get_model("mindspore-mlp-gan").discriminator.layers if getattr(l, "fn", "") == "leaky_relu"
+    ] == [0.2, 0.2]
 
 
 def test_the_spec_names_the_tutorials_adam():

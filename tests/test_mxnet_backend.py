@@ -1,6 +1,7 @@
 """The MXNet (Gluon) backend: shapes and parameter counts, recipe semantics (which update changes
 what, what each recipe feeds D and G), BatchNorm statistics as MXNet keeps them, state round trips,
 inference-mode generation, and the two oneDNN workarounds."""
+
 import dataclasses
 
 import numpy as np
@@ -69,15 +70,20 @@ def test_shapes_and_parameter_counts(name):
         buffers = sum(p.data().size for p in params if p.name.endswith(("running_mean", "running_var")))
         assert (trainable, fixed, buffers) == (count.trainable, count.fixed, count.buffers), net
         # the trainers hold exactly the canonical trainable arrays, in canonical order
-        assert [p.name for p in be.trainers[net]._params] == \
-            [be._param(k).name for k in param_keys(spec, net, trainable_only=True)]
+        assert [p.name for p in be.trainers[net]._params] == [
+            be._param(k).name for k in param_keys(spec, net, trainable_only=True)
+        ]
     assert be.generate(np.zeros((3, *spec.noise_shape), np.float32)).shape == (3, *sample)
 
 
 def test_fixed_gamma_is_one_untrained_and_exported_as_ones():
     spec, be = _backend("mxnet-dcgan64")
-    fixed = [k for n in ("G", "D") for k in param_keys(spec, n) if k.endswith("weight")
-             and k not in param_keys(spec, n, trainable_only=True)]
+    fixed = [
+        k
+        for n in ("G", "D")
+        for k in param_keys(spec, n)
+        if k.endswith("weight") and k not in param_keys(spec, n, trainable_only=True)
+    ]
     assert len(fixed) == 7  # four BatchNorms in G, three in D
     for k in fixed:
         assert be._param(k).grad_req == "null" and be._param(k).name.endswith("gamma")
@@ -105,11 +111,13 @@ def test_each_update_changes_only_its_own_network(name, mode):
     spec, be = _backend(name, mode)
     log, batch_sizes = UpdateLog(lambda: _snapshot(be)), []
     for net, tr in be.trainers.items():
+
         def step(batch_size, net=net, orig=tr.step):
             batch_sizes.append(batch_size)
             log.before(net)
             orig(batch_size)
             log.after(net)
+
         tr.step = step
     real, noise = parity_inputs(spec, 1, BATCH)[0]
     be.read(be.step(real, noise))
@@ -126,8 +134,15 @@ def test_each_update_changes_only_its_own_network(name, mode):
 @pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
-    calls, real = check_feeds_by_pre_hooks(spec, be, {"G": [be.G], "D": list(be._scorers.values())},
-                                           lambda a: a.asnumpy().copy(), g_forwards, first_d_input, BATCH)
+    calls, real = check_feeds_by_pre_hooks(
+        spec,
+        be,
+        {"G": [be.G], "D": list(be._scorers.values())},
+        lambda a: a.asnumpy().copy(),
+        g_forwards,
+        first_d_input,
+        BATCH,
+    )
     if spec.recipe.g_input == "recompute_same_z":  # same z, G not yet updated
         np.testing.assert_allclose(calls["D"][2], fake_in_d_step(calls["D"], real), rtol=1e-6, atol=1e-7)
 
@@ -143,6 +158,7 @@ def test_same_fake_g_step_backpropagates_into_the_recorded_forward():
     def step(batch_size, orig=tr.step):
         grads.update({k: be._param(k).grad().asnumpy().copy() for k in param_keys(spec, "G", trainable_only=True)})
         orig(batch_size)
+
     tr.step = step
     state0 = initial_state(spec, 0)
     _, ref = _backend("pytorch-celeba-dcgan")
@@ -198,10 +214,12 @@ def test_summed_d_step_applies_running_statistics_in_pass_order(mode):
     for i in (3, 6, 9):  # D's BatchNorms
         (mr, vr), (mf, vf) = _d_bn_batch_stats(probe, nd.array(real), i), _d_bn_batch_stats(probe, fake, i)
         # real_first minus fake_first, after the G step's update scaled both by m
-        np.testing.assert_allclose(ea[f"D.{i}.running_mean"] - eb[f"D.{i}.running_mean"], m * (1 - m) ** 2 * (mf - mr),
-                                   rtol=2e-3, atol=1e-7)
-        np.testing.assert_allclose(ea[f"D.{i}.running_var"] - eb[f"D.{i}.running_var"], m * (1 - m) ** 2 * (vf - vr),
-                                   rtol=2e-3, atol=1e-6)
+        np.testing.assert_allclose(
+            ea[f"D.{i}.running_mean"] - eb[f"D.{i}.running_mean"], m * (1 - m) ** 2 * (mf - mr), rtol=2e-3, atol=1e-7
+        )
+        np.testing.assert_allclose(
+            ea[f"D.{i}.running_var"] - eb[f"D.{i}.running_var"], m * (1 - m) ** 2 * (vf - vr), rtol=2e-3, atol=1e-6
+        )
 
 
 def test_g_statistics_move_once_per_back_propagated_forward_with_the_biased_variance():
@@ -219,10 +237,15 @@ def test_g_statistics_move_once_per_back_propagated_forward_with_the_biased_vari
         for i, blk in enumerate(probe.G):
             if type(blk).__name__ == "BatchNorm":
                 a = x.asnumpy().astype(np.float64)
-                np.testing.assert_allclose(out[f"G.{i}.running_mean"],
-                                           0.9 * state0[f"G.{i}.running_mean"] + 0.1 * a.mean(0), rtol=1e-4, atol=1e-6)
-                np.testing.assert_allclose(out[f"G.{i}.running_var"],
-                                           0.9 * state0[f"G.{i}.running_var"] + 0.1 * a.var(0), rtol=1e-4, atol=1e-6)
+                np.testing.assert_allclose(
+                    out[f"G.{i}.running_mean"],
+                    0.9 * state0[f"G.{i}.running_mean"] + 0.1 * a.mean(0),
+                    rtol=1e-4,
+                    atol=1e-6,
+                )
+                np.testing.assert_allclose(
+                    out[f"G.{i}.running_var"], 0.9 * state0[f"G.{i}.running_var"] + 0.1 * a.var(0), rtol=1e-4, atol=1e-6
+                )
             x = blk(x)
 
 
@@ -288,7 +311,7 @@ def test_every_adam_form(form, float64):
         if form == "torch":
             m = 0.5 * m + 0.5 * g
             v = 0.999 * v + (1 - 0.999) * g * g
-            ref = ref - 2e-4 / (1 - 0.5 ** t) * m / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+            ref = ref - 2e-4 / (1 - 0.5**t) * m / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
         else:
             ref, m, v = reference_update(o, t, ref, g, m, v)
     tol = dict(rtol=1e-14, atol=1e-16) if float64 else dict(rtol=2e-7, atol=1e-7)
@@ -321,9 +344,9 @@ def _np_conv_transpose(x, w, s, p, op):
     out = np.zeros((n, w.shape[1], (h - 1) * s + k + op, (wd - 1) * s + k + op))
     for i in range(h):
         for j in range(wd):
-            out[:, :, i * s:i * s + k, j * s:j * s + k] += np.einsum("nc,cokl->nokl", x[:, :, i, j], w)
+            out[:, :, i * s : i * s + k, j * s : j * s + k] += np.einsum("nc,cokl->nokl", x[:, :, i, j], w)
     size = (h - 1) * s - 2 * p + k + op
-    return out[:, :, p:p + size, p:p + size]
+    return out[:, :, p : p + size, p : p + size]
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -345,11 +368,19 @@ def test_conv_transpose_to_one_channel_workaround(bias):
     w = blk.weight.data().asnumpy().astype(np.float64)
     np.testing.assert_allclose(y.asnumpy(), _np_conv_transpose(x_np, w, 2, 2, 1) + (0.25 if bias else 0), atol=1e-5)
     # the function is linear in x and in w: gradients are the adjoint applied to dy
-    gx = np.array([(_np_conv_transpose(np.eye(x_np.size)[j].reshape(x_np.shape), w, 2, 2, 1) * dy).sum()
-                   for j in range(0, x_np.size, 37)])
+    gx = np.array(
+        [
+            (_np_conv_transpose(np.eye(x_np.size)[j].reshape(x_np.shape), w, 2, 2, 1) * dy).sum()
+            for j in range(0, x_np.size, 37)
+        ]
+    )
     np.testing.assert_allclose(x.grad.asnumpy().ravel()[::37], gx, atol=1e-5)
-    gw = np.array([(_np_conv_transpose(x_np, np.eye(w.size)[j].reshape(w.shape), 2, 2, 1) * dy).sum()
-                   for j in range(0, w.size, 7)])
+    gw = np.array(
+        [
+            (_np_conv_transpose(x_np, np.eye(w.size)[j].reshape(w.shape), 2, 2, 1) * dy).sum()
+            for j in range(0, w.size, 7)
+        ]
+    )
     np.testing.assert_allclose(blk.weight.grad().asnumpy().ravel()[::7], gw, rtol=1e-5, atol=1e-4)
     if bias:
         np.testing.assert_allclose(blk.bias.grad().asnumpy(), [dy.sum()], rtol=1e-5)

@@ -5,6 +5,7 @@ its slice) reproduces the half-batch-BN reference (tests/dp_reference.py) to 1e-
 far from the full-batch trace; `--sync-bn` on CPU is refused (SyncBatchNorm: float32-only kernel,
 and the GAN iteration hangs over CPU contexts) and recorded; the harness leaves one result.
 """
+
 import pytest
 
 pytest.importorskip("mxnet")

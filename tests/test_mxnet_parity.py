@@ -18,6 +18,7 @@ What is attainable, measured (numbers in backends/mxnet_gluon.py's docstring):
   avoided for that (the backend's float64 mode does): LeakyReLU's slope and adam_update's lr/β/ε
   are stored as float32, and their 1e-8 rounding alone grew to 3e-4 by iteration 10.
 """
+
 import os
 
 import numpy as np
@@ -54,8 +55,10 @@ def test_first_iteration_matches_golden(model, mode, capsys):
     trace, golden = _trace(model, mode)
     per = per_iteration(trace, golden)
     with capsys.disabled():
-        print(f"\n[mxnet parity] {model} {mode}: iteration 0 D {per['d'][0]:.1e} G {per['g'][0]:.1e}; "
-              f"over {len(per['d'])} iterations D {max(per['d']):.1e} G {max(per['g']):.1e}")
+        print(
+            f"\n[mxnet parity] {model} {mode}: iteration 0 D {per['d'][0]:.1e} G {per['g'][0]:.1e}; "
+            f"over {len(per['d'])} iterations D {max(per['d']):.1e} G {max(per['g']):.1e}"
+        )
     check_float32_golden(trace, golden, every_iteration=False)
 
 
@@ -78,9 +81,14 @@ def test_ten_float32_iterations_of_the_mlp_gan_match_golden(mode):
 
 # float64 convolutions run MXNet's native kernels, slowly: by default each model once (the 64×64
 # DCGANs for 3 iterations, ~10-30 s each on 2 cores), every model in both modes with GANBENCH_SLOW=1
-F64_DEFAULT = {("mindspore-mlp-gan", "imperative"), ("mindspore-mlp-gan", "hybridized"),
-               ("paddle-dcgan28", "hybridized"), ("mxnet-dcgan64", "imperative"),
-               ("gluon-lfw-dcgan", "hybridized"), ("pytorch-celeba-dcgan", "imperative")}
+F64_DEFAULT = {
+    ("mindspore-mlp-gan", "imperative"),
+    ("mindspore-mlp-gan", "hybridized"),
+    ("paddle-dcgan28", "hybridized"),
+    ("mxnet-dcgan64", "imperative"),
+    ("gluon-lfw-dcgan", "hybridized"),
+    ("pytorch-celeba-dcgan", "imperative"),
+}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -94,8 +102,7 @@ def test_float64_matches_torch_float64_on_every_iteration(model, mode):
     steps = golden["steps"] if model in ("mindspore-mlp-gan", "paddle-dcgan28") else 3
     trace, _, _ = run_trace("mxnet", model, steps, golden["batch_size"], golden["seed"], mode=mode, dtype="float64")
     assert trace["env"]["precision"] == "fp64"
-    print(f"mxnet float64 {mode} {model}: max rel diff vs torch float64 over {steps} iterations "
-          f"{worst(trace, golden)}")
+    print(f"mxnet float64 {mode} {model}: max rel diff vs torch float64 over {steps} iterations {worst(trace, golden)}")
     check_float64_golden(trace, golden, 1e-9)
 
 

@@ -15,6 +15,7 @@ iteration; its autograd-rounded loss gradient then lets the two drift apart slow
 bounded below), and its one backward of errD_real + errD_fake applies D's BatchNorm statistics
 in the other order (checked to the formula).
 """
+
 import numpy as np
 import pytest
 
@@ -50,61 +51,72 @@ def _rel(a, b):
 
 # --- seed 002: the Module-API DCGAN -------------------------------------------------------------
 
+
 def _module_symbols():
     """The seed's symbols, verbatim."""
     no_bias = True
     fix_gamma = True
     epsilon = 1e-5 + 1e-12
 
-    rand = mx.sym.Variable('rand')
+    rand = mx.sym.Variable("rand")
 
-    g1 = mx.sym.Deconvolution(rand, name='g1', kernel=(4,4), num_filter=1024, no_bias=no_bias)
-    gbn1 = mx.sym.BatchNorm(g1, name='gbn1', fix_gamma=fix_gamma, eps=epsilon)
-    gact1 = mx.sym.Activation(gbn1, name='gact1', act_type='relu')
+    g1 = mx.sym.Deconvolution(rand, name="g1", kernel=(4, 4), num_filter=1024, no_bias=no_bias)
+    gbn1 = mx.sym.BatchNorm(g1, name="gbn1", fix_gamma=fix_gamma, eps=epsilon)
+    gact1 = mx.sym.Activation(gbn1, name="gact1", act_type="relu")
 
-    g2 = mx.sym.Deconvolution(gact1, name='g2', kernel=(4,4), stride=(2,2), pad=(1,1), num_filter=512, no_bias=no_bias)
-    gbn2 = mx.sym.BatchNorm(g2, name='gbn2', fix_gamma=fix_gamma, eps=epsilon)
-    gact2 = mx.sym.Activation(gbn2, name='gact2', act_type='relu')
+    g2 = mx.sym.Deconvolution(
+        gact1, name="g2", kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=512, no_bias=no_bias
+    )
+    gbn2 = mx.sym.BatchNorm(g2, name="gbn2", fix_gamma=fix_gamma, eps=epsilon)
+    gact2 = mx.sym.Activation(gbn2, name="gact2", act_type="relu")
 
-    g3 = mx.sym.Deconvolution(gact2, name='g3', kernel=(4,4), stride=(2,2), pad=(1,1), num_filter=256, no_bias=no_bias)
-    gbn3 = mx.sym.BatchNorm(g3, name='gbn3', fix_gamma=fix_gamma, eps=epsilon)
-    gact3 = mx.sym.Activation(gbn3, name='gact3', act_type='relu')
+    g3 = mx.sym.Deconvolution(
+        gact2, name="g3", kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=256, no_bias=no_bias
+    )
+    gbn3 = mx.sym.BatchNorm(g3, name="gbn3", fix_gamma=fix_gamma, eps=epsilon)
+    gact3 = mx.sym.Activation(gbn3, name="gact3", act_type="relu")
 
-    g4 = mx.sym.Deconvolution(gact3, name='g4', kernel=(4,4), stride=(2,2), pad=(1,1), num_filter=128, no_bias=no_bias)
-    gbn4 = mx.sym.BatchNorm(g4, name='gbn4', fix_gamma=fix_gamma, eps=epsilon)
-    gact4 = mx.sym.Activation(gbn4, name='gact4', act_type='relu')
+    g4 = mx.sym.Deconvolution(
+        gact3, name="g4", kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=128, no_bias=no_bias
+    )
+    gbn4 = mx.sym.BatchNorm(g4, name="gbn4", fix_gamma=fix_gamma, eps=epsilon)
+    gact4 = mx.sym.Activation(gbn4, name="gact4", act_type="relu")
 
-    g5 = mx.sym.Deconvolution(gact4, name='g5', kernel=(4,4), stride=(2,2), pad=(1,1), num_filter=3, no_bias=no_bias)
-    generatorSymbol = mx.sym.Activation(g5, name='gact5', act_type='tanh')
+    g5 = mx.sym.Deconvolution(gact4, name="g5", kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=3, no_bias=no_bias)
+    generatorSymbol = mx.sym.Activation(g5, name="gact5", act_type="tanh")
 
-    data = mx.sym.Variable('data')
+    data = mx.sym.Variable("data")
 
-    d1 = mx.sym.Convolution(data, name='d1', kernel=(4,4), stride=(2,2), pad=(1,1), num_filter=128, no_bias=no_bias)
-    dact1 = mx.sym.LeakyReLU(d1, name='dact1', act_type='leaky', slope=0.2)
+    d1 = mx.sym.Convolution(data, name="d1", kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=128, no_bias=no_bias)
+    dact1 = mx.sym.LeakyReLU(d1, name="dact1", act_type="leaky", slope=0.2)
 
-    d2 = mx.sym.Convolution(dact1, name='d2', kernel=(4,4), stride=(2,2), pad=(1,1), num_filter=256, no_bias=no_bias)
-    dbn2 = mx.sym.BatchNorm(d2, name='dbn2', fix_gamma=fix_gamma, eps=epsilon)
-    dact2 = mx.sym.LeakyReLU(dbn2, name='dact2', act_type='leaky', slope=0.2)
+    d2 = mx.sym.Convolution(dact1, name="d2", kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=256, no_bias=no_bias)
+    dbn2 = mx.sym.BatchNorm(d2, name="dbn2", fix_gamma=fix_gamma, eps=epsilon)
+    dact2 = mx.sym.LeakyReLU(dbn2, name="dact2", act_type="leaky", slope=0.2)
 
-    d3 = mx.sym.Convolution(dact2, name='d3', kernel=(4,4), stride=(2,2), pad=(1,1), num_filter=512, no_bias=no_bias)
-    dbn3 = mx.sym.BatchNorm(d3, name='dbn3', fix_gamma=fix_gamma, eps=epsilon)
-    dact3 = mx.sym.LeakyReLU(dbn3, name='dact3', act_type='leaky', slope=0.2)
+    d3 = mx.sym.Convolution(dact2, name="d3", kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=512, no_bias=no_bias)
+    dbn3 = mx.sym.BatchNorm(d3, name="dbn3", fix_gamma=fix_gamma, eps=epsilon)
+    dact3 = mx.sym.LeakyReLU(dbn3, name="dact3", act_type="leaky", slope=0.2)
 
-    d4 = mx.sym.Convolution(dact3, name='d4', kernel=(4,4), stride=(2,2), pad=(1,1), num_filter=1024, no_bias=no_bias)
-    dbn4 = mx.sym.BatchNorm(d4, name='dbn4', fix_gamma=fix_gamma, eps=epsilon)
-    dact4 = mx.sym.LeakyReLU(dbn4, name='dact4', act_type='leaky', slope=0.2)
+    d4 = mx.sym.Convolution(
+        dact3, name="d4", kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=1024, no_bias=no_bias
+    )
+    dbn4 = mx.sym.BatchNorm(d4, name="dbn4", fix_gamma=fix_gamma, eps=epsilon)
+    dact4 = mx.sym.LeakyReLU(dbn4, name="dact4", act_type="leaky", slope=0.2)
 
-    d5 = mx.sym.Convolution(dact4, name='d5', kernel=(4,4), num_filter=1, no_bias=no_bias)
+    d5 = mx.sym.Convolution(dact4, name="d5", kernel=(4, 4), num_filter=1, no_bias=no_bias)
     d5 = mx.sym.Flatten(d5)
 
-    label = mx.sym.Variable('label')
-    discriminatorSymbol = mx.sym.LogisticRegressionOutput(data=d5, label=label, name='dloss')
+    label = mx.sym.Variable("label")
+    discriminatorSymbol = mx.sym.LogisticRegressionOutput(data=d5, label=label, name="dloss")
     return generatorSymbol, discriminatorSymbol
 
 
 # symbol name of each canonical layer index (the spec lists the tutorial's layers in order)
-MODULE_NAMES = {"G": {0: "g1", 1: "gbn1", 3: "g2", 4: "gbn2", 6: "g3", 7: "gbn3", 9: "g4", 10: "gbn4", 12: "g5"},
-                "D": {0: "d1", 2: "d2", 3: "dbn2", 5: "d3", 6: "dbn3", 8: "d4", 9: "dbn4", 11: "d5"}}
+MODULE_NAMES = {
+    "G": {0: "g1", 1: "gbn1", 3: "g2", 4: "gbn2", 6: "g3", 7: "gbn3", 9: "g4", 10: "gbn4", 12: "g5"},
+    "D": {0: "d1", 2: "d2", 3: "dbn2", 5: "d3", 6: "dbn3", 8: "d4", 9: "dbn4", 11: "d5"},
+}
 _SYM_SUFFIX = {"weight": "weight", "running_mean": "moving_mean", "running_var": "moving_var"}
 
 
@@ -121,7 +133,7 @@ def _module_key(net, key):
 def _module_params(state, net):
     arg, aux = {}, {}
     for key, arr in state.items():
-        if key.startswith(f"{net}.") :
+        if key.startswith(f"{net}."):
             is_aux, sym = _module_key(net, key)
             (aux if is_aux else arg)[sym] = nd.array(arr)
     return arg, aux
@@ -137,27 +149,31 @@ def module_tutorial_loop(state, inputs, batch_size=BATCH):
     ctx = mx.cpu()
 
     # =============Generator Module=============
-    generator = mx.mod.Module(symbol=generatorSymbol, data_names=('rand',), label_names=None, context=ctx)
-    generator.bind(data_shapes=[('rand', (batch_size, Z, 1, 1))])  # rand_iter.provide_data
+    generator = mx.mod.Module(symbol=generatorSymbol, data_names=("rand",), label_names=None, context=ctx)
+    generator.bind(data_shapes=[("rand", (batch_size, Z, 1, 1))])  # rand_iter.provide_data
     generator.init_params(initializer=mx.init.Normal(sigma))
     generator.init_optimizer(
-        optimizer='adam',
+        optimizer="adam",
         optimizer_params={
-            'learning_rate': lr,
-            'beta1': beta1,
-        })
+            "learning_rate": lr,
+            "beta1": beta1,
+        },
+    )
     # =============Discriminator Module=============
-    discriminator = mx.mod.Module(symbol=discriminatorSymbol, data_names=('data',), label_names=('label',), context=ctx)
-    discriminator.bind(data_shapes=[('data', (batch_size, 3, 64, 64))],  # image_iter.provide_data
-                       label_shapes=[('label', (batch_size,))],
-                       inputs_need_grad=True)
+    discriminator = mx.mod.Module(symbol=discriminatorSymbol, data_names=("data",), label_names=("label",), context=ctx)
+    discriminator.bind(
+        data_shapes=[("data", (batch_size, 3, 64, 64))],  # image_iter.provide_data
+        label_shapes=[("label", (batch_size,))],
+        inputs_need_grad=True,
+    )
     discriminator.init_params(initializer=mx.init.Normal(sigma))
     discriminator.init_optimizer(
-        optimizer='adam',
+        optimizer="adam",
         optimizer_params={
-            'learning_rate': lr,
-            'beta1': beta1,
-        })
+            "learning_rate": lr,
+            "beta1": beta1,
+        },
+    )
     # the canonical initial state replaces the Normal(sigma) draw
     generator.set_params(*_module_params(state, "G"))
     discriminator.set_params(*_module_params(state, "D"))
@@ -210,8 +226,10 @@ def test_backend_matches_the_module_api_tutorial(capsys):
     be, got = _backend_run("mxnet-dcgan64", state, inputs)
     got = [(s.d_loss, s.g_loss, s.d_x, s.d_g_z1, s.d_g_z2) for s in got]
     with capsys.disabled():
-        print(f"\n[mxnet] Module tutorial vs backend over {STEPS} iterations: max rel diff of D/G loss "
-              f"{_rel(np.array(got)[:, :2], np.array(expected)[:, :2]):.1e}")
+        print(
+            f"\n[mxnet] Module tutorial vs backend over {STEPS} iterations: max rel diff of D/G loss "
+            f"{_rel(np.array(got)[:, :2], np.array(expected)[:, :2]):.1e}"
+        )
     # the tutorial's losses are BCE of D's float32 probabilities (in float64), the backend's are
     # BCE-with-logits of the same logits
     np.testing.assert_allclose(np.array(got), np.array(expected), rtol=1e-5, atol=1e-7)
@@ -231,13 +249,15 @@ def test_backend_matches_the_module_api_tutorial(capsys):
             np.testing.assert_allclose(out[key], ref, rtol=1e-5, atol=1e-7, err_msg=key)
             if not is_aux:  # Adam's moments (the Module's updater applied rescale_grad = 1/batch)
                 m, v = (a.asnumpy() for a in states[names.index(sym)])
-                np.testing.assert_allclose(out[f"opt.{key}.m"], m, rtol=1e-5, atol=1e-9 + 1e-5 * np.abs(m).max(),
-                                           err_msg=key)
+                np.testing.assert_allclose(
+                    out[f"opt.{key}.m"], m, rtol=1e-5, atol=1e-9 + 1e-5 * np.abs(m).max(), err_msg=key
+                )
                 np.testing.assert_allclose(out[f"opt.{key}.v"], v, rtol=1e-5, atol=1e-5 * np.abs(v).max(), err_msg=key)
     assert int(out["opt.D.step"]) == STEPS and int(out["opt.G.step"]) == STEPS
 
 
 # --- seed 004: the Gluon DCGAN ------------------------------------------------------------------
+
 
 def _gluon_nets():
     """The seed's nets, verbatim (ctx and the name scopes as written)."""
@@ -247,18 +267,18 @@ def _gluon_nets():
     with netG.name_scope():
         netG.add(nn.Conv2DTranspose(ngf * 8, 4, 1, 0, use_bias=False))
         netG.add(nn.BatchNorm())
-        netG.add(nn.Activation('relu'))
+        netG.add(nn.Activation("relu"))
         netG.add(nn.Conv2DTranspose(ngf * 4, 4, 2, 1, use_bias=False))
         netG.add(nn.BatchNorm())
-        netG.add(nn.Activation('relu'))
+        netG.add(nn.Activation("relu"))
         netG.add(nn.Conv2DTranspose(ngf * 2, 4, 2, 1, use_bias=False))
         netG.add(nn.BatchNorm())
-        netG.add(nn.Activation('relu'))
+        netG.add(nn.Activation("relu"))
         netG.add(nn.Conv2DTranspose(ngf, 4, 2, 1, use_bias=False))
         netG.add(nn.BatchNorm())
-        netG.add(nn.Activation('relu'))
+        netG.add(nn.Activation("relu"))
         netG.add(nn.Conv2DTranspose(nc, 4, 2, 1, use_bias=False))
-        netG.add(nn.Activation('tanh'))
+        netG.add(nn.Activation("tanh"))
     ndf = 64
     netD = nn.Sequential()
     with netD.name_scope():
@@ -302,8 +322,8 @@ def gluon_tutorial_loop(state, inputs, batch_size=BATCH, snapshot=None):
         for key, arr in state.items():
             if key.startswith(f"{tag}."):
                 _gluon_param(net, key).set_data(nd.array(arr, ctx=ctx))
-    trainerG = gluon.Trainer(netG.collect_params(), 'adam', {'learning_rate': lr, 'beta1': beta1})
-    trainerD = gluon.Trainer(netD.collect_params(), 'adam', {'learning_rate': lr, 'beta1': beta1})
+    trainerG = gluon.Trainer(netG.collect_params(), "adam", {"learning_rate": lr, "beta1": beta1})
+    trainerD = gluon.Trainer(netD.collect_params(), "adam", {"learning_rate": lr, "beta1": beta1})
 
     real_label = nd.ones((batch_size,), ctx=ctx)
     fake_label = nd.zeros((batch_size,), ctx=ctx)
@@ -312,6 +332,7 @@ def gluon_tutorial_loop(state, inputs, batch_size=BATCH, snapshot=None):
         pred = pred.ravel()
         label = label.ravel()
         return ((pred > 0.5) == label).mean()
+
     metric = mx.metric.CustomMetric(facc)
 
     logs = []
@@ -325,7 +346,14 @@ def gluon_tutorial_loop(state, inputs, batch_size=BATCH, snapshot=None):
             # train with real image
             output = netD(data).reshape((-1, 1))
             errD_real = loss(output, real_label)
-            metric.update([real_label,], [output,])
+            metric.update(
+                [
+                    real_label,
+                ],
+                [
+                    output,
+                ],
+            )
             d_x = nd.sigmoid(output).mean().asscalar()  # (logged here)
 
             # train with fake image
@@ -334,7 +362,14 @@ def gluon_tutorial_loop(state, inputs, batch_size=BATCH, snapshot=None):
             errD_fake = loss(output, fake_label)
             errD = errD_real + errD_fake
             errD.backward()
-            metric.update([fake_label,], [output,])
+            metric.update(
+                [
+                    fake_label,
+                ],
+                [
+                    output,
+                ],
+            )
             d_g_z1 = nd.sigmoid(output).mean().asscalar()
 
         trainerD.step(batch.data[0].shape[0])
@@ -350,9 +385,14 @@ def gluon_tutorial_loop(state, inputs, batch_size=BATCH, snapshot=None):
         # --- end of the seed's loop body (logging every 10 batches left out) ---
         logs.append((nd.mean(errD).asscalar(), nd.mean(errG).asscalar(), d_x, d_g_z1, d_g_z2))
         if snapshot is not None:
-            snapshot.append({f"{tag}|{key}": _gluon_param(net, key).data().asnumpy().copy()
-                             for net, tag in ((netG, "G"), (netD, "D")) for key in state
-                             if key.startswith(f"{tag}.")})
+            snapshot.append(
+                {
+                    f"{tag}|{key}": _gluon_param(net, key).data().asnumpy().copy()
+                    for net, tag in ((netG, "G"), (netD, "D"))
+                    for key in state
+                    if key.startswith(f"{tag}.")
+                }
+            )
     return logs, netG, netD
 
 
@@ -389,9 +429,12 @@ def test_backend_matches_the_gluon_tutorial(capsys):
         differing += int((diff > 1e-6).sum())
         worst = max(worst, float(diff.max()))
     with capsys.disabled():
-        print(f"\n[mxnet] Gluon tutorial vs backend: iteration 0 losses rel diff {_rel(got[0, :2], expected[0, :2]):.1e}; "
-              f"after it {differing} of {total} weights differ by > 1e-6 (at most {worst:.1e}, lr = {lr}); "
-              f"D/G losses over {STEPS} iterations drift to {drift:.1e}")
+        print(
+            f"\n[mxnet] Gluon tutorial vs backend: iteration 0 losses rel diff "
+            f"{_rel(got[0, :2], expected[0, :2]):.1e}; "
+            f"after it {differing} of {total} weights differ by > 1e-6 (at most {worst:.1e}, lr = {lr}); "
+            f"D/G losses over {STEPS} iterations drift to {drift:.1e}"
+        )
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(got[0, :2], expected[0, :2], rtol=1e-6)  # D and G loss
     assert differing <= 1e-4 * total and worst < lr / 4
@@ -414,8 +457,9 @@ def test_backend_matches_the_gluon_tutorial(capsys):
             # recompute the two batch statistics from the initial D (inference needs none)
             gap = _d_batch_stat_gap(state, inputs[0], spec, i, key.endswith("mean"))
             # ... and the G step's pass then keeps a fraction m of either
-            np.testing.assert_allclose(after_first[key] - ref, m * (1 - m) ** 2 * -gap, rtol=1e-3,
-                                       atol=1e-6 * np.abs(ref).max(), err_msg=key)
+            np.testing.assert_allclose(
+                after_first[key] - ref, m * (1 - m) ** 2 * -gap, rtol=1e-3, atol=1e-6 * np.abs(ref).max(), err_msg=key
+            )
 
 
 def _d_batch_stat_gap(state, inp, spec, layer, mean):

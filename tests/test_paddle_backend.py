@@ -1,4 +1,5 @@
 """The Paddle backend: shapes, layouts, BatchNorm and Adam conventions, recipe semantics, state."""
+
 import numpy as np
 import pytest
 
@@ -70,10 +71,11 @@ def _conv_transpose_reference(x, w, b, stride, pad, out_pad):
     full = np.zeros((n, o, (h - 1) * stride + k + out_pad, (wd - 1) * stride + k + out_pad), np.float64)
     for ki in range(k):
         for kj in range(k):
-            full[:, :, ki:ki + (h - 1) * stride + 1:stride, kj:kj + (wd - 1) * stride + 1:stride] += \
-                np.einsum("ncij,co->noij", x, w[:, :, ki, kj])
+            full[:, :, ki : ki + (h - 1) * stride + 1 : stride, kj : kj + (wd - 1) * stride + 1 : stride] += np.einsum(
+                "ncij,co->noij", x, w[:, :, ki, kj]
+            )
     ho, wo = (h - 1) * stride - 2 * pad + k + out_pad, (wd - 1) * stride - 2 * pad + k + out_pad
-    return full[:, :, pad:pad + ho, pad:pad + wo] + b[None, :, None, None]
+    return full[:, :, pad : pad + ho, pad : pad + wo] + b[None, :, None, None]
 
 
 def test_canonical_layouts_compute_what_torch_computes():
@@ -113,8 +115,9 @@ def test_batchnorm_keeps_torchs_running_statistics(mode, dim, shape):
     for _ in range(2):
         y = bn(paddle.to_tensor(x)).numpy()
         mean, var = x.mean(axes), x.var(axes)
-        np.testing.assert_allclose(y, (x - mean.reshape(bshape)) / np.sqrt(var.reshape(bshape) + 1e-5),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            y, (x - mean.reshape(bshape)) / np.sqrt(var.reshape(bshape) + 1e-5), rtol=1e-4, atol=1e-5
+        )
         rm = 0.8 * rm + 0.2 * mean
         rv = 0.8 * rv + 0.2 * x.var(axes, ddof=1)
         np.testing.assert_allclose(bn.running_mean.numpy(), rm, rtol=1e-6, atol=1e-7)
@@ -143,9 +146,9 @@ def test_paddle_adam_places_eps_like_torch():
         for t, g in enumerate(grads, 1):
             m, v = 0.5 * m + 0.5 * g, 0.999 * v + 0.001 * g * g
             if torch_eps:
-                x = x - 2e-4 / (1 - 0.5 ** t) * m / (np.sqrt(v) / np.sqrt(1 - 0.999 ** t) + 1e-8)
+                x = x - 2e-4 / (1 - 0.5**t) * m / (np.sqrt(v) / np.sqrt(1 - 0.999**t) + 1e-8)
             else:  # fluid 1.x: bias correction folded into lr, eps added to sqrt(v)
-                x = x - 2e-4 * np.sqrt(1 - 0.999 ** t) / (1 - 0.5 ** t) * m / (np.sqrt(v) + 1e-8)
+                x = x - 2e-4 * np.sqrt(1 - 0.999**t) / (1 - 0.5**t) * m / (np.sqrt(v) + 1e-8)
         return x
 
     assert np.abs(adam(True) - adam(False)).max() > 1e-5  # the test can tell them apart
@@ -260,8 +263,9 @@ def test_each_update_changes_only_its_own_network(name, mode):
 @pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
-    check_feeds_by_pre_hooks(spec, be, {"G": [be.G], "D": [be.D]}, lambda t: t.numpy().copy(),
-                             g_forwards, first_d_input, BATCH)
+    check_feeds_by_pre_hooks(
+        spec, be, {"G": [be.G], "D": [be.D]}, lambda t: t.numpy().copy(), g_forwards, first_d_input, BATCH
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -286,8 +290,9 @@ def test_native_and_parity_feeding_both_train(mode):
 def test_state_round_trip_continues_training_identically(name):
     spec, a = _backend(name)
     # optimiser moments, β powers and step counts carried over exactly
-    saved, _ = check_state_round_trip(a, lambda: PaddleBackend(spec, "cpu", "dynamic", threads=2),
-                                      parity_inputs(spec, 3, BATCH))
+    saved, _ = check_state_round_trip(
+        a, lambda: PaddleBackend(spec, "cpu", "dynamic", threads=2), parity_inputs(spec, 3, BATCH)
+    )
     assert all(v.dtype == (np.int64 if k.endswith(".step") else np.float32) for k, v in saved.items())
 
 

@@ -6,6 +6,7 @@ half-batch-BN reference (tests/dp_reference.py) to 1e-9 relative and is far from
 trace; `--sync-bn` on CPU is refused (no CPU sync_batch_norm kernel in Paddle 3.3.1) and recorded;
 the harness leaves one result; two 'hosts' on loopback (--nodes 2) join through the launcher's --master.
 """
+
 import pytest
 
 pytest.importorskip("paddle")

@@ -13,6 +13,7 @@ chaotic. The 10-iteration 1e-4 criterion is checked in float64 against torch's f
 (tests/golden/f64/<model>.json, made by TorchBackend in float64 from the same state and inputs):
 there Paddle agrees with torch to ~1e-8 on every iteration.
 """
+
 import os
 
 import pytest
@@ -78,8 +79,10 @@ def test_float64_matches_torch_float64_on_every_iteration(name, mode):
     spec = get_model(name)
     be = _Float64(spec, "cpu", mode, seed=golden["seed"], threads=2)
     be.load_state(initial_state(spec, golden["seed"]))
-    stats = [be.read(be.step(real, noise))
-             for real, noise in parity_inputs(spec, golden["steps"], golden["batch_size"], golden["seed"])]
+    stats = [
+        be.read(be.step(real, noise))
+        for real, noise in parity_inputs(spec, golden["steps"], golden["batch_size"], golden["seed"])
+    ]
     trace = {"losses": {"d": [s.d_loss for s in stats], "g": [s.g_loss for s in stats]}}
     print(f"paddle float64 {mode} {name}: max rel diff vs torch float64 {worst(trace, golden)}")
     check_float64_golden(trace, golden, 1e-6)

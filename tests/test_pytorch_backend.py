@@ -70,8 +70,9 @@ def test_each_update_changes_only_its_own_network(name):
 @pytest.mark.parametrize("name, g_forwards, first_d_input", FEEDS)
 def test_what_each_recipe_feeds_d_and_g(name, g_forwards, first_d_input):
     spec, be = _backend(name)
-    check_feeds_by_pre_hooks(spec, be, {"G": [be.G], "D": [be.D]}, lambda t: t.detach().numpy().copy(),
-                             g_forwards, first_d_input, BATCH)
+    check_feeds_by_pre_hooks(
+        spec, be, {"G": [be.G], "D": [be.D]}, lambda t: t.detach().numpy().copy(), g_forwards, first_d_input, BATCH
+    )
 
 
 def test_native_and_parity_feeding_both_train():

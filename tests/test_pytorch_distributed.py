@@ -9,6 +9,7 @@ Two replicas on loopback, the MLP GAN (its G has three BatchNorm1d), batch 16, f
 - `python -m benchmarks run --replicas 2` leaves one result, from rank 0, with the DP keys.
 Every launch is bounded by a timeout; nothing leaves 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -55,8 +56,13 @@ def test_sync_bn_on_cpu_is_refused_and_recorded(tmp_path):
 def test_harness_run_with_two_replicas_writes_one_result(tmp_path):
     # one result in the run set (not the launchers' logs), ok, two timed steps
     r = harness_run("torch", tmp_path, "torch__mindspore-mlp-gan__cpu__eager__b16__r2.json", "--threads", "2")
-    assert (r["replicas"], r["nodes"], r["world_size"], r["scaling"], r["bn_mode"]) == \
-        (2, 1, 2, "strong", "per_replica")
+    assert (r["replicas"], r["nodes"], r["world_size"], r["scaling"], r["bn_mode"]) == (
+        2,
+        1,
+        2,
+        "strong",
+        "per_replica",
+    )
     assert (r["engine"], r["transport"]) == ("torch.distributed DistributedDataParallel via torchrun", "gloo")
     assert (r["batch_size"], r["per_replica_batch"]) == (16, 8)
     # slowest rank per step: never faster than rank 0's own clock

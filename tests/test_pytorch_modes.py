@@ -1,4 +1,5 @@
 """PyTorch execution modes: refusals with reasons, `best` selection, parity of the CPU-capable modes."""
+
 import os
 
 import pytest
@@ -12,7 +13,6 @@ from common.models import get_model  # noqa: E402
 from common.parity import compare, load_golden, max_rel_diff  # noqa: E402
 
 BF16_TOLERANCE = 2e-2  # bfloat16 keeps 8 mantissa bits: a looser, documented bound over 10 iterations
-
 
 
 def test_refusals_say_why():

@@ -1,6 +1,7 @@
 """The PyTorch DCGAN tutorial's own loop (backends/tutorial_torch.py, as written) against the backend.
 
 Same canonical initial state, same real batches and noise: every logged number must agree."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """The iteration plan every backend walks (common/recipe.py), held against what the tutorials do."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,8 +54,8 @@ def test_an_unknown_d_update_is_an_error_naming_it():
 
 def test_the_stats_row_puts_each_value_in_its_named_place():
     row = stats_row({REAL: (1.0, 0.75), FAKE: (2.0, 0.25)}, [(3.0, 0.5), (4.0, 0.125)])
-    assert row[:len(STATS_LAYOUT)] == [3.0, 4.0, 0.75, 0.25, 0.125]  # d = real + fake, g = the last G loss
-    assert row[len(STATS_LAYOUT):] == [3.0, 4.0]  # every G update's loss
+    assert row[: len(STATS_LAYOUT)] == [3.0, 4.0, 0.75, 0.25, 0.125]  # d = real + fake, g = the last G loss
+    assert row[len(STATS_LAYOUT) :] == [3.0, 4.0]  # every G update's loss
 
 
 def test_each_g_update_scores_the_kept_fake_or_generates_from_the_right_noise():
@@ -64,7 +65,12 @@ def test_each_g_update_scores_the_kept_fake_or_generates_from_the_right_noise():
     def fresh(k):
         return f"z{k}"
 
-    pick = {name: [u.fake("kept", generate, "z", fresh) for u in plan(get_model(name).recipe).g_updates]
-            for name in ("pytorch-celeba-dcgan", "mindspore-mlp-gan", "paddle-dcgan28")}
-    assert pick == {"pytorch-celeba-dcgan": ["kept"], "mindspore-mlp-gan": ["G(z)"],
-                    "paddle-dcgan28": ["G(z0)", "G(z1)"]}
+    pick = {
+        name: [u.fake("kept", generate, "z", fresh) for u in plan(get_model(name).recipe).g_updates]
+        for name in ("pytorch-celeba-dcgan", "mindspore-mlp-gan", "paddle-dcgan28")
+    }
+    assert pick == {
+        "pytorch-celeba-dcgan": ["kept"],
+        "mindspore-mlp-gan": ["G(z)"],
+        "paddle-dcgan28": ["G(z0)", "G(z1)"],
+    }

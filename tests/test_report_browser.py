@@ -3,6 +3,7 @@
 Skips when Chromium (apt package `chromium`) or the `playwright` Python package is missing;
 Playwright's own browser download is never used, only /usr/bin/chromium.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -14,14 +15,22 @@ from reports.demo import sample_grid, write_result, write_trace
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:
-    pytest.skip("Chromium not installed (apt-get install chromium); browser tests need it",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="the playwright package is not installed (pip install playwright)")
+    pytest.skip("Chromium not installed (apt-get install chromium); browser tests need it", allow_module_level=True)
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
+)
 
 EVIL = '<script>window.__pwned = 1</script><img src="https://example.com/x.png" onerror="window.__pwned = 2">'
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +39,25 @@ def page_file(tmp_path_factory):
     (root / "samples").mkdir()
     for i, (backend, step) in enumerate([("torch", 0.1), ("mxnet", 0.08)]):
         sample_grid(i, 28, 1, n=4).save(root / "samples" / f"{backend}.png")
-        write_result(root, f"{backend}.json", backend=backend, model="paddle-dcgan28", data_source="real",
-                     step_times_s=[step * (1 + 0.01 * (k % 5)) for k in range(20)],
-                     samples_png=f"samples/{backend}.png")
+        write_result(
+            root,
+            f"{backend}.json",
+            backend=backend,
+            model="paddle-dcgan28",
+            data_source="real",
+            step_times_s=[step * (1 + 0.01 * (k % 5)) for k in range(20)],
+            samples_png=f"samples/{backend}.png",
+        )
     write_result(root, "synthetic.json", backend="jax", model="paddle-dcgan28", data_source="synthetic")
-    write_result(root, "evil.json", backend=EVIL, model="paddle-dcgan28", status="failed", images_per_s=None,
-                 error={"type": "RuntimeError", "message": EVIL, "traceback": EVIL})
+    write_result(
+        root,
+        "evil.json",
+        backend=EVIL,
+        model="paddle-dcgan28",
+        status="failed",
+        images_per_s=None,
+        error={"type": "RuntimeError", "message": EVIL, "traceback": EVIL},
+    )
     write_trace(root, "torch", "paddle-dcgan28", [1.0, 0.9], [2.0, 2.1])
     write_trace(root, "mxnet", "paddle-dcgan28", [1.0, 0.91], [2.0, 2.1])
     return build_report(root).html
@@ -52,10 +74,12 @@ def loaded(page_file):
         page.on("request", lambda r: requests.append(r.url))
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
         page.goto(page_file.as_uri(), wait_until="load")
-        widths = page.evaluate("Promise.all([...document.images].map("
-                               "i => i.decode().then(() => i.naturalWidth, () => 0)))")
-        state = page.evaluate("({pwned: window.__pwned, scripts: document.scripts.length,"
-                              " text: document.body.innerText})")
+        widths = page.evaluate(
+            "Promise.all([...document.images].map(i => i.decode().then(() => i.naturalWidth, () => 0)))"
+        )
+        state = page.evaluate(
+            "({pwned: window.__pwned, scripts: document.scripts.length, text: document.body.innerText})"
+        )
         # The control: the same watch does see a page that asks for something remote.
         control = page_file.with_name("control.html")
         control.write_text('<img src="https://example.com/x.png">')
@@ -117,6 +141,6 @@ def test_the_demo_page_at_1024_px(tmp_path):
     assert summaries and all(w <= c for w, c in summaries), summaries
     assert counts, "no counted navigation link found"
     for link, heading in counts:
-        assert link[link.rindex("("):] in heading, (link, heading)
+        assert link[link.rindex("(") :] in heading, (link, heading)
     assert title.startswith(DEMO_MARK)
     assert html.read_text().count(DEMO_MARK) >= 1 and 'class="demo"' in html.read_text()

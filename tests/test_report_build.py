@@ -1,4 +1,5 @@
 """The report's numbers, built from result files this test writes with known throughputs."""
+
 from __future__ import annotations
 
 import math
@@ -31,11 +32,30 @@ def step_times(ips: float, n: int = 31, spread: float = 0.05, seed: int = 0) -> 
     return (BATCH / ips * f).tolist()
 
 
-def run(folder: Path, backend: str, model: str, ips: float | None, *, device: str = "cpu", mode: str = "eager",
-        data: str = "real", env: dict | None = None, seed: int = 0, **extra) -> Path:
+def run(
+    folder: Path,
+    backend: str,
+    model: str,
+    ips: float | None,
+    *,
+    device: str = "cpu",
+    mode: str = "eager",
+    data: str = "real",
+    env: dict | None = None,
+    seed: int = 0,
+    **extra,
+) -> Path:
     base = base_env(backend, device, host=(env or CPU_ENV)["hostname"])
-    fields = dict(backend=backend, model=model, device=device, mode=mode, data_source=data, batch_size=BATCH,
-                  env=base | (env or CPU_ENV), data_detail=f"{data} data for {model}")
+    fields = dict(
+        backend=backend,
+        model=model,
+        device=device,
+        mode=mode,
+        data_source=data,
+        batch_size=BATCH,
+        env=base | (env or CPU_ENV),
+        data_detail=f"{data} data for {model}",
+    )
     if ips is not None:
         fields["step_times_s"] = step_times(ips, seed=seed)
     fields.update(extra)
@@ -49,15 +69,33 @@ def built(tmp_path_factory):
     run(root, "torch", A, 1250, mode="compile", seed=2, compile_s=3.25)  # the baseline's best row for A
     run(root, "mxnet", A, 1500, seed=3)
     run(root, "paddle", A, 900, seed=4)
-    run(root, "mindspore", A, None, status="failed", images_per_s=None, throughput=None, step_times_s=[],
-        error={"type": "ValueError", "message": "shape mismatch in Dense 3", "traceback": "Traceback ...\nValueError"})
+    run(
+        root,
+        "mindspore",
+        A,
+        None,
+        status="failed",
+        images_per_s=None,
+        throughput=None,
+        step_times_s=[],
+        error={"type": "ValueError", "message": "shape mismatch in Dense 3", "traceback": "Traceback ...\nValueError"},
+    )
     run(root, "jax", A, 2000, data="synthetic", seed=5)
     run(root, "torch", A, 1600, data="synthetic", seed=6)
     run(root, "torch", B, 250, seed=7)
     run(root, "jax", B, 300, data="synthetic", seed=8)  # no synthetic torch run for B: no speed-up
     run(root, "torch", B, 8000, device="cuda", env=GPU_ENV, flops_per_iteration=9.6e10, seed=9)
-    run(root, "mxnet", B, 9000, device="cuda", env=GPU_ENV, flops_per_iteration=9.6e10, seed=10,
-        samples_png="samples/mxnet.png")
+    run(
+        root,
+        "mxnet",
+        B,
+        9000,
+        device="cuda",
+        env=GPU_ENV,
+        flops_per_iteration=9.6e10,
+        seed=10,
+        samples_png="samples/mxnet.png",
+    )
     (root / "cuda" / "samples").mkdir()
     sample_grid(0, 16, 3, n=4).save(root / "cuda" / "samples" / "mxnet.png")
     ref = [1.0, 0.9, 0.8]
@@ -68,8 +106,13 @@ def built(tmp_path_factory):
 
 
 def row(df: pd.DataFrame, backend: str, model: str, *, device="cpu", mode="eager", data="real") -> pd.Series:
-    hit = df[(df.backend == backend) & (df.model == model) & (df.device == device)
-             & (df["mode"] == mode) & (df.data_source == data)]
+    hit = df[
+        (df.backend == backend)
+        & (df.model == model)
+        & (df.device == device)
+        & (df["mode"] == mode)
+        & (df.data_source == data)
+    ]
     assert len(hit) == 1, (backend, model, device, mode, data)
     return hit.iloc[0]
 
@@ -96,8 +139,12 @@ def test_throughput_median_matches_the_step_times(built):
 def test_speedups_compare_with_the_fastest_baseline_row_of_the_same_setting(built):
     _, df = built[1], built[1].summary
     # Independent: the baseline for (A, cpu, real) is torch compile at 1250 images/s.
-    expected = {("mxnet", "eager"): 1500 / 1250, ("paddle", "eager"): 900 / 1250,
-                ("torch", "eager"): 1000 / 1250, ("torch", "compile"): 1.0}
+    expected = {
+        ("mxnet", "eager"): 1500 / 1250,
+        ("paddle", "eager"): 900 / 1250,
+        ("torch", "eager"): 1000 / 1250,
+        ("torch", "compile"): 1.0,
+    }
     for (backend, mode), want in expected.items():
         r = row(df, backend, A, mode=mode)
         assert r.speedup == pytest.approx(want), (backend, mode)
@@ -180,8 +227,11 @@ def test_interval_matches_an_independent_bootstrap():
     a, b = step_times(1100, n=41, spread=0.1, seed=11), step_times(1000, n=41, spread=0.1, seed=12)
     r = speed_ratio(1100, a, BATCH, 1000, b, BATCH)
     rnd = random.Random(123)
-    ratios = sorted(statistics.median(BATCH / t for t in rnd.choices(a, k=len(a)))
-                    / statistics.median(BATCH / t for t in rnd.choices(b, k=len(b))) for _ in range(4000))
+    ratios = sorted(
+        statistics.median(BATCH / t for t in rnd.choices(a, k=len(a)))
+        / statistics.median(BATCH / t for t in rnd.choices(b, k=len(b)))
+        for _ in range(4000)
+    )
     lo, hi = ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios))]
     assert r.value == pytest.approx(1.1)
     assert r.lo == pytest.approx(lo, abs=0.015) and r.hi == pytest.approx(hi, abs=0.015)
@@ -198,13 +248,20 @@ def test_cli_prints_the_table_and_imports_no_framework(tmp_path):
     root = tmp_path / "results"
     run(root, "torch", A, 1000, losses=None, d_x=None, d_g_z=None)
     run(root, "mxnet", A, 1500, losses=None, d_x=None, d_g_z=None)
-    probe = ("import sys, runpy; sys.argv = ['reports', 'build', sys.argv[1], '-o', sys.argv[2]];"
-             "code = 0\ntry: runpy.run_module('reports', run_name='__main__')\n"
-             "except SystemExit as e: code = e.code\n"
-             "bad = [m for m in ('torch', 'mxnet', 'paddle', 'mindspore', 'jax') if m in sys.modules]\n"
-             "print('FRAMEWORKS', bad); sys.exit(code)")
-    done = subprocess.run([sys.executable, "-c", probe, str(root), str(tmp_path / "r.html")], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    probe = (
+        "import sys, runpy; sys.argv = ['reports', 'build', sys.argv[1], '-o', sys.argv[2]];"
+        "code = 0\ntry: runpy.run_module('reports', run_name='__main__')\n"
+        "except SystemExit as e: code = e.code\n"
+        "bad = [m for m in ('torch', 'mxnet', 'paddle', 'mindspore', 'jax') if m in sys.modules]\n"
+        "print('FRAMEWORKS', bad); sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(root), str(tmp_path / "r.html")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "FRAMEWORKS []" in done.stdout
     assert "speed-up [95% CI]" in done.stdout and "×1.50 [" in done.stdout
@@ -249,8 +306,15 @@ def test_only_the_most_recent_settings_draw_their_charts(tmp_path):
     n = CHARTED_SETTINGS + 2
     for k in range(n):
         env = base_env("torch", "cpu") | {"cpu": f"CPU model {k}"}
-        write_result(tmp_path, f"r{k}.json", backend="torch", model=A, data_source="real", env=env,
-                     finished_at=f"2026-11-{10 + k:02d}T10:00:00+00:00")
+        write_result(
+            tmp_path,
+            f"r{k}.json",
+            backend="torch",
+            model=A,
+            data_source="real",
+            env=env,
+            finished_at=f"2026-11-{10 + k:02d}T10:00:00+00:00",
+        )
     outcome = build_report(tmp_path)
     html = outcome.html.read_text()
     assert len(outcome.summary) == n  # every run keeps its row
@@ -263,7 +327,9 @@ def test_only_the_most_recent_settings_draw_their_charts(tmp_path):
     assert "CPU model 2 (cpu) · real data: charts left out" not in html
 
 
-@pytest.mark.parametrize("backends, width_in", [(["torch"], 7.5), (["torch", "mxnet", "paddle", "jax", "mindspore"], 7.5)])
+@pytest.mark.parametrize(
+    "backends, width_in", [(["torch"], 7.5), (["torch", "mxnet", "paddle", "jax", "mindspore"], 7.5)]
+)
 def test_sample_grids_leave_room_for_the_title_and_wrap_evenly(tmp_path, backends, width_in):
     """One grid alone once clipped its chart's title; five wrapped 4 + 1."""
     import base64

@@ -1,4 +1,5 @@
 """Bad, partial and foreign files under a results folder: each gives its documented message."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,10 @@ def test_ok_run_needs_a_throughput(tmp_path):
 
 def test_unknown_schema_version(tmp_path):
     write_result(tmp_path, "r.json", schema_version=2)
-    assert one_warning(tmp_path) == \
-        "r.json: schema_version 2 is not supported (this report reads ganbench-result version 1)"
+    assert (
+        one_warning(tmp_path)
+        == "r.json: schema_version 2 is not supported (this report reads ganbench-result version 1)"
+    )
 
 
 def test_missing_optional_key_keeps_the_run(tmp_path):
@@ -80,8 +83,10 @@ def test_traces_are_read_and_foreign_json_is_listed(tmp_path):
     (tmp_path / "plain.json").write_text('{"a": 1}')
     loaded = load_results(tmp_path)
     assert len(loaded.traces) == 1 and loaded.runs == []
-    assert loaded.warnings == ["other.json: not a ganbench result (schema 'something-else'); skipped",
-                               "plain.json: not a ganbench result (no 'schema' key); skipped"]
+    assert loaded.warnings == [
+        "other.json: not a ganbench result (schema 'something-else'); skipped",
+        "plain.json: not a ganbench result (no 'schema' key); skipped",
+    ]
 
 
 def test_failed_run_without_error(tmp_path):
@@ -99,7 +104,9 @@ def test_samples_png_problems(tmp_path):
     loaded = load_results(tmp_path)
     assert len(loaded.runs) == 3 and all(r.samples is None for r in loaded.runs)
     assert loaded.warnings[0] == "a.json: samples_png 'samples/missing.png' not found; no samples shown"
-    assert loaded.warnings[1] == "b.json: samples_png '../outside.png' points outside the results folder; no samples shown"
+    assert (
+        loaded.warnings[1] == "b.json: samples_png '../outside.png' points outside the results folder; no samples shown"
+    )
     assert loaded.warnings[2].startswith("c.json: samples_png 'c.png' not a readable image (")
 
 
@@ -108,8 +115,10 @@ def test_duplicate_run_keeps_the_later_one(tmp_path):
     write_result(tmp_path / "m2", "r.json", finished_at="2026-11-22T11:00:00+00:00")
     loaded = load_results(tmp_path)
     assert [r.file for r in loaded.runs] == ["m2/r.json"]
-    assert loaded.warnings == ["m1/r.json: same (backend, model, device, mode), data source and status on "
-                               "AMD EPYC 9454 48-Core Processor as m2/r.json; kept the one finished later (m2/r.json)"]
+    assert loaded.warnings == [
+        "m1/r.json: same (backend, model, device, mode), data source and status on "
+        "AMD EPYC 9454 48-Core Processor as m2/r.json; kept the one finished later (m2/r.json)"
+    ]
 
 
 def test_partial_folder_reports_the_valid_runs_and_the_problems(tmp_path):
@@ -117,8 +126,9 @@ def test_partial_folder_reports_the_valid_runs_and_the_problems(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     outcome = build_report(tmp_path)
     assert outcome.runs == 1
-    assert outcome.warnings == ["bad.json: not valid JSON: Expecting property name enclosed in double quotes "
-                                "(line 1, column 2)"]
+    assert outcome.warnings == [
+        "bad.json: not valid JSON: Expecting property name enclosed in double quotes (line 1, column 2)"
+    ]
     html = outcome.html.read_text()
     assert "bad.json: not valid JSON" in html and "Summary table" in html
 
@@ -126,8 +136,14 @@ def test_partial_folder_reports_the_valid_runs_and_the_problems(tmp_path):
 def test_markup_in_result_text_is_escaped(tmp_path):
     evil = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
     write_result(tmp_path, "evil.json", backend=f"torch{evil}", losses=None, d_x=None, d_g_z=None)
-    write_result(tmp_path, "evil-failed.json", backend=evil, status="failed", images_per_s=None,
-                 error={"type": "Error$x$", "message": evil, "traceback": evil})
+    write_result(
+        tmp_path,
+        "evil-failed.json",
+        backend=evil,
+        status="failed",
+        images_per_s=None,
+        error={"type": "Error$x$", "message": evil, "traceback": evil},
+    )
     html = build_report(tmp_path).html.read_text()
     assert "<script" not in html and "<img src=x" not in html
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html

@@ -1,4 +1,5 @@
 """MFU arithmetic: achieved FLOP/s over the detected device's peak for the precision the run used."""
+
 import pytest
 
 from reports.peaks import mfu, peak_for

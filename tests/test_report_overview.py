@@ -2,6 +2,7 @@
 the model × framework heat map, what each best mode gained over the plain mode, and batch sweeps
 (speed-ups only at the same batch, the largest batch that fits). Numbers come from result files
 written here with known throughputs."""
+
 from __future__ import annotations
 
 import math
@@ -29,17 +30,36 @@ def step_times(ips: float, batch: int, n: int = 31, spread: float = 0.05, seed: 
     return (batch / ips * f).tolist()
 
 
-def run(folder: Path, backend: str, model: str, ips: float | None, *, batch: int | None = None, mode: str = "eager",
-        device: str = "cpu", env: dict | None = None, seed: int = 0, **extra) -> Path:
+def run(
+    folder: Path,
+    backend: str,
+    model: str,
+    ips: float | None,
+    *,
+    batch: int | None = None,
+    mode: str = "eager",
+    device: str = "cpu",
+    env: dict | None = None,
+    seed: int = 0,
+    **extra,
+) -> Path:
     batch = batch or aggregate.TUTORIAL_BATCH[model]
     env = env or CPU_ENV
-    fields = dict(backend=backend, model=model, device=device, mode=mode, data_source="real", batch_size=batch,
-                  env=base_env(backend, device, host=env["hostname"]) | env)
+    fields = dict(
+        backend=backend,
+        model=model,
+        device=device,
+        mode=mode,
+        data_source="real",
+        batch_size=batch,
+        env=base_env(backend, device, host=env["hostname"]) | env,
+    )
     if ips is not None:
         fields["step_times_s"] = step_times(ips, batch, seed=seed)
     else:
-        fields.update(status="failed", images_per_s=None, throughput=None, step_times_s=[], losses=None,
-                      d_x=None, d_g_z=None)
+        fields.update(
+            status="failed", images_per_s=None, throughput=None, step_times_s=[], losses=None, d_x=None, d_g_z=None
+        )
     fields.update(extra)
     return write_result(folder, f"{device}/{backend}__{model}__{mode}__b{batch}.json", **fields)
 
@@ -73,8 +93,16 @@ def built(tmp_path_factory):
     # The GPU: its own block, never averaged with the CPU.
     run(root, "torch", B, 8000, device="cuda", env=GPU_ENV, seed=11)
     run(root, "mxnet", B, 6000, mode="hybridized", device="cuda", env=GPU_ENV, seed=12)
-    run(root, "mindspore", B, None, mode="pynative", device="cuda", env=GPU_ENV,
-        **failed("DeviceRefused", "MindSpore 2.x has no NVIDIA GPU backend"))
+    run(
+        root,
+        "mindspore",
+        B,
+        None,
+        mode="pynative",
+        device="cuda",
+        env=GPU_ENV,
+        **failed("DeviceRefused", "MindSpore 2.x has no NVIDIA GPU backend"),
+    )
     outcome = build_report(root, root / "report.html")
     loaded = load_results(root)
     return root, outcome, loaded
@@ -176,14 +204,17 @@ def test_batch_sweep_lines_and_largest_batch_that_fits(built):
     assert fits["mxnet"]["smallest_oom"] is None and fits["mxnet"]["other_failures"] == [(512, "WorkerDied")]
 
 
-@pytest.mark.parametrize("error_type, message", [
-    ("OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB"),
-    ("XlaRuntimeError", "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 8589934592 bytes."),
-    ("MXNetError", "[10:01:02] src/storage/./pooled_storage_manager.h:161: cudaMalloc retry failed: out of memory"),
-    ("ResourceExhaustedError", "Out of memory error on GPU 0. Cannot allocate 1.5GB memory on GPU 0"),
-    ("RuntimeError", "Device(id:0) memory isn't enough and alloc failed, kernel name: Conv2D"),
-    ("MemoryError", ""),
-])
+@pytest.mark.parametrize(
+    "error_type, message",
+    [
+        ("OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB"),
+        ("XlaRuntimeError", "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 8589934592 bytes."),
+        ("MXNetError", "[10:01:02] src/storage/./pooled_storage_manager.h:161: cudaMalloc retry failed: out of memory"),
+        ("ResourceExhaustedError", "Out of memory error on GPU 0. Cannot allocate 1.5GB memory on GPU 0"),
+        ("RuntimeError", "Device(id:0) memory isn't enough and alloc failed, kernel name: Conv2D"),
+        ("MemoryError", ""),
+    ],
+)
 def test_out_of_memory_is_recognised(error_type, message):
     assert aggregate.is_oom(error_type, message)
 
@@ -206,8 +237,11 @@ def test_page_opens_with_the_overview_and_has_the_sweep(built):
     assert "×1.00 (plain is its fastest)" in part  # torch on B: compile was slower than eager
     sweep_part = html[sweep:learning]
     assert sweep_part.count('alt="Throughput against batch size') == 1
-    assert re.search(r"<td>paddle-dcgan28</td><td>torch</td><td>32, 128, 256, 512, 1024</td>\s*"
-                     r'<td class="n">256</td><td class="n">3,000</td>\s*<td class="n">512</td>', sweep_part)
+    assert re.search(
+        r"<td>paddle-dcgan28</td><td>torch</td><td>32, 128, 256, 512, 1024</td>\s*"
+        r'<td class="n">256</td><td class="n">3,000</td>\s*<td class="n">512</td>',
+        sweep_part,
+    )
     assert "batch sizes 32, 128, 256, 512, 1024" in html  # the summary table's model header
 
 

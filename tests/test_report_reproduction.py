@@ -2,6 +2,7 @@
 
 Every number the page shows is checked against what this test computes itself from the files it
 wrote (per-step losses sliced by epoch, not the files' own per-epoch means)."""
+
 from __future__ import annotations
 
 import io
@@ -19,8 +20,13 @@ from reports.demo import write_reproduction
 from reports.load import load_results
 
 IPE = 5  # iterations per epoch of the small runs here
-PUB = {"source": "the test's own log", "from_epoch": 2, "loss_d": [1.17, 1.28], "loss_g": [0.90, 1.07],
-       "first_step": {"loss_d": 1.384, "loss_g": 0.693}}
+PUB = {
+    "source": "the test's own log",
+    "from_epoch": 2,
+    "loss_d": [1.17, 1.28],
+    "loss_g": [0.90, 1.07],
+    "first_step": {"loss_d": 1.384, "loss_g": 0.693},
+}
 EVIL = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 DIVERGED = "loss_d nan, loss_g nan at epoch 2 iteration 3; the last good checkpoint is checkpoints/epoch_001.npz"
 MLP, DC = "mindspore-mlp-gan", "paddle-dcgan28"
@@ -67,28 +73,67 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     # The MLP GAN on three backends: a generated curve, a flat one inside the published ranges,
     # and a subset run too short to reach the published window.
-    write_reproduction(root, MLP, "torch", epochs_done=4, epochs_planned=6, iterations_per_epoch=IPE,
-                       published=PUB, seed=1, seconds=600.0)
+    write_reproduction(
+        root,
+        MLP,
+        "torch",
+        epochs_done=4,
+        epochs_planned=6,
+        iterations_per_epoch=IPE,
+        published=PUB,
+        seed=1,
+        seconds=600.0,
+    )
     flat = ([1.384] + [1.2] * (4 * IPE - 1), [0.693] + [1.0] * (4 * IPE - 1))
-    write_reproduction(root, MLP, "mindspore", epochs_done=4, iterations_per_epoch=IPE, published=PUB,
-                       losses=flat, seed=2)
-    write_reproduction(root, MLP, "jax", epochs_done=2, epochs_planned=6, iterations_per_epoch=IPE,
-                       status="running", device="cpu", subset=640, published=PUB, seed=3)
+    write_reproduction(
+        root, MLP, "mindspore", epochs_done=4, iterations_per_epoch=IPE, published=PUB, losses=flat, seed=2
+    )
+    write_reproduction(
+        root,
+        MLP,
+        "jax",
+        epochs_done=2,
+        epochs_planned=6,
+        iterations_per_epoch=IPE,
+        status="running",
+        device="cpu",
+        subset=640,
+        published=PUB,
+        seed=3,
+    )
     # The DCGAN: one diverged run, and one whose names and error carry markup.
-    write_reproduction(root, DC, "paddle", epochs_done=2, epochs_planned=20, iterations_per_epoch=IPE,
-                       extra_steps=3, status="diverged", seed=4,
-                       error={"type": "Diverged", "message": DIVERGED})
-    write_reproduction(root, DC, EVIL, out=root / "reproduce" / "evil", epochs_done=1, iterations_per_epoch=IPE,
-                       status="failed", seed=5, data_detail=EVIL,
-                       error={"type": "RuntimeError", "message": EVIL})
+    write_reproduction(
+        root,
+        DC,
+        "paddle",
+        epochs_done=2,
+        epochs_planned=20,
+        iterations_per_epoch=IPE,
+        extra_steps=3,
+        status="diverged",
+        seed=4,
+        error={"type": "Diverged", "message": DIVERGED},
+    )
+    write_reproduction(
+        root,
+        DC,
+        EVIL,
+        out=root / "reproduce" / "evil",
+        epochs_done=1,
+        iterations_per_epoch=IPE,
+        status="failed",
+        seed=5,
+        data_detail=EVIL,
+        error={"type": "RuntimeError", "message": EVIL},
+    )
     # Two broken files: not JSON at all, and a status the schema does not have.
     (root / "reproduce" / "cut").mkdir(parents=True)
     (root / "reproduce" / "cut" / "reproduction.json").write_text('{"schema": "ganbench-reproduction", "mod')
     write_reproduction(root, MLP, "mxnet", out=root / "reproduce" / "odd", status="exploded")
     outcome = build_report(root, root / "out" / "report.html")
     html = outcome.html.read_text(encoding="utf-8")
-    section = html[html.index('<section id="reproductions">'):]
-    section = section[:section.index("</section>")]
+    section = html[html.index('<section id="reproductions">') :]
+    section = section[: section.index("</section>")]
     return root, outcome, html, section
 
 
@@ -99,11 +144,13 @@ def doc(root: Path, name: str) -> dict:
 def test_reproductions_are_recognised_and_only_the_broken_files_warn(built):
     root, outcome, html, _ = built
     assert outcome.reproductions == 5 and outcome.runs == 0
-    assert sorted(outcome.warnings) == sorted([
-        "reproduce/cut/reproduction.json: not valid JSON: Unterminated string starting at (line 1, column 37)",
-        "reproduce/odd/reproduction.json: key 'status' must be one of 'running', 'completed', 'diverged', "
-        "'collapsed', 'failed', got 'exploded'",
-    ])
+    assert sorted(outcome.warnings) == sorted(
+        [
+            "reproduce/cut/reproduction.json: not valid JSON: Unterminated string starting at (line 1, column 37)",
+            "reproduce/odd/reproduction.json: key 'status' must be one of 'running', 'completed', 'diverged', "
+            "'collapsed', 'failed', got 'exploded'",
+        ]
+    )
     assert "not a ganbench result" not in html
     # The rest renders: both models, every valid run, warnings listed on the page.
     assert "reproduce/odd/reproduction.json: key &#39;status&#39; must be one of" in html
@@ -119,8 +166,11 @@ def test_summary_table_numbers(built):
     tables = Tables(section).tables["repro-table"]
     dc, mlp = rows(tables[0]), rows(tables[1])  # the tutorials' order: the Paddle DCGAN first
     assert list(mlp) == ["torch (cuda)", "jax (cpu)", "mindspore (cuda)"]  # the baseline first
-    for label, name in [("torch (cuda)", f"{MLP}__torch"), ("mindspore (cuda)", f"{MLP}__mindspore"),
-                        ("jax (cpu)", f"{MLP}__jax")]:
+    for label, name in [
+        ("torch (cuda)", f"{MLP}__torch"),
+        ("mindspore (cuda)", f"{MLP}__mindspore"),
+        ("jax (cpu)", f"{MLP}__jax"),
+    ]:
         d = doc(root, name)
         cells = mlp[label]
         done = d["epochs_done"]
@@ -171,9 +221,11 @@ def test_a_run_short_of_the_published_window_is_compared_on_its_last_epoch_and_s
     d = doc(root, f"{MLP}__jax")
     cells = rows(Tables(section).tables["published"][0])["jax (cpu) subset"]
     assert cells[1] == "epoch 1 (last epoch only)"
-    assert cells[2] == f"{np.mean(d['losses']['d'][IPE:2 * IPE]):.3f}"
-    assert ("jax (cpu): the run has not reached the published window (epochs ≥ 2): it has 2 completed "
-            "epoch(s), so its last epoch (1) is compared.") in section
+    assert cells[2] == f"{np.mean(d['losses']['d'][IPE : 2 * IPE]):.3f}"
+    assert (
+        "jax (cpu): the run has not reached the published window (epochs ≥ 2): it has 2 completed "
+        "epoch(s), so its last epoch (1) is compared."
+    ) in section
 
 
 def test_subset_is_shown_loudly(built):
@@ -185,8 +237,8 @@ def test_subset_is_shown_loudly(built):
 
 def test_diverged_run_shows_its_status_and_message(built):
     section = built[3]
-    box = section[section.index('<div class="stopbox"><strong>paddle (cuda)'):]
-    box = box[:box.index("</div>")]
+    box = section[section.index('<div class="stopbox"><strong>paddle (cuda)') :]
+    box = box[: box.index("</div>")]
     assert '<span class="badge st-diverged">DIVERGED</span>' in box
     assert "after 2 of 20 epochs" in box and "a loss became non-finite" in box
     assert f"<pre>Diverged: {DIVERGED}</pre>" in box
@@ -209,13 +261,14 @@ def test_last_grid_and_gif_are_embedded(built):
     # Four runs ended and wrote progress.gif; the running one has none yet and says so.
     assert section.count('src="data:image/gif;base64,') == 4
     # the page embeds a short animation and links the whole file beside the reproduction
-    assert section.count('every epoch</a>') == 4 and 'href="../reproduce/' in section
+    assert section.count("every epoch</a>") == 4 and 'href="../reproduce/' in section
     assert section.count("last progress grid: epoch") == 5
     assert "no progress.gif (it is written when the run ends)" in section
     assert "last progress grid: epoch 3" in section and "last progress grid: epoch 1" in section
     hist = doc(root, f"{MLP}__torch")["metrics"][-1]["class_histogram"]
     assert "Predicted digits</strong>, epoch 3 (1000 samples): " + " · ".join(
-        f"<span>{i}: {c}</span>" for i, c in enumerate(hist)) in " ".join(section.split())
+        f"<span>{i}: {c}</span>" for i, c in enumerate(hist)
+    ) in " ".join(section.split())
 
 
 def test_the_embedded_animation_is_cut_to_a_few_small_frames(tmp_path):
@@ -245,8 +298,10 @@ def test_a_large_gif_is_not_embedded_and_the_page_says_so(built, monkeypatch):
     monkeypatch.setattr(reproduction, "GIF_MAX_BYTES", size - 1)
     item = reproduction.item(rep)
     assert item["gif_uri"] is None and item["grid_uri"].startswith("data:image/png;base64,")
-    assert item["gif_note"] == (f"progress.gif is {size / 2**20:.1f} MiB, over the "
-                                f"{(size - 1) / 2**20:.0f} MiB limit for embedding: only the last grid is shown")
+    assert item["gif_note"] == (
+        f"progress.gif is {size / 2**20:.1f} MiB, over the "
+        f"{(size - 1) / 2**20:.0f} MiB limit for embedding: only the last grid is shown"
+    )
 
 
 def test_broken_nested_parts_warn_and_keep_the_run(tmp_path):
@@ -283,9 +338,17 @@ def test_a_runs_losses_png_is_the_reports_loss_chart_of_that_run(tmp_path):
     assert not charts.save_reproduction_loss_chart(empty, tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
 
+
 def test_a_folder_of_reproductions_alone_builds_and_exits_0(tmp_path, capsys):
-    write_reproduction(tmp_path, MLP, "torch", epochs_done=2, iterations_per_epoch=IPE, status="collapsed",
-                       error={"type": "Collapsed", "message": "the fixed-noise samples are all alike"})
+    write_reproduction(
+        tmp_path,
+        MLP,
+        "torch",
+        epochs_done=2,
+        iterations_per_epoch=IPE,
+        status="collapsed",
+        error={"type": "Collapsed", "message": "the fixed-noise samples are all alike"},
+    )
     assert main(["build", str(tmp_path)]) == 0
     assert "1 reproduction(s) shown" in capsys.readouterr().out
     page = (tmp_path / "report.html").read_text()
@@ -307,10 +370,14 @@ def test_reproductions_in_the_browser(built, tmp_path):
         browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_context(offline=True).new_page()
         page.goto(built[1].html.as_uri(), wait_until="load")
-        widths = page.evaluate("Promise.all([...document.querySelectorAll('#reproductions img')].map("
-                               "i => i.decode().then(() => i.naturalWidth, () => 0)))")
-        state = page.evaluate("({pwned: window.__pwned, scripts: document.scripts.length,"
-                              " text: document.querySelector('#reproductions').innerText})")
+        widths = page.evaluate(
+            "Promise.all([...document.querySelectorAll('#reproductions img')].map("
+            "i => i.decode().then(() => i.naturalWidth, () => 0)))"
+        )
+        state = page.evaluate(
+            "({pwned: window.__pwned, scripts: document.scripts.length,"
+            " text: document.querySelector('#reproductions').innerText})"
+        )
         browser.close()
     assert len(widths) == 4 + 5 + 4 and all(w > 0 for w in widths), widths
     assert state["pwned"] is None and state["scripts"] == 0

@@ -1,6 +1,7 @@
 """The report's scaling section: efficiency T(N)/(N·T(1)) with its interval, strong and
 weak apart, CPU flagged, refusals listed, and a data-parallel result never taken for a duplicate of
 the one-replica run."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,20 +18,64 @@ M = "mindspore-mlp-gan"
 
 
 def _write(folder):
-    # one replica: 128 images in 0.1 s; two replicas, strong: 128 in 0.08 s (efficiency 0.625); weak: 256 in 0.125 s (0.8)
-    write_result(folder, None, backend="torch", model=M, device="cpu", mode="eager", batch_size=128,
-                 step_times_s=[0.1] * 10)
-    write_result(folder, backend="torch", model=M, device="cpu", mode="eager", batch_size=128, step_times_s=[0.08] * 10, replicas=2, nodes=1,
-                 world_size=2, scaling="strong", bn_mode="per_replica", engine="DDP", transport="gloo",
-                 name=f"torch__{M}__cpu__eager__r2.json")
-    write_result(folder, backend="torch", model=M, device="cpu", mode="eager", batch_size=256, step_times_s=[0.125] * 10, replicas=2, nodes=1,
-                 world_size=2, scaling="weak", bn_mode="per_replica", engine="DDP", transport="gloo",
-                 name=f"torch__{M}__cpu__eager__r2-weak.json")
-    return write_result(folder, backend="torch", model=M, device="cpu", mode="eager", batch_size=128, replicas=2, nodes=1, world_size=2,
-                       scaling="strong", bn_mode="sync", status="failed", images_per_s=None, throughput=None,
-                       step_times_s=[], error={"type": "ModeRefused", "message": "SyncBatchNorm runs on GPU only",
-                                               "traceback": ""},
-                       name=f"torch__{M}__cpu__eager__r2-syncbn.json")
+    # one replica: 128 images in 0.1 s; two replicas, strong: 128 in 0.08 s (efficiency 0.625);
+    # weak: 256 in 0.125 s (0.8)
+    write_result(
+        folder, None, backend="torch", model=M, device="cpu", mode="eager", batch_size=128, step_times_s=[0.1] * 10
+    )
+    write_result(
+        folder,
+        backend="torch",
+        model=M,
+        device="cpu",
+        mode="eager",
+        batch_size=128,
+        step_times_s=[0.08] * 10,
+        replicas=2,
+        nodes=1,
+        world_size=2,
+        scaling="strong",
+        bn_mode="per_replica",
+        engine="DDP",
+        transport="gloo",
+        name=f"torch__{M}__cpu__eager__r2.json",
+    )
+    write_result(
+        folder,
+        backend="torch",
+        model=M,
+        device="cpu",
+        mode="eager",
+        batch_size=256,
+        step_times_s=[0.125] * 10,
+        replicas=2,
+        nodes=1,
+        world_size=2,
+        scaling="weak",
+        bn_mode="per_replica",
+        engine="DDP",
+        transport="gloo",
+        name=f"torch__{M}__cpu__eager__r2-weak.json",
+    )
+    return write_result(
+        folder,
+        backend="torch",
+        model=M,
+        device="cpu",
+        mode="eager",
+        batch_size=128,
+        replicas=2,
+        nodes=1,
+        world_size=2,
+        scaling="strong",
+        bn_mode="sync",
+        status="failed",
+        images_per_s=None,
+        throughput=None,
+        step_times_s=[],
+        error={"type": "ModeRefused", "message": "SyncBatchNorm runs on GPU only", "traceback": ""},
+        name=f"torch__{M}__cpu__eager__r2-syncbn.json",
+    )
 
 
 def test_efficiency_strong_and_weak_apart(tmp_path):

@@ -1,4 +1,5 @@
 """Reproduction runs: artefacts, exact resume after a kill, divergence keeps the last good checkpoint."""
+
 import json
 import os
 import subprocess
@@ -20,10 +21,20 @@ SMALL = ["--backend", "torch", "--subset", "192", "--batch-size", "32", "--metri
 
 
 def _reproduce(out, *args, env=None, data=None):
-    cmd = [sys.executable, "-m", "benchmarks", "reproduce", "mindspore-mlp-gan", "--out", str(out),
-           "--data-dir", str(data), *SMALL, *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "reproduce",
+        "mindspore-mlp-gan",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(data),
+        *SMALL,
+        *args,
+    ]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
 
 
 def _record(out):
@@ -79,7 +90,12 @@ def test_planted_nan_stops_with_divergence_and_keeps_the_last_good_checkpoint(sh
 
 
 def test_without_the_dataset_it_says_what_to_put_where(tmp_path):
-    proc = _reproduce(tmp_path / "out", "--epochs", "1", data=tmp_path / "nothing",
-                      env={"GANBENCH_CACHE_DIR": str(tmp_path / "cache"), "GANBENCH_NO_HUB": "1"})
+    proc = _reproduce(
+        tmp_path / "out",
+        "--epochs",
+        "1",
+        data=tmp_path / "nothing",
+        env={"GANBENCH_CACHE_DIR": str(tmp_path / "cache"), "GANBENCH_NO_HUB": "1"},
+    )
     assert proc.returncode != 0
     assert "real data only" in proc.stderr and "train-images-idx3-ubyte" in proc.stderr

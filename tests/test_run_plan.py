@@ -1,5 +1,6 @@
 """The run policy of benchmarks/plan.py: which device `auto` means, which mode a run gets, its batch
 size, threads and iteration counts."""
+
 import pytest
 
 from backends.base import Backend, BackendUnavailable
@@ -41,6 +42,7 @@ class Fake(Backend):
 def gpu_on_machine(monkeypatch):
     def answer(yes: bool):
         monkeypatch.setattr(plan, "machine_has_gpu", lambda: yes)
+
     return answer
 
 
@@ -78,12 +80,18 @@ def test_best_falls_back_to_the_plain_mode_when_refused():
 
 
 def test_unknown_mode_names_the_known_modes():
-    with pytest.raises(UnknownMode, match=r"^fake has no mode turbo; its modes: plainest, fast, faster, "
-                                          r"or best, plain$") as e:
+    with pytest.raises(
+        UnknownMode,
+        match=r"^fake has no mode turbo; its modes: plainest, fast, faster, "
+        r"or best, plain$",
+    ) as e:
         resolve_mode(Fake, get_model(MLP), "cpu", "turbo")
     assert isinstance(e.value, BackendUnavailable)  # reproduce reports it as one line, like the backend's own
-    with pytest.raises(UnknownMode, match=r"no mode turbo, slow; its modes: plainest, fast, faster, "
-                                          r"or all, best, plain$"):
+    with pytest.raises(
+        UnknownMode,
+        match=r"no mode turbo, slow; its modes: plainest, fast, faster, "
+        r"or all, best, plain$",
+    ):
         resolve_modes(Fake, get_model(MLP), "cpu", ["best,turbo", "slow"])
 
 

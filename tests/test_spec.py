@@ -1,4 +1,5 @@
 """Spec validation: a bad field fails with the model, the field and the allowed values."""
+
 import dataclasses
 import json
 
@@ -26,18 +27,21 @@ def test_spec_hash_changes_with_any_field():
     assert other.spec_hash() != spec.spec_hash()
 
 
-@pytest.mark.parametrize("path, value, field, allowed", [
-    (("recipe", "loss"), "hinge", "recipe.loss", "'bce_prob'"),
-    (("recipe", "d_update"), "joint", "recipe.d_update", "'summed'"),
-    (("recipe", "g_input"), "new", "recipe.g_input", "'same_fake'"),
-    (("recipe", "noise", "dist"), "cauchy", "recipe.noise.dist", "'normal', 'uniform'"),
-    (("data", "order"), "random", "data.order", "'shuffle_each_epoch'"),
-    (("data", "last_batch"), "skip", "data.last_batch", "'drop'"),
-    (("data", "pixel_map"), "x/255", "data.pixel_map", "'x/127.5-1'"),
-    (("data", "dataset"), "cifar10", "data.dataset", "'mnist-train'"),
-    (("recipe", "opt_d", "beta1"), 1.5, "recipe.opt_d.beta1", "[0, 1)"),
-    (("data", "batch_size"), 0, "data.batch_size", "> 0"),
-])
+@pytest.mark.parametrize(
+    "path, value, field, allowed",
+    [
+        (("recipe", "loss"), "hinge", "recipe.loss", "'bce_prob'"),
+        (("recipe", "d_update"), "joint", "recipe.d_update", "'summed'"),
+        (("recipe", "g_input"), "new", "recipe.g_input", "'same_fake'"),
+        (("recipe", "noise", "dist"), "cauchy", "recipe.noise.dist", "'normal', 'uniform'"),
+        (("data", "order"), "random", "data.order", "'shuffle_each_epoch'"),
+        (("data", "last_batch"), "skip", "data.last_batch", "'drop'"),
+        (("data", "pixel_map"), "x/255", "data.pixel_map", "'x/127.5-1'"),
+        (("data", "dataset"), "cifar10", "data.dataset", "'mnist-train'"),
+        (("recipe", "opt_d", "beta1"), 1.5, "recipe.opt_d.beta1", "[0, 1)"),
+        (("data", "batch_size"), 0, "data.batch_size", "> 0"),
+    ],
+)
 def test_bad_field_names_model_field_and_allowed_values(path, value, field, allowed):
     d = _dict()
     node = d

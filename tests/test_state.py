@@ -1,4 +1,5 @@
 """The canonical state: layout, initialisers, atomic files."""
+
 import math
 
 import numpy as np
@@ -22,10 +23,10 @@ def test_initial_state_fits_layout_and_is_seeded(name):
 
 def test_torch_layouts_of_each_layer_type():
     s = state_shapes(get_model("paddle-dcgan28"))
-    assert s["G.0.weight"] == (2048, 100)          # Dense (out, in)
-    assert s["G.7.weight"] == (128, 128, 5, 5)     # ConvTranspose2d (in, out, kH, kW)
+    assert s["G.0.weight"] == (2048, 100)  # Dense (out, in)
+    assert s["G.7.weight"] == (128, 128, 5, 5)  # ConvTranspose2d (in, out, kH, kW)
     assert s["G.9.weight"] == (128, 1, 5, 5)
-    assert s["D.1.weight"] == (64, 1, 5, 5)        # Conv2d (out, in, kH, kW)
+    assert s["D.1.weight"] == (64, 1, 5, 5)  # Conv2d (out, in, kH, kW)
     assert s["D.6.running_var"] == (128,)
     assert s["opt.D.9.weight.m"] == (1024, 2048)
 
@@ -41,19 +42,19 @@ def test_fixed_gamma_has_no_optimiser_moments_and_stays_one():
 def test_initialisers_draw_the_right_distributions():
     celeba = initial_state(get_model("pytorch-celeba-dcgan"), 3)
     w = celeba["G.0.weight"]
-    assert abs(w.mean()) < 1e-3 and abs(w.std() - 0.02) < 1e-3            # N(0, 0.02)
+    assert abs(w.mean()) < 1e-3 and abs(w.std() - 0.02) < 1e-3  # N(0, 0.02)
     gamma = np.concatenate([celeba[f"G.{i}.weight"] for i in (1, 4, 7, 10)])
     assert abs(gamma.mean() - 1.0) < 5e-3 and abs(gamma.std() - 0.02) < 3e-3  # N(1, 0.02)
     assert np.all(celeba["G.1.bias"] == 0)
 
     paddle = initial_state(get_model("paddle-dcgan28"), 3)
-    limit = math.sqrt(6 / (100 + 2048))                                      # fluid fc: Xavier uniform
+    limit = math.sqrt(6 / (100 + 2048))  # fluid fc: Xavier uniform
     assert np.abs(paddle["G.0.weight"]).max() <= limit and np.abs(paddle["G.0.weight"]).max() > 0.95 * limit
-    assert abs(paddle["D.1.weight"].std() - math.sqrt(2 / 25)) < 0.02          # fluid conv2d: N(0, √(2/k²C))
+    assert abs(paddle["D.1.weight"].std() - math.sqrt(2 / 25)) < 0.02  # fluid conv2d: N(0, √(2/k²C))
     assert np.all(paddle["G.0.bias"] == 0)
 
     ms = initial_state(get_model("mindspore-mlp-gan"), 3)
-    bound = 1 / math.sqrt(784)                                               # HeUniform(√5) = U(±1/√fan_in)
+    bound = 1 / math.sqrt(784)  # HeUniform(√5) = U(±1/√fan_in)
     assert np.abs(ms["D.1.weight"]).max() <= bound and np.abs(ms["D.1.weight"]).max() > 0.99 * bound
     assert np.abs(ms["D.1.bias"]).max() <= bound and ms["D.1.bias"].std() > 0
 

@@ -1,4 +1,5 @@
 """`targets`: the suite's PyTorch loops against each other and against the tutorial's own loop."""
+
 import json
 
 import pytest
@@ -9,8 +10,10 @@ from benchmarks import targets  # noqa: E402
 
 
 def test_harness_overhead_is_measured_against_the_tutorials_loop(tmp_path):
-    assert targets.main(["--device", "cpu", "--warmup", "1", "--steps", "3", "--out", str(tmp_path),
-                         "--only", "overhead"]) == 0
+    assert (
+        targets.main(["--device", "cpu", "--warmup", "1", "--steps", "3", "--out", str(tmp_path), "--only", "overhead"])
+        == 0
+    )
     doc = json.loads((tmp_path / "targets.json").read_text())
     assert doc["schema"] == "ganbench-targets" and doc["device"] == "cpu"
     checks = {c["check"]: c for c in doc["checks"]}

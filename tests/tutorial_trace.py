@@ -2,6 +2,7 @@
 value_and_grad and nn.Adam) run for the golden trace's 10 float32 iterations of mindspore-mlp-gan
 from the canonical initial state on the parity inputs. The losses are kept in
 tests/golden/tutorial/mindspore-mlp-gan.json, so backends in other virtualenvs compare with them."""
+
 import json
 from pathlib import Path
 
@@ -19,9 +20,15 @@ def load() -> dict:
 
 def write(losses: list[tuple[float, float]]) -> None:
     PATH.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"model": "mindspore-mlp-gan", "loop": "the MindSpore tutorial's train_step (nn.Adam, value_and_grad)",
-           "steps": TRACE_STEPS, "batch_size": TRACE_BATCH, "seed": TRACE_SEED, "dtype": "float32",
-           "losses": {"d": [d for d, _ in losses], "g": [g for _, g in losses]}}
+    doc = {
+        "model": "mindspore-mlp-gan",
+        "loop": "the MindSpore tutorial's train_step (nn.Adam, value_and_grad)",
+        "steps": TRACE_STEPS,
+        "batch_size": TRACE_BATCH,
+        "seed": TRACE_SEED,
+        "dtype": "float32",
+        "losses": {"d": [d for d, _ in losses], "g": [g for _, g in losses]},
+    }
     PATH.write_text(json.dumps(doc, indent=1) + "\n")
 
 

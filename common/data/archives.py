@@ -6,6 +6,7 @@ before it fills the disk or the memory (README, "Datasets"). The real ones: LFW 
 under 30 KB) in a 1.4 GiB .zip. JPEGs do not compress, so the bytes an archive unpacks to are
 within a small factor of its own size.
 """
+
 import hashlib
 import os
 import shutil
@@ -20,25 +21,31 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Limits:
-    members: int       # files (and folders) in the archive
+    members: int  # files (and folders) in the archive
     member_bytes: int  # one member, unpacked
-    total_bytes: int   # all members, unpacked
-    ratio: float       # unpacked bytes per archive byte (plus 1 MiB of slack for small archives)
+    total_bytes: int  # all members, unpacked
+    ratio: float  # unpacked bytes per archive byte (plus 1 MiB of slack for small archives)
 
     def check(self, archive: Path, sizes: list[tuple[str, int]]) -> None:
         if len(sizes) > self.members:
-            raise ValueError(f"{archive}: holds {len(sizes):,} members, more than the {self.members:,} "
-                             "the dataset has; refusing it (is it the right archive?)")
+            raise ValueError(
+                f"{archive}: holds {len(sizes):,} members, more than the {self.members:,} "
+                "the dataset has; refusing it (is it the right archive?)"
+            )
         for name, size in sizes:
             if size > self.member_bytes:
-                raise ValueError(f"{archive}: member {name!r} unpacks to {size:,} bytes, more than "
-                                 f"{self.member_bytes:,} (no image of the dataset is that large); refusing it")
+                raise ValueError(
+                    f"{archive}: member {name!r} unpacks to {size:,} bytes, more than "
+                    f"{self.member_bytes:,} (no image of the dataset is that large); refusing it"
+                )
         total = sum(size for _, size in sizes)
         bound = min(self.total_bytes, self.ratio * archive.stat().st_size + 2**20)
         if total > bound:
-            raise ValueError(f"{archive}: unpacks to {total:,} bytes, more than {int(bound):,} "
-                             f"(at most {self.ratio:g}x its own size and {self.total_bytes:,} in all); "
-                             "refusing it (a compression bomb or not the dataset's archive)")
+            raise ValueError(
+                f"{archive}: unpacks to {total:,} bytes, more than {int(bound):,} "
+                f"(at most {self.ratio:g}x its own size and {self.total_bytes:,} in all); "
+                "refusing it (a compression bomb or not the dataset's archive)"
+            )
 
 
 LFW_LIMITS = Limits(members=30_000, member_bytes=2**20, total_bytes=2**30, ratio=20)
@@ -72,8 +79,10 @@ def extract_tgz_safely(archive: Path, dest_parent: Path, top_folder: str, limits
     except ARCHIVE_ERRORS as exc:
         if isinstance(exc, ValueError) and str(exc).startswith(str(archive)):
             raise
-        raise ValueError(f"{archive}: cannot be read as a gzipped tar ({type(exc).__name__}: {exc}); it is "
-                         "truncated or corrupted: download it again") from None
+        raise ValueError(
+            f"{archive}: cannot be read as a gzipped tar ({type(exc).__name__}: {exc}); it is "
+            "truncated or corrupted: download it again"
+        ) from None
     return final
 
 
@@ -103,12 +112,13 @@ def _extract(archive: Path, dest_parent: Path, top_folder: str, final: Path, lim
 def _refuse_unsafe(archive: Path, member: tarfile.TarInfo) -> None:
     path = PurePosixPath(member.name)
     if path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"{archive}: refusing to extract member {member.name!r} "
-                         "(absolute path or '..' would write outside the destination)")
+        raise ValueError(
+            f"{archive}: refusing to extract member {member.name!r} "
+            "(absolute path or '..' would write outside the destination)"
+        )
     if not (member.isfile() or member.isdir()):
         # An image archive has no business holding links or device files.
-        raise ValueError(f"{archive}: refusing to extract member {member.name!r} "
-                         "(not a regular file or folder)")
+        raise ValueError(f"{archive}: refusing to extract member {member.name!r} (not a regular file or folder)")
 
 
 class ZipMembers:
@@ -127,15 +137,18 @@ class ZipMembers:
                 self._pid = os.getpid()
             size = self._zip.getinfo(name).file_size
             if size > CELEBA_LIMITS.member_bytes:  # zipfile inflates a member whole, in memory
-                raise ValueError(f"{self.archive}: member {name!r} unpacks to {size:,} bytes, more than "
-                                 f"{CELEBA_LIMITS.member_bytes:,}; refusing it")
+                raise ValueError(
+                    f"{self.archive}: member {name!r} unpacks to {size:,} bytes, more than "
+                    f"{CELEBA_LIMITS.member_bytes:,}; refusing it"
+                )
             return self._zip.read(name)
         except ARCHIVE_ERRORS as exc:
             if isinstance(exc, ValueError) and str(exc).startswith(str(self.archive)):
                 raise
-            raise ValueError(f"{self.archive}: cannot read member {name!r} ({type(exc).__name__}: {exc}); "
-                             "the archive is truncated or corrupted: download it again") from None
-
+            raise ValueError(
+                f"{self.archive}: cannot read member {name!r} ({type(exc).__name__}: {exc}); "
+                "the archive is truncated or corrupted: download it again"
+            ) from None
 
     def __getstate__(self):
         return {"archive": self.archive}
@@ -151,7 +164,9 @@ def zip_jpegs(archive: Path, limits: Limits = CELEBA_LIMITS) -> list[str]:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
     except ARCHIVE_ERRORS as exc:
-        raise ValueError(f"{archive}: cannot be read as a .zip ({type(exc).__name__}: {exc}); it is "
-                         "truncated or corrupted: download it again") from None
+        raise ValueError(
+            f"{archive}: cannot be read as a .zip ({type(exc).__name__}: {exc}); it is "
+            "truncated or corrupted: download it again"
+        ) from None
     limits.check(archive, [(i.filename, i.file_size) for i in infos])
     return sorted(i.filename for i in infos if i.filename.lower().endswith(".jpg"))

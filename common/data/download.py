@@ -1,4 +1,5 @@
 """Checksum-verified downloads from a list of mirrors (stdlib urllib, no extra dependency)."""
+
 import hashlib
 import os
 import sys
@@ -22,8 +23,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download_file(filename: str, mirrors: list[str], sha256: str, dest_dir: Path, *,
-                  timeout: float = 30, progress: bool = True) -> Path:
+def download_file(
+    filename: str, mirrors: list[str], sha256: str, dest_dir: Path, *, timeout: float = 30, progress: bool = True
+) -> Path:
     """Fetch ``filename`` from the first mirror that serves it with the expected SHA-256.
 
     The data is streamed to ``<name>.part`` and only renamed to its final name once complete
@@ -70,8 +72,16 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, label: str) 
     with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
-        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-                  file=sys.stderr, disable=None if progress else True, leave=False) as bar:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=label,
+            file=sys.stderr,
+            disable=None if progress else True,
+            leave=False,
+        ) as bar:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 out.write(chunk)
                 digest.update(chunk)

@@ -2,6 +2,7 @@
 
 Decoded images are HWC uint8 RGB arrays (HW for greyscale MNIST); callers turn them into CHW.
 """
+
 import io
 import os
 from pathlib import Path
@@ -24,8 +25,7 @@ CELEBA_URL = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
 class ImageFiles:
     """An ordered list of encoded image files, read by index from a folder or a .zip."""
 
-    def __init__(self, names: list[str], location: str, *, folder: Path | None = None,
-                 archive: Path | None = None):
+    def __init__(self, names: list[str], location: str, *, folder: Path | None = None, archive: Path | None = None):
         self.names = names
         self.location = location
         self._folder = folder
@@ -72,17 +72,21 @@ def lfw_files(data_dir: Path, cache_dir: Path) -> ImageFiles:
             root = extract_tgz_safely(archive, cache_dir / "lfw" / sha256_of(archive)[:16], LFW_FOLDER)
             names = _jpegs_under(root)
             if names:
-                return ImageFiles(names, f"{root.resolve()} (extracted from {archive.resolve()})",
-                                  folder=root)
+                return ImageFiles(names, f"{root.resolve()} (extracted from {archive.resolve()})", folder=root)
             empty.append(archive)
     earlier = sorted((cache_dir / "lfw").glob(f"*/{LFW_FOLDER}"), key=lambda p: p.stat().st_mtime)
     for root in reversed(earlier):
         names = _jpegs_under(root)
         if names:
             return ImageFiles(names, f"{root.resolve()} (extracted earlier from an archive)", folder=root)
-    raise DataUnavailable(_missing_message(
-        "LFW (deep-funneled)", f"{LFW_ARCHIVE} (from {LFW_URL}) or its extracted folder "
-        f"{LFW_FOLDER}/ (<Person>/<Person>_NNNN.jpg inside)", [*folders[:2], *archives], empty))
+    raise DataUnavailable(
+        _missing_message(
+            "LFW (deep-funneled)",
+            f"{LFW_ARCHIVE} (from {LFW_URL}) or its extracted folder {LFW_FOLDER}/ (<Person>/<Person>_NNNN.jpg inside)",
+            [*folders[:2], *archives],
+            empty,
+        )
+    )
 
 
 def celeba_files(data_dir: Path) -> ImageFiles:
@@ -102,34 +106,43 @@ def celeba_files(data_dir: Path) -> ImageFiles:
             if names:
                 return ImageFiles(names, str(archive.resolve()), archive=archive)
             empty.append(archive)
-    raise DataUnavailable(_missing_message(
-        "CelebA (aligned & cropped)", f"{CELEBA_ARCHIVE} (from {CELEBA_URL}, 'Align&Cropped "
-        f"Images') or its extracted folder {CELEBA_FOLDER}/ (NNNNNN.jpg inside)",
-        [*folders, *archives], empty))
+    raise DataUnavailable(
+        _missing_message(
+            "CelebA (aligned & cropped)",
+            f"{CELEBA_ARCHIVE} (from {CELEBA_URL}, 'Align&Cropped "
+            f"Images') or its extracted folder {CELEBA_FOLDER}/ (NNNNNN.jpg inside)",
+            [*folders, *archives],
+            empty,
+        )
+    )
 
 
 def _missing_message(what: str, needed: str, candidates: list[Path], empty: list[Path]) -> str:
     looked = "\n".join(f"    {p.resolve()}" for p in candidates)
     extra = "".join(f"\n{p.resolve()} exists but holds no .jpg files." for p in empty)
-    return (f"{what} is not available.{extra}\n"
-            f"Needed: {needed}.\n"
-            f"Put it at one of these paths (a .tgz is extracted once, a .zip is read in place):\n"
-            f"{looked}")
+    return (
+        f"{what} is not available.{extra}\n"
+        f"Needed: {needed}.\n"
+        f"Put it at one of these paths (a .tgz is extracted once, a .zip is read in place):\n"
+        f"{looked}"
+    )
 
 
 def decode_cv2_rgb(data: bytes, name: str) -> np.ndarray:
     """RGB HWC uint8 like ``mx.image.imread`` (OpenCV decoder; greyscale gives 3 channels)."""
     if not data:  # cv2.imdecode raises cv2.error ("!buf.empty()") without the file's name
-        raise ValueError(f"{name}: the file is empty (0 bytes); replace it from the dataset's archive "
-                         "or delete it")
+        raise ValueError(f"{name}: the file is empty (0 bytes); replace it from the dataset's archive or delete it")
     try:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     except cv2.error as exc:
-        raise ValueError(f"{name}: OpenCV could not decode this image ({exc.err}); replace it from the "
-                         "dataset's archive or delete it") from None
+        raise ValueError(
+            f"{name}: OpenCV could not decode this image ({exc.err}); replace it from the "
+            "dataset's archive or delete it"
+        ) from None
     if img is None:
-        raise ValueError(f"{name}: OpenCV could not decode this image; replace it from the dataset's "
-                         "archive or delete it")
+        raise ValueError(
+            f"{name}: OpenCV could not decode this image; replace it from the dataset's archive or delete it"
+        )
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -139,8 +152,9 @@ def decode_pil_rgb(data: bytes, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as img:
             return np.asarray(img.convert("RGB"))
     except OSError as exc:
-        raise ValueError(f"{name}: Pillow could not decode this image ({exc}); replace it from the "
-                         "dataset's archive or delete it") from None
+        raise ValueError(
+            f"{name}: Pillow could not decode this image ({exc}); replace it from the dataset's archive or delete it"
+        ) from None
 
 
 def resize_cv2_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:

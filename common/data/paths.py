@@ -1,4 +1,5 @@
 """Where datasets are looked for and where downloads and extracted archives go."""
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """``open_images``: the one entry point the suite uses to get tutorial-preprocessed images."""
+
 import functools
 import os
 import threading
@@ -14,14 +15,17 @@ from .mnist import load_mnist
 from .paths import default_cache_dir, default_data_dir
 
 # Nominal sizes of the full datasets; synthetic stand-ins have these lengths.
-DATASET_SIZES = {"mnist-train": 60000, "mnist-all": 70000,
-                 "lfw-deepfunneled": 13233, "celeba-aligned": 202599}
+DATASET_SIZES = {"mnist-train": 60000, "mnist-all": 70000, "lfw-deepfunneled": 13233, "celeba-aligned": 202599}
 RESIZES = ("none", "cv2-bilinear", "pil-short-side-bilinear-center-crop")
 CHANNELS = ("keep", "tile-to-3")
 SOURCES = ("auto", "real", "synthetic")
 # (channels, height, width) of the images as stored, before any resizing.
-_NATIVE_SHAPE = {"mnist-train": (1, 28, 28), "mnist-all": (1, 28, 28),
-                 "lfw-deepfunneled": (3, 250, 250), "celeba-aligned": (3, 218, 178)}
+_NATIVE_SHAPE = {
+    "mnist-train": (1, 28, 28),
+    "mnist-all": (1, 28, 28),
+    "lfw-deepfunneled": (3, 250, 250),
+    "celeba-aligned": (3, 218, 178),
+}
 DEFAULT_CACHE_BYTES = 1 << 30
 SYNTHETIC_POOL = 1024
 
@@ -43,8 +47,9 @@ class ImageSource:
     def _indices(self, indices) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise IndexError(f"{self.dataset}: indices must lie in [0, {len(self)}); "
-                             f"got min {idx.min()}, max {idx.max()}")
+            raise IndexError(
+                f"{self.dataset}: indices must lie in [0, {len(self)}); got min {idx.min()}, max {idx.max()}"
+            )
         return idx
 
 
@@ -74,9 +79,18 @@ class FileSource(ImageSource):
 
     kind = "real"
 
-    def __init__(self, dataset: str, files: img.ImageFiles, image_shape, description: str,
-                 decode, resize, *, cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 workers: int | None = None):
+    def __init__(
+        self,
+        dataset: str,
+        files: img.ImageFiles,
+        image_shape,
+        description: str,
+        decode,
+        resize,
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        workers: int | None = None,
+    ):
         self.dataset = dataset
         self.image_shape = tuple(image_shape)
         self.description = description
@@ -140,18 +154,17 @@ class SyntheticSource(ImageSource):
 
     kind = "synthetic"
 
-    def __init__(self, dataset: str, image_shape, length: int, seed: int = 0,
-                 pool: int = SYNTHETIC_POOL):
+    def __init__(self, dataset: str, image_shape, length: int, seed: int = 0, pool: int = SYNTHETIC_POOL):
         self.dataset = dataset
         self.image_shape = tuple(image_shape)
         self._length = length
         rng = np.random.default_rng(seed)
-        self._pool = rng.integers(0, 256, size=(min(pool, length), *self.image_shape),
-                                  dtype=np.uint8)
+        self._pool = rng.integers(0, 256, size=(min(pool, length), *self.image_shape), dtype=np.uint8)
         self.description = (
             f"SYNTHETIC data, not {dataset}: {length:,} items cycling {len(self._pool)} "
             f"uniform-noise images (seed {seed}), shape {self.image_shape}; "
-            "valid for timing only, meaningless for sample quality")
+            "valid for timing only, meaningless for sample quality"
+        )
 
     def __len__(self) -> int:
         return self._length
@@ -160,9 +173,17 @@ class SyntheticSource(ImageSource):
         return self._pool[self._indices(indices) % len(self._pool)]
 
 
-def open_images(dataset: str, image_shape: tuple[int, int, int], resize: str, channels: str,
-                source: str = "auto", data_dir: Path | None = None,
-                cache_dir: Path | None = None, download: bool = True, log=print) -> ImageSource:
+def open_images(
+    dataset: str,
+    image_shape: tuple[int, int, int],
+    resize: str,
+    channels: str,
+    source: str = "auto",
+    data_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    download: bool = True,
+    log=print,
+) -> ImageSource:
     """Images of ``dataset`` preprocessed as its tutorial does, or a synthetic stand-in.
 
     source="real" raises DataUnavailable when the data cannot be had; "auto" falls back to
@@ -189,8 +210,7 @@ def open_images(dataset: str, image_shape: tuple[int, int, int], resize: str, ch
 
 def _check_choice(argument: str, value, allowed: tuple) -> None:
     if value not in allowed:
-        raise ValueError(f"{argument} must be one of {', '.join(map(repr, allowed))}; "
-                         f"got {value!r}")
+        raise ValueError(f"{argument} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
 
 
 def _check_shape(dataset, shape, resize, channels) -> tuple[int, int, int]:
@@ -200,11 +220,11 @@ def _check_shape(dataset, shape, resize, channels) -> tuple[int, int, int]:
     native_c, native_h, native_w = _NATIVE_SHAPE[dataset]
     want_c = 3 if channels == "tile-to-3" else native_c
     if shape[0] != want_c:
-        raise ValueError(f"image_shape {shape}: {dataset} with channels={channels!r} gives "
-                         f"{want_c} channel(s), not {shape[0]}")
+        raise ValueError(
+            f"image_shape {shape}: {dataset} with channels={channels!r} gives {want_c} channel(s), not {shape[0]}"
+        )
     if resize == "none" and shape[1:] != (native_h, native_w):
-        raise ValueError(f"image_shape {shape}: resize='none' keeps {dataset}'s native "
-                         f"{native_h}x{native_w}")
+        raise ValueError(f"image_shape {shape}: resize='none' keeps {dataset}'s native {native_h}x{native_w}")
     if resize == "pil-short-side-bilinear-center-crop" and shape[1] != shape[2]:
         raise ValueError(f"image_shape {shape}: resize={resize!r} makes square images")
     return shape
@@ -212,10 +232,11 @@ def _check_shape(dataset, shape, resize, channels) -> tuple[int, int, int]:
 
 def _preprocess_words(shape, resize, channels, native_c) -> str:
     _, h, w = shape
-    words = {"none": "no resize",
-             "cv2-bilinear": f"cv2.resize to {h}x{w} (INTER_LINEAR)",
-             "pil-short-side-bilinear-center-crop":
-                 f"PIL bilinear resize of the short side to {h}, center crop {h}x{w}"}[resize]
+    words = {
+        "none": "no resize",
+        "cv2-bilinear": f"cv2.resize to {h}x{w} (INTER_LINEAR)",
+        "pil-short-side-bilinear-center-crop": f"PIL bilinear resize of the short side to {h}, center crop {h}x{w}",
+    }[resize]
     if channels == "tile-to-3" and native_c == 1:
         words += ", tiled to 3 channels"
     return words
@@ -233,18 +254,26 @@ def _open_real(dataset, shape, resize, channels, data_dir, cache_dir, download) 
             # The MXNet tutorial's fetch_mldata('MNIST original') rows: train then test, each sorted
             # by digit. The order within a digit is not documented; a stable sort keeps IDX order.
             n_train = DATASET_SIZES["mnist-train"]
-            images = images[np.concatenate([np.argsort(data.labels[:n_train], kind="stable"),
-                                            n_train + np.argsort(data.labels[n_train:], kind="stable")])]
+            images = images[
+                np.concatenate(
+                    [
+                        np.argsort(data.labels[:n_train], kind="stable"),
+                        n_train + np.argsort(data.labels[n_train:], kind="stable"),
+                    ]
+                )
+            ]
         if resize == "cv2-bilinear":
             pixels = img.resize_mnist_cv2(images, h, w)
         elif resize == "none":
             pixels = images
         else:
             pixels = np.stack([img.resize_short_side_center_crop(x, h) for x in images])
-        what = ("train (60,000)" if split == "train"
-                else "train + test (70,000; train then test, each sorted by digit as fetch_mldata gave them)")
-        return ArraySource(dataset, pixels[:, None], shape,
-                           f"MNIST {what}: {data.source}; {how}")
+        what = (
+            "train (60,000)"
+            if split == "train"
+            else "train + test (70,000; train then test, each sorted by digit as fetch_mldata gave them)"
+        )
+        return ArraySource(dataset, pixels[:, None], shape, f"MNIST {what}: {data.source}; {how}")
 
     if dataset == "lfw-deepfunneled":
         files = img.lfw_files(data_dir, cache_dir)
@@ -265,8 +294,14 @@ def _open_real(dataset, shape, resize, channels, data_dir, cache_dir, download) 
     count = f"{len(files):,} JPEGs"
     if len(files) != DATASET_SIZES[dataset]:
         count += f" (a subset: the full set has {DATASET_SIZES[dataset]:,})"
-    return FileSource(dataset, files, shape, f"{name}, {count} in {files.location}, sorted by "
-                      f"path; {decoder}; {how}", decode, resize_fn)
+    return FileSource(
+        dataset,
+        files,
+        shape,
+        f"{name}, {count} in {files.location}, sorted by path; {decoder}; {how}",
+        decode,
+        resize_fn,
+    )
 
 
 def _unchanged(image: np.ndarray) -> np.ndarray:
@@ -276,9 +311,11 @@ def _unchanged(image: np.ndarray) -> np.ndarray:
 def _synthetic_warning(dataset: str, exc: DataUnavailable) -> str:
     bar = "!" * 78
     reason = "\n".join(f"WARNING:   {line}" for line in str(exc).splitlines())
-    return (f"{bar}\n"
-            f"WARNING: using SYNTHETIC data for {dataset!r}: the real dataset was not found.\n"
-            f"WARNING: Timings stay meaningful; samples, losses and quality metrics do not.\n"
-            f"WARNING: Why:\n{reason}\n"
-            f"WARNING: Pass --data real to make this an error instead.\n"
-            f"{bar}")
+    return (
+        f"{bar}\n"
+        f"WARNING: using SYNTHETIC data for {dataset!r}: the real dataset was not found.\n"
+        f"WARNING: Timings stay meaningful; samples, losses and quality metrics do not.\n"
+        f"WARNING: Why:\n{reason}\n"
+        f"WARNING: Pass --data real to make this an error instead.\n"
+        f"{bar}"
+    )

@@ -1,4 +1,5 @@
 """Quality metrics computed in numpy from generated and real samples (no pretrained download)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,9 @@ from common.metrics.swd import swd
 __all__ = ["frechet_distance", "swd", "quality"]
 
 
-def quality(real: np.ndarray, fake: np.ndarray, digits: tuple[np.ndarray, np.ndarray] | None = None,
-            seed: int = 0) -> dict:
+def quality(
+    real: np.ndarray, fake: np.ndarray, digits: tuple[np.ndarray, np.ndarray] | None = None, seed: int = 0
+) -> dict:
     """Every metric that applies: SWD of the (N, C, H, W) sets for all models; given `digits`
     (the same sets as 28×28 greyscale digits, for the MNIST models), the Fréchet distance in the
     classifier's feature space and the predicted-class histogram of the generated digits."""

@@ -1,4 +1,5 @@
 """Fréchet distance between two Gaussians fitted to feature sets (the FID formula, any features)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ backend (`python -m benchmarks train-classifier`), keeps its weights in the repo
 (`mnist_classifier.npz`, ~0.7 MB, canonical layout under the prefix "C") and checks it reaches
 ≥ 99 % on the MNIST test set, on which it was not trained. Inference runs in numpy.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -19,13 +20,21 @@ WEIGHTS = Path(__file__).with_name("mnist_classifier.npz")
 PREFIX = "C"
 _DEFAULT = Init("default", framework="torch")
 
-CLASSIFIER = NetSpec((1, 28, 28), (
-    Conv2d(32, 5, weight_init=_DEFAULT, bias_init=_DEFAULT), Act("relu"), MaxPool2d(2, 2),
-    Conv2d(64, 5, weight_init=_DEFAULT, bias_init=_DEFAULT), Act("relu"), MaxPool2d(2, 2),
-    Flatten(),
-    Dense(128, weight_init=_DEFAULT, bias_init=_DEFAULT), Act("relu"),  # features: 128-d after this ReLU
-    Dense(10, weight_init=_DEFAULT, bias_init=_DEFAULT),
-))
+CLASSIFIER = NetSpec(
+    (1, 28, 28),
+    (
+        Conv2d(32, 5, weight_init=_DEFAULT, bias_init=_DEFAULT),
+        Act("relu"),
+        MaxPool2d(2, 2),
+        Conv2d(64, 5, weight_init=_DEFAULT, bias_init=_DEFAULT),
+        Act("relu"),
+        MaxPool2d(2, 2),
+        Flatten(),
+        Dense(128, weight_init=_DEFAULT, bias_init=_DEFAULT),
+        Act("relu"),  # features: 128-d after this ReLU
+        Dense(10, weight_init=_DEFAULT, bias_init=_DEFAULT),
+    ),
+)
 FEATURE_LAYERS = 9
 
 
@@ -40,8 +49,9 @@ def to_input(images: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=1)
 def load_weights(path: Path = WEIGHTS) -> dict[str, np.ndarray]:
     if not Path(path).exists():
-        raise FileNotFoundError(f"{path} is missing: train it with `python -m benchmarks train-classifier` "
-                                f"(needs torch and MNIST)")
+        raise FileNotFoundError(
+            f"{path} is missing: train it with `python -m benchmarks train-classifier` (needs torch and MNIST)"
+        )
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
 

@@ -5,6 +5,7 @@ is normalised by the mean and standard deviation over both sets, and the distanc
 over random unit directions of the 1-D Wasserstein distance between the projected patch sets
 (sorted projections compared element-wise). Reported ×10³, per level and averaged, as the paper does.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,8 +56,9 @@ def _patches(level: np.ndarray, per_image: int, size: int, rng: np.random.Genera
     return patches.reshape(n * per_image, -1)
 
 
-def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: int = 512, repeats: int = 4,
-                       rng: np.random.Generator | None = None) -> float:
+def sliced_wasserstein(
+    a: np.ndarray, b: np.ndarray, directions: int = 512, repeats: int = 4, rng: np.random.Generator | None = None
+) -> float:
     rng = rng or np.random.default_rng(0)
     total = 0.0
     for _ in range(repeats):
@@ -67,8 +69,7 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: int = 512, repe
     return total / repeats
 
 
-def swd(real: np.ndarray, fake: np.ndarray, patches_per_image: int = 64, patch_size: int = 7,
-        seed: int = 0) -> dict:
+def swd(real: np.ndarray, fake: np.ndarray, patches_per_image: int = 64, patch_size: int = 7, seed: int = 0) -> dict:
     """SWD ×10³ per pyramid level (finest first) and their mean, images (N, C, H, W) in [-1, 1]."""
     if real.ndim != 4 or fake.ndim != 4 or real.shape[1:] != fake.shape[1:]:
         raise ValueError(f"need two (N, C, H, W) sets of one shape, got {real.shape} and {fake.shape}")
@@ -84,5 +85,8 @@ def swd(real: np.ndarray, fake: np.ndarray, patches_per_image: int = 64, patch_s
         pr = ((pr.reshape(len(pr), -1, c) - mean) / std).reshape(len(pr), -1)
         pf = ((pf.reshape(len(pf), -1, c) - mean) / std).reshape(len(pf), -1)
         per_level.append(sliced_wasserstein(pr, pf, rng=rng) * 1e3)
-    return {"levels": per_level, "mean": float(np.mean(per_level)),
-            "resolutions": [int(real.shape[2] / 2 ** i) for i in range(len(per_level))]}
+    return {
+        "levels": per_level,
+        "mean": float(np.mean(per_level)),
+        "resolutions": [int(real.shape[2] / 2**i) for i in range(len(per_level))],
+    }
