@@ -386,13 +386,14 @@ def _run_worker(cfg) -> int:
     from benchmarks.memory import peak_rss_bytes, reset_peak_rss
     from benchmarks.plan import resolve_batch, run_mode
     from benchmarks.runner import _base_result, _error, open_source
-    from benchmarks.timing import Stepper, throughput_stats, time_steps
+    from benchmarks.timing import Stepper, time_steps
     from common.analysis import iteration_flops, param_count
     from common.env import now_iso
     from common.feed import Feed, fixed_noise
     from common.grid import save_grid
     from common.models import get_model
     from common.results import write_json_atomic
+    from common.throughput import throughput_stats
 
     rank = _rank()
     dp = setup_of(cfg, rank)

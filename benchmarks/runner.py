@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks.memory import peak_rss_bytes, reset_peak_rss
 from benchmarks.plan import resolve_batch, resolve_mode, run_mode
-from benchmarks.timing import Stepper, SystemSampler, throughput_stats, time_steps
+from benchmarks.timing import Stepper, SystemSampler, time_steps
 from common.adam import adam_form_of, with_adam_form
 from common.analysis import iteration_flops, param_count
 from common.env import machine_env, now_iso
@@ -37,6 +37,7 @@ from common.grid import save_grid
 from common.models import get_model
 from common.results import RESULT_SCHEMA, SCHEMA_VERSION, read_json, run_key, write_json_atomic
 from common.state import initial_state
+from common.throughput import throughput_stats
 
 # Set by the worker when its parent stops it (Ctrl-C): the run then records nothing, even where a
 # framework turned the interrupt into an ordinary exception that run_one would record as a failure.

@@ -17,6 +17,7 @@ import pandas as pd
 
 from common.models import MODELS
 from common.stability import stability_warnings
+from common.throughput import throughput_stats
 
 from .load import Run, Trace
 from .peaks import mfu, peak_for, peak_tflops
@@ -97,11 +98,10 @@ def _spread(run: Run) -> tuple[float | None, float | None, float | None]:
     p10, p90, jitter = tp.get("p10"), tp.get("p90"), tp.get("mad_jitter")
     times, batch = run["step_times_s"], run["batch_size"]
     if times and batch and (p10 is None or p90 is None or jitter is None):
-        ips = batch / np.asarray(times)
-        p10 = float(np.percentile(ips, 10)) if p10 is None else p10
-        p90 = float(np.percentile(ips, 90)) if p90 is None else p90
-        if jitter is None:
-            jitter = float(1.4826 * np.median(np.abs(ips - np.median(ips))))
+        computed = throughput_stats(times, batch) or {}  # an older result without them: as the harness does
+        p10 = computed["p10"] if p10 is None else p10
+        p90 = computed["p90"] if p90 is None else p90
+        jitter = computed["mad_jitter"] if jitter is None else jitter
     median = run["images_per_s"]
     jitter_pct = 100 * jitter / median if jitter is not None and median else None
     return p10, p90, jitter_pct
