@@ -65,9 +65,9 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
 from backends.base import DEVICE_KIND, Backend, BackendUnavailable
-from common.analysis import infer_shapes
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
+from common.layers import build_layers
 from common.recipe import FAKE, FRESH, FROM_Z, REAL, SAME_FAKE, plan
 from common.spec import Act, BatchNorm, Conv2d, ConvTranspose2d, Dense, Flatten, MaxPool2d, ModelSpec, Reshape
 from common.state import NETS, check_state, param_keys
@@ -151,56 +151,55 @@ class _ConvTranspose2d(nn.Cell):
         return y
 
 
+def _act(layer: Act) -> nn.Cell:
+    if layer.fn == "relu":
+        return nn.ReLU()
+    if layer.fn == "leaky_relu":
+        return nn.LeakyReLU(alpha=layer.slope)  # always explicit: the default changes in 2.9+
+    return nn.Tanh() if layer.fn == "tanh" else nn.Sigmoid()
+
+
+def _batchnorm(layer: BatchNorm, c: int) -> nn.Cell:
+    bn = nn.BatchNorm1d if layer.dim == 1 else nn.BatchNorm2d
+    m = bn(c, eps=layer.eps, momentum=layer.momentum)  # MindSpore's momentum: the kept fraction
+    if layer.gamma == "fixed":
+        m.gamma.requires_grad = False
+    return m
+
+
+_MAKE = {
+    Dense: lambda l, c: nn.Dense(c, l.out_features, has_bias=l.bias),
+    Conv2d: lambda l, c: nn.Conv2d(
+        c, l.out_channels, l.kernel, l.stride, pad_mode="pad", padding=l.padding, has_bias=l.bias
+    ),
+    ConvTranspose2d: lambda l, c: _ConvTranspose2d(c, l),
+    MaxPool2d: lambda l, c: nn.MaxPool2d(l.kernel, l.stride, pad_mode="valid"),
+    BatchNorm: _batchnorm,
+    Act: lambda l, c: _act(l),
+    Reshape: lambda l, c: _Reshape(l.shape),
+    Flatten: lambda l, c: nn.Flatten(),
+}
+
+
+def _canonical(layer, m: nn.Cell) -> dict[str, Parameter]:
+    """A layer cell's parameters under their canonical names (weight, bias, running_mean, running_var)."""
+    if isinstance(layer, (Dense, Conv2d)):
+        return {"weight": m.weight, **({"bias": m.bias} if layer.bias else {})}
+    if isinstance(layer, ConvTranspose2d):
+        return dict(m.canonical)
+    if isinstance(layer, BatchNorm):
+        return {"weight": m.gamma, "bias": m.beta, "running_mean": m.moving_mean, "running_var": m.moving_variance}
+    return {}
+
+
 def build_net(prefix: str, net_spec) -> tuple[nn.SequentialCell, dict[str, Parameter]]:
     """One cell per spec layer, and the canonical key -> Parameter map (names set to the keys)."""
-    shapes = infer_shapes(net_spec)
-    cells, params = [], {}
-    for i, layer in enumerate(net_spec.layers):
-        c_in = shapes[i][0]
-        k = f"{prefix}.{i}."
-        own: dict[str, Parameter] = {}
-        if isinstance(layer, Dense):
-            m = nn.Dense(c_in, layer.out_features, has_bias=layer.bias)
-            own = {"weight": m.weight, **({"bias": m.bias} if layer.bias else {})}
-        elif isinstance(layer, Conv2d):
-            m = nn.Conv2d(
-                c_in,
-                layer.out_channels,
-                layer.kernel,
-                layer.stride,
-                pad_mode="pad",
-                padding=layer.padding,
-                has_bias=layer.bias,
-            )
-            own = {"weight": m.weight, **({"bias": m.bias} if layer.bias else {})}
-        elif isinstance(layer, ConvTranspose2d):
-            m = _ConvTranspose2d(c_in, layer)
-            own = dict(m.canonical)
-        elif isinstance(layer, MaxPool2d):
-            m = nn.MaxPool2d(layer.kernel, layer.stride, pad_mode="valid")
-        elif isinstance(layer, BatchNorm):
-            bn = nn.BatchNorm1d if layer.dim == 1 else nn.BatchNorm2d
-            m = bn(c_in, eps=layer.eps, momentum=layer.momentum)  # MindSpore's momentum: the kept fraction
-            if layer.gamma == "fixed":
-                m.gamma.requires_grad = False
-            own = {"weight": m.gamma, "bias": m.beta, "running_mean": m.moving_mean, "running_var": m.moving_variance}
-        elif isinstance(layer, Act):
-            if layer.fn == "relu":
-                m = nn.ReLU()
-            elif layer.fn == "leaky_relu":
-                m = nn.LeakyReLU(alpha=layer.slope)  # always explicit: the default changes in 2.9+
-            elif layer.fn == "tanh":
-                m = nn.Tanh()
-            else:
-                m = nn.Sigmoid()
-        elif isinstance(layer, Reshape):
-            m = _Reshape(layer.shape)
-        elif isinstance(layer, Flatten):
-            m = nn.Flatten()
-        else:  # validated specs never get here
-            raise TypeError(f"unsupported layer {layer!r}")
-        params.update({k + name: p for name, p in own.items()})
-        cells.append(m)
+    cells = build_layers(net_spec, _MAKE)
+    params = {
+        f"{prefix}.{i}.{name}": p
+        for i, (layer, m) in enumerate(zip(net_spec.layers, cells))
+        for name, p in _canonical(layer, m).items()
+    }
     net = nn.SequentialCell(cells)
     for key, p in params.items():  # after SequentialCell, which prefixes names with the index
         p.name = key
