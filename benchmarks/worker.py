@@ -42,8 +42,9 @@ def run(cfg: RunConfig) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    die_with_supervisor()
     try:
+        # unblocks SIGTERM: one sent while the worker started arrives here, inside the try
+        die_with_supervisor()
         res = run_one(cfg, lock=False)  # the supervisor holds the run's lock
     except KeyboardInterrupt:
         return 130
