@@ -58,15 +58,7 @@ def replica_net(parts: int, sharding=None):
 class JaxMeshBackend(OneProcessReplicas, JaxBackend):
     launcher = "single"
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        device: str = "cpu",
-        mode: str | None = None,
-        seed: int = 0,
-        threads: int | None = None,
-        dp: DPSetup = DPSetup(),
-    ):
+    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, dp: DPSetup = DPSetup(), **kw):
         if dp.nodes > 1 and not jax.distributed.is_initialized():
             # one process per host, each driving its `replicas` local devices
             jax.distributed.initialize(f"{dp.master_addr}:{dp.master_port}", dp.nodes, dp.node_rank)
@@ -85,7 +77,7 @@ class JaxMeshBackend(OneProcessReplicas, JaxBackend):
                     else ""
                 )
             )
-        super().__init__(spec, device, mode, seed, threads)
+        super().__init__(spec, device, mode, **kw)
         self.dp, self.rank, self.world = dp, 0, dp.world
         self.mesh = Mesh(np.array(devices[: dp.world]), (AXIS,))
         self.replicated = NamedSharding(self.mesh, P())

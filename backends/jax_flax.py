@@ -52,7 +52,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from backends.base import DEVICE_KIND, Backend, BackendUnavailable
+from backends.base import DEVICE_KIND, Backend
 from common.adam import float32_step_table, moment_betas
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
@@ -504,11 +504,6 @@ class JaxBackend(Backend):
         self.np_dtype = np.dtype(self.dtype)
         if self.np_dtype == np.float64:
             jax.config.update("jax_enable_x64", True)
-        if not self.device_available(device):
-            raise BackendUnavailable(
-                f"jax: device {device!r} is not available here (jax backends: "
-                f"{', '.join(sorted({d.platform for d in jax.devices()}))})"
-            )
         # this process's own first device (with several hosts, device 0 may belong to another process)
         self.dev = jax.local_devices(backend="gpu" if device == "cuda" else "cpu")[0]
         cpu = self.dev.platform == "cpu"

@@ -42,27 +42,19 @@ class _ReducedOptimizer(nn.Cell):
 class MindSporeDPBackend(ReplicaProcess, MindSporeBackend):
     launcher = "msrun"
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        device: str = "cpu",
-        mode: str | None = None,
-        seed: int = 0,
-        threads: int | None = None,
-        dp: DPSetup = DPSetup(),
-    ):
+    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, dp: DPSetup = DPSetup(), **kw):
         if dp.sync_bn:
             raise ModeRefused(
                 f"mindspore.nn.SyncBatchNorm supports Ascend only (its documented platforms); this run is on {device}"
             )
-        super().__init__(spec, device, mode, seed, threads)
+        super().__init__(spec, device, mode, **kw)
         if not _INITIALISED:
             init()  # msrun's environment is the rendezvous
             _INITIALISED.append(True)
         self.dp, self.rank, self.world = dp, get_rank(), get_group_size()
         if self.world != dp.world:
             raise RuntimeError(f"msrun started {self.world} processes, {dp.world} replicas were asked for")
-        ms.set_seed(seed * 1_000_003 + self.rank)  # native noise: each replica its own stream
+        ms.set_seed(self.seed * 1_000_003 + self.rank)  # native noise: each replica its own stream
         for net in ("G", "D"):
             params = ms.ParameterTuple([self.params[k] for k in self.trainable[net]])
             setattr(self.cell, f"opt_{net.lower()}", _ReducedOptimizer(self.opts[net], params, self.world))

@@ -434,11 +434,6 @@ class MindSporeBackend(Backend):
         self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
     ):
         super().__init__(spec, device, mode, seed, threads)
-        if not self.device_available(device):
-            raise BackendUnavailable(
-                f"mindspore: device {device!r} is not available here "
-                f"(a GPU build and a visible GPU are needed for cuda)"
-            )
         self.runtime = _configure_runtime(device, threads)
         ms.set_seed(seed)  # the noise MindSpore draws itself in native feeding
         self.cell = _TrainStep(spec)

@@ -30,16 +30,8 @@ from common.spec import ModelSpec
 class MXNetKVStoreBackend(OneProcessReplicas, MXNetBackend):
     launcher = "single"
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        device: str = "cpu",
-        mode: str | None = None,
-        seed: int = 0,
-        threads: int | None = None,
-        dp: DPSetup = DPSetup(),
-    ):
-        Backend.__init__(self, spec, device, mode, seed, threads)  # MXNetBackend builds one context
+    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, dp: DPSetup = DPSetup(), **kw):
+        Backend.__init__(self, spec, device, mode, **kw)  # MXNetBackend builds one context
         if dp.nodes > 1:
             raise ModeRefused(
                 "mxnet over several hosts needs the dist_sync KVStore with workers and servers "
@@ -66,7 +58,7 @@ class MXNetKVStoreBackend(OneProcessReplicas, MXNetBackend):
         self.transport = "kvstore-" + self.kvstore
         self._build(
             [mx.gpu(i) if device == "cuda" else mx.cpu(i) for i in range(dp.world)],
-            threads,
+            self.threads,
             dp.world if dp.sync_bn else None,
         )
 

@@ -70,7 +70,7 @@ import numpy as np
 from mxnet import autograd, gluon, nd
 from mxnet.gluon import nn
 
-from backends.base import DEVICE_KIND, Backend, BackendUnavailable, ModeRefused
+from backends.base import DEVICE_KIND, Backend, ModeRefused
 from backends.dp import shard
 from common.adam import moment_betas, step_scalars
 from common.env import cpu_model, usable_cores
@@ -158,15 +158,8 @@ class _LeakyReLU64(nn.HybridBlock):
 def _conv_transpose(layer: ConvTranspose2d, c_in: int, ctx) -> nn.HybridBlock:
     if layer.out_channels == 1 and c_in > 1 and _on_cpu(ctx):
         return _ConvTranspose1(layer, c_in)  # oneDNN's backward fails for one output channel
-    return nn.Conv2DTranspose(
-        layer.out_channels,
-        layer.kernel,
-        layer.stride,
-        layer.padding,
-        output_padding=layer.output_padding,
-        use_bias=layer.bias,
-        in_channels=c_in,
-    )
+    kw = dict(output_padding=layer.output_padding, use_bias=layer.bias, in_channels=c_in)
+    return nn.Conv2DTranspose(layer.out_channels, layer.kernel, layer.stride, layer.padding, **kw)
 
 
 def _act(layer: Act, dtype: str) -> nn.HybridBlock:
@@ -335,12 +328,6 @@ class MXNetBackend(Backend):
         self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
     ):
         super().__init__(spec, device, mode, seed, threads)
-        if not self.device_available(device):
-            raise BackendUnavailable(
-                f"mxnet: device {device!r} is not available here "
-                f"(GPUs visible to MXNet: {_num_gpus()}; the pip wheel mxnet==1.9.1 is CPU-only, "
-                "CUDA needs an mxnet-cuXXX build)"
-            )
         self.kvstore: str | None = None  # one context: the Trainer updates in place
         self._build([mx.gpu(0) if device == "cuda" else mx.cpu()], threads)
 

@@ -26,15 +26,7 @@ from common.spec import ModelSpec
 class PaddleDPBackend(ReplicaProcess, PaddleBackend):
     launcher = "paddle_launch"
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        device: str = "cpu",
-        mode: str | None = None,
-        seed: int = 0,
-        threads: int | None = None,
-        dp: DPSetup = DPSetup(),
-    ):
+    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, dp: DPSetup = DPSetup(), **kw):
         mode = mode or self.modes[0]
         if dp.sync_bn and device != "cuda":
             raise ModeRefused(
@@ -43,7 +35,7 @@ class PaddleDPBackend(ReplicaProcess, PaddleBackend):
             )
         if mode != "dynamic":
             raise ModeRefused(f"paddle data parallel runs the dynamic mode only, not {mode!r}")
-        super().__init__(spec, device, mode, seed, threads)
+        super().__init__(spec, device, mode, **kw)
         if not dist.is_initialized():
             dist.init_parallel_env()
         self.dp, self.rank, self.world = dp, dist.get_rank(), dist.get_world_size()
@@ -53,7 +45,7 @@ class PaddleDPBackend(ReplicaProcess, PaddleBackend):
             self.G = self.nets["G"] = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
             self.scorer.D = self.D = self.nets["D"] = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         self._g, self._score = paddle.DataParallel(self.G), paddle.DataParallel(self.scorer)
-        paddle.seed(seed * 1_000_003 + self.rank)  # native noise: each replica its own stream
+        paddle.seed(self.seed * 1_000_003 + self.rank)  # native noise: each replica its own stream
         self.transport = "nccl" if device == "cuda" else "gloo"
         self.engine = "paddle.DataParallel via paddle.distributed.launch"
 

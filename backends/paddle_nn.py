@@ -58,7 +58,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from backends.base import Backend, BackendUnavailable
+from backends.base import Backend
 from common.adam import moment_betas, step_scalars
 from common.env import cpu_model, usable_cores
 from common.feed import StepNoise
@@ -100,43 +100,24 @@ class _BatchNorm(nn.Layer):
         self.register_buffer("running_mean", paddle.zeros([channels], paddle.get_default_dtype()))
         self.register_buffer("running_var", paddle.ones([channels], paddle.get_default_dtype()))
 
-    def forward(self, x):
-        if not self.training:
-            return F.batch_norm(
-                x,
-                self.running_mean,
-                self.running_var,
-                self.weight,
-                self.bias,
-                training=False,
-                momentum=self.momentum,
-                epsilon=self.eps,
-                data_format=self.data_format,
-            )
-        if not TORCH_RUNNING_VAR:
-            return F.batch_norm(
-                x,
-                self.running_mean,
-                self.running_var,
-                self.weight,
-                self.bias,
-                training=True,
-                momentum=self.momentum,
-                epsilon=self.eps,
-                data_format=self.data_format,
-            )
-        rv = self.running_var.clone()  # the kernel updates this copy with the biased variance
-        y = F.batch_norm(
+    def _batch_norm(self, x, running_var, training: bool):
+        return F.batch_norm(
             x,
             self.running_mean,
-            rv,
+            running_var,
             self.weight,
             self.bias,
-            training=True,
+            training=training,
             momentum=self.momentum,
             epsilon=self.eps,
             data_format=self.data_format,
         )
+
+    def forward(self, x):
+        if not self.training or not TORCH_RUNNING_VAR:
+            return self._batch_norm(x, self.running_var, self.training)
+        rv = self.running_var.clone()  # the kernel updates this copy with the biased variance
+        y = self._batch_norm(x, rv, True)
         shape = list(x.shape)
         if all(isinstance(s, int) and s > 0 for s in shape):
             count = max(math.prod(shape) // shape[1] - 1, 1)
@@ -242,10 +223,6 @@ class PaddleBackend(Backend):
         self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
     ):
         super().__init__(spec, device, mode, seed, threads)
-        if not self.device_available(device):
-            raise BackendUnavailable(
-                f"paddle: device {device!r} is not available here (a CUDA device needs the paddlepaddle-gpu build)"
-            )
         self.n_threads = int(threads or usable_cores())
         paddle.base.core.set_num_threads(self.n_threads)  # MKL / OpenMP threads of the CPU kernels
         self.place = paddle.CUDAPlace(0) if device == "cuda" else paddle.CPUPlace()

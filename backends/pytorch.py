@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backends.base import Backend, BackendUnavailable, ModeRefused
+from backends.base import Backend, ModeRefused
 from common.adam import beta_powers, moment_betas, torch_scalars
 from common.env import cpu_model
 from common.feed import StepNoise
@@ -194,8 +194,6 @@ class TorchBackend(Backend):
         self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
     ):
         super().__init__(spec, device, mode, seed, threads)
-        if not self.device_available(device):
-            raise BackendUnavailable(f"torch: device {device!r} is not available here")
         if threads:
             torch.set_num_threads(threads)
         self.dev = torch.device(device)

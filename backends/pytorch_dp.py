@@ -47,15 +47,7 @@ class TorchDDPBackend(ReplicaProcess, TorchBackend):
             return f"data parallel runs the eager iteration (DDP's hooks) only, not mode {mode!r}"
         return None
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        device: str = "cpu",
-        mode: str | None = None,
-        seed: int = 0,
-        threads: int | None = None,
-        dp: DPSetup = DPSetup(),
-    ):
+    def __init__(self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, dp: DPSetup = DPSetup(), **kw):
         why = self.refuse_dp(spec, mode or self.modes[0], device, dp)
         if why:
             raise ModeRefused(f"torch data parallel refused for {spec.name} on {device}: {why}")
@@ -69,7 +61,7 @@ class TorchDDPBackend(ReplicaProcess, TorchBackend):
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         if self.world != dp.world:
             raise RuntimeError(f"torchrun started {self.world} processes, {dp.world} replicas were asked for")
-        super().__init__(spec, device, mode, seed, threads)
+        super().__init__(spec, device, mode, **kw)
         if device == "cuda":
             self.dev = torch.device("cuda", torch.cuda.current_device())
         if dp.sync_bn:
@@ -80,7 +72,7 @@ class TorchDDPBackend(ReplicaProcess, TorchBackend):
         self.fG = DDP(self.G, device_ids=ids)
         self.fD = DDP(self.D, device_ids=ids)
         # native noise: each replica its own stream (parity runs feed common noise instead)
-        self.gen.manual_seed(seed * 1_000_003 + self.rank)
+        self.gen.manual_seed(self.seed * 1_000_003 + self.rank)
         self.engine = "torch.distributed DistributedDataParallel via torchrun"
         self._comm_s = 0.0
 

@@ -73,37 +73,18 @@ def check_sync_bn_refused(backend: str, mode: str, tmp_path: Path, **cfg) -> dic
     return res
 
 
+def run_command(backend: str, replicas: int, batch: int, *extra: str) -> list[str]:
+    """`python -m benchmarks run` of the MLP GAN on this CPU: synthetic data, one warm-up and two timed
+    iterations, no sample grid, bounded."""
+    run = f"-m benchmarks run -m {MODEL} --device cpu --data synthetic --warmup 1 --steps 2 --no-samples".split()
+    run += f"-b {backend} --replicas {replicas} --batch-size {batch} --timeout {TIMEOUT}".split()
+    return [sys.executable, *run, *extra]
+
+
 def harness_run(backend: str, tmp_path: Path, name: str, *extra: str, batch: int = 16) -> dict:
     """`python -m benchmarks run … --replicas 2`: one result, named `name`, in the invocation's run set
     (the launchers' logs beside it are not results)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmarks",
-        "run",
-        "-b",
-        backend,
-        "-m",
-        MODEL,
-        "--device",
-        "cpu",
-        "--replicas",
-        "2",
-        "--data",
-        "synthetic",
-        "--batch-size",
-        str(batch),
-        "--warmup",
-        "1",
-        "--steps",
-        "2",
-        "--no-samples",
-        "--out",
-        str(tmp_path),
-        "--timeout",
-        str(TIMEOUT),
-        *extra,
-    ]
+    cmd = run_command(backend, 2, batch, "--out", str(tmp_path), *extra)
     subprocess.run(cmd, cwd=REPO, check=True, timeout=TIMEOUT + 30, capture_output=True)
     files = sorted(p for p in tmp_path.glob("*/*.json") if p.name != "manifest.json")
     assert [f.name for f in files] == [name]
@@ -128,39 +109,8 @@ def check_two_nodes_on_loopback(backend: str, tmp_path: Path, mode: str, transpo
     from benchmarks.distributed import free_port
 
     port = free_port()
-    base = [
-        sys.executable,
-        "-m",
-        "benchmarks",
-        "run",
-        "-b",
-        backend,
-        "-m",
-        MODEL,
-        "--device",
-        "cpu",
-        "--replicas",
-        "1",
-        "--nodes",
-        "2",
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(port),
-        "--data",
-        "synthetic",
-        "--batch-size",
-        "16",
-        "--warmup",
-        "1",
-        "--steps",
-        "2",
-        "--threads",
-        "1",
-        "--no-samples",
-        "--timeout",
-        str(TIMEOUT),
-    ]
+    base = run_command(backend, 1, 16, "--nodes", "2", "--master-addr", "127.0.0.1", "--master-port", str(port))
+    base += ["--threads", "1"]
     procs = [
         subprocess.Popen(
             base + ["--node-rank", str(r), "--out", str(tmp_path / f"node{r}")],
