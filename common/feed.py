@@ -94,6 +94,7 @@ class Feed:
     def __init__(self, spec: ModelSpec, source, seed: int, batch_size: int | None = None):
         self.spec, self.source, self.seed = spec, source, seed
         self.batch_size = batch_size or spec.data.batch_size
+        self._fresh_noise = plan(spec.recipe).fresh_noise  # noise batches per iteration besides z
         self._epoch_cache: tuple[int, list[np.ndarray]] | None = None
 
     def batches(self, epoch: int) -> list[np.ndarray]:
@@ -115,7 +116,7 @@ class Feed:
         r = self.spec.recipe
         rng = np.random.default_rng([self.seed, epoch, iteration, _NOISE])
         z = draw_noise(r.noise, batch, rng)
-        extra = tuple(draw_noise(r.noise, batch, rng) for _ in range(plan(r).fresh_noise))
+        extra = tuple(draw_noise(r.noise, batch, rng) for _ in range(self._fresh_noise))
         return StepNoise(z, extra)
 
     def iterate(
