@@ -41,7 +41,7 @@ REGISTRY: dict[str, Adapter] = {
         "pip install mxnet==1.9.1 'numpy<1.24' on Python 3.11 (nox -s bench-mxnet)",
         "backends.mxnet_dp",
         "MXNetKVStoreBackend",
-        "single",
+        "mxnet_launch",
     ),
     "paddle": Adapter(
         "backends.paddle_nn",

@@ -10,7 +10,8 @@ one); `max_over_ranks` turns each rank's step times into the slowest rank's.
 
 Per framework (`backends.REGISTRY`: dp_module, dp_cls, launcher): the adapter class, and how the
 engine is started (`launcher`): `torchrun` (one process per replica), `single` (one process drives every replica:
-JAX's device mesh, MXNet's context list), `paddle_launch`, `msrun`.
+JAX's device mesh), `mxnet_launch` (one process drives a node's contexts; over several nodes MXNet's own
+launcher starts one such worker per node), `paddle_launch`, `msrun`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,13 @@ def shard_noise(noise: StepNoise | None, part: int, parts: int) -> StepNoise | N
 class Replicas:
     """What every data-parallel backend adds to its framework's backend (mixed in first). The class
     sets self.rank, self.world, self.engine and self.transport."""
+
+    @classmethod
+    def join(cls, device: str) -> int | None:
+        """Join the engine's job before anything else can fail, where its other processes wait for
+        every worker (MXNet's dist KVStore); this process's rank then, None where the launcher's
+        environment says it."""
+        return None
 
     def comm_s(self) -> float | dict | None:
         """Time spent in communication, where the engine exposes it apart from compute."""

@@ -328,14 +328,21 @@ class MXNetBackend(Backend):
         self, spec: ModelSpec, device: str = "cpu", mode: str | None = None, seed: int = 0, threads: int | None = None
     ):
         super().__init__(spec, device, mode, seed, threads)
-        self.kvstore: str | None = None  # one context: the Trainer updates in place
         self._build([mx.gpu(0) if device == "cuda" else mx.cpu()], threads)
 
-    def _build(self, ctxs: list, threads: int | None, sync_devices: int | None = None) -> None:
-        """G, D, their scorers and trainers over `ctxs` (one context, or one per data-parallel replica)."""
+    def _build(
+        self, ctxs: list, threads: int | None, sync_devices: int | None = None, kv=None, replicas: int | None = None
+    ) -> None:
+        """G, D, their scorers and trainers over `ctxs` (one context, or one per data-parallel replica).
+
+        `kv`, the KVStore of a data-parallel run, sums the gradient of every context (and, with
+        dist_sync, of every worker's contexts) before each update; `replicas` is how many replicas
+        that sum is over, the update's 1/N. Without one, the Trainer updates its one context in place."""
         if threads:
             _set_omp_threads(threads)
         self.ctxs = ctxs
+        self.kv = kv
+        self.replicas = replicas or len(ctxs)
         self.ctx = ctxs[0]  # generate() and exports read the first context's copy
         if len(ctxs) == 1:
             mx.random.seed(self.seed, ctx=self.ctx)
@@ -355,6 +362,12 @@ class MXNetBackend(Backend):
         self._scorers = {lab: _Scorer(self.D, spec.recipe.loss, lab) for lab in labels}
         self._params = {n: {k: self._param(k) for k in param_keys(spec, n)} for n in NETS}
         self._trainable = {n: param_keys(spec, n, trainable_only=True) for n in NETS}
+        # one KVStore key per trainable array, G's then D's (MXNet allows one dist KVStore per
+        # process, so both nets share it; each Trainer keyed its own store 0, 1, … itself)
+        self._kv_key = {k: i for i, k in enumerate(self._trainable["G"] + self._trainable["D"])}
+        if kv is not None:
+            for k, i in self._kv_key.items():
+                kv.init(i, self._params[k.split(".")[0]][k].data(self.ctx))
         # a D update of several passes accumulates their gradients
         summed = any(len(u.passes) > 1 for u in self.plan.d_updates)
         self._d_grads = [self._params["D"][k] for k in self._trainable["D"]] if summed else []
@@ -423,12 +436,10 @@ class MXNetBackend(Backend):
         self.trainers = {}
         for n, o in (("G", r.opt_g), ("D", r.opt_d)):
             opt = _Adam(o, float64=self.dtype == "float64")
-            # over several contexts the KVStore sums their gradients; the update then runs on every
-            # context (update_on_kvstore=False), so the replicas stay identical
-            kw = {} if self.kvstore is None else {"update_on_kvstore": False}
-            self.trainers[n] = gluon.Trainer(
-                [self._params[n][k] for k in self._trainable[n]], opt, kvstore=self.kvstore, **kw
-            )
+            # no KVStore of its own: `_allreduce` has the run's KVStore sum the gradients first, then
+            # the Trainer updates every context with the same sum, so the replicas stay identical
+            # (what a Trainer with update_on_kvstore=False does, for two Trainers over one store)
+            self.trainers[n] = gluon.Trainer([self._params[n][k] for k in self._trainable[n]], opt, kvstore=None)
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         check_state(self.spec, state)
@@ -441,14 +452,15 @@ class MXNetBackend(Backend):
             if step == 0:
                 continue
             tr = self.trainers[net]
-            upd, opt = tr._updaters[0], tr._optimizer
+            opt = tr._optimizer
             for j, key in enumerate(self._trainable[net]):
                 v = (np.asarray(state[f"opt.{key}.v"], np.float64) * opt.v_scale).astype(np.float32)
-                upd.states[j] = (
-                    nd.array(np.asarray(state[f"opt.{key}.m"]), ctx=self.ctx, dtype=self.dtype),
-                    nd.array(v, ctx=self.ctx, dtype=self.dtype),
-                )
-                upd.states_synced[j] = True
+                for upd, ctx in zip(tr._updaters, self.ctxs):  # one updater per context
+                    upd.states[j] = (
+                        nd.array(np.asarray(state[f"opt.{key}.m"]), ctx=ctx, dtype=self.dtype),
+                        nd.array(v, ctx=ctx, dtype=self.dtype),
+                    )
+                    upd.states_synced[j] = True
                 opt._index_update_count[j] = step
             opt.num_update = step
 
@@ -523,7 +535,8 @@ class MXNetBackend(Backend):
                     outs = [self._scorers[p.label](x) for x in batches[p.batch]]
                 autograd.backward([loss for loss, _ in outs])
                 d_scores[p.batch] = [(loss.detach(), prob.detach()) for loss, prob in outs]
-            tr_d.step(k)
+            self._allreduce("D")
+            tr_d.step(self.replicas)
 
         g_scores = []
         for update in self.plan.g_updates:
@@ -536,13 +549,22 @@ class MXNetBackend(Backend):
                 )
                 outs = [self._scorers[update.label](f) for f in fs]
             autograd.backward([loss for loss, _ in outs])
-            tr_g.step(k)
+            self._allreduce("G")
+            tr_g.step(self.replicas)
             g_scores.append([(loss.detach(), prob.detach()) for loss, prob in outs])
         # one row of statistics per context
         return [
             nd.concat(*stats_row({b: v[i] for b, v in d_scores.items()}, [g[i] for g in g_scores]), dim=0)
             for i in range(k)
         ]
+
+    def _allreduce(self, net: str) -> None:
+        """Every context's gradient of `net` replaced by their sum over the run's KVStore."""
+        if self.kv is None:
+            return
+        for k in self._trainable[net]:
+            i = self._kv_key[k]
+            self.kv.pushpull(i, self._params[net][k].list_grad(), priority=-i)
 
     def placement(self, handle) -> tuple[set[str], set[str]]:
         params = {

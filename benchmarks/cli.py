@@ -213,6 +213,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--master-port", type=int, default=0, help="the rendezvous port (default: a free one, single node only)"
     )
     dp.add_argument(
+        "--hostfile",
+        help="mxnet over several hosts: the hosts file MXNet's launcher reaches over ssh (node 0 starts them all)",
+    )
+    dp.add_argument(
         "--scaling",
         choices=["strong", "weak"],
         default="strong",
@@ -476,7 +480,7 @@ def _remove_parts(out: Path) -> None:
 
 def _dp_options(a) -> dict:
     """The data-parallel fields of RunConfig from `run`'s arguments (absent in bench-gpu's defaults)."""
-    keys = ("replicas", "nodes", "node_rank", "master_addr", "master_port", "scaling", "sync_bn")
+    keys = ("replicas", "nodes", "node_rank", "master_addr", "master_port", "hostfile", "scaling", "sync_bn")
     return {k: getattr(a, k) for k in keys if hasattr(a, k)}
 
 

@@ -8,6 +8,9 @@
 - jax, mxnet: one process driving every replica (a device mesh; a list of contexts with a KVStore);
   on CPU, JAX's N host devices come from XLA_FLAGS=--xla_force_host_platform_device_count=N, set
   here before the child imports jax;
+- mxnet over several nodes: MXNet's own launcher (backends/mxnet_launch.py), started once, on
+  node 0: `--launcher local` puts every node's worker on this host (the loopback exercise),
+  `--launcher ssh -H HOSTFILE` one on each host; the dist KVStore's scheduler and servers with them;
 - a framework whose engine cannot run the configuration: one process that asks its adapter, which
   refuses with the reason (recorded like any refusal);
 
@@ -21,9 +24,11 @@ common/parity.py on N replicas, losses averaged over replicas, written to a JSON
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -155,7 +160,17 @@ def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
             "--join=True",
         ]
         return cmd + [str(ROOT / "benchmarks" / "distributed.py"), "worker", arg], env
-    if launcher == "single":
+    if launcher == "mxnet_launch" and cfg["nodes"] > 1:
+        # dmlc_tracker joins the command into one shell line (and over ssh wraps it in single
+        # quotes), so the payload travels as base64, which needs no quoting
+        coded = base64.urlsafe_b64encode(arg.encode()).decode()
+        how = ["--launcher", "local"]  # every node's worker on this host
+        if cfg.get("hostfile"):
+            how = ["--launcher", "ssh", "-H", str(Path(cfg["hostfile"]).resolve())]
+        nodes = str(cfg["nodes"])
+        cmd = [sys.executable, "-m", "backends.mxnet_launch", "-n", nodes, "-s", nodes, *how]
+        return cmd + [shlex.quote(w) for w in (sys.executable, *worker[:-1], coded)], env
+    if launcher in ("single", "mxnet_launch"):
         if payload["backend"] == "jax" and cfg["device"] == "cpu":
             # must be set before jax is imported: the child's N host devices are the replicas
             flags = env.get("XLA_FLAGS", "")
@@ -213,6 +228,27 @@ def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]
     return code, why, tail
 
 
+def launch_problem(cfg) -> str | None:
+    """Why the engine's launcher cannot start this multi-node configuration, or None."""
+    if cfg.nodes == 1:
+        return None
+    if launcher_of(cfg.backend) == "mxnet_launch":  # one launch on node 0 starts every node's worker
+        if cfg.node_rank > 0:
+            return (
+                f"MXNet's launcher starts every node's worker from node 0 (over ssh, --hostfile): "
+                f"there is nothing to run on node {cfg.node_rank}"
+            )
+        if not cfg.hostfile and cfg.master_addr not in ("127.0.0.1", "localhost"):
+            return "mxnet over several hosts needs --hostfile (the hosts MXNet's launcher reaches over ssh)"
+        return None
+    if not cfg.master_port:  # every host must name the same rendezvous
+        return (
+            "--nodes > 1 needs --master-addr and --master-port (node 0's address and a free port "
+            "there), the same on every host"
+        )
+    return None
+
+
 def run_distributed(cfg, timeout: float | None = None) -> dict:
     """One data-parallel benchmark run; the result rank 0 wrote, or a failed one saying why none came."""
     from benchmarks.plan import run_mode
@@ -220,15 +256,11 @@ def run_distributed(cfg, timeout: float | None = None) -> dict:
     from common.env import now_iso
     from common.results import read_json, write_json_atomic
 
-    if not cfg.master_port and cfg.nodes > 1:  # every host must name the same rendezvous
+    problem = launch_problem(cfg)
+    if problem:
         res = _base_result(cfg)
         res.update(dp_fields(cfg, setup_of(cfg)), mode=run_mode(cfg.backend, cfg.mode), finished_at=now_iso())
-        res["error"] = {
-            "type": "ValueError",
-            "message": "--nodes > 1 needs --master-addr and --master-port (node 0's "
-            "address and a free port there), the same on every host",
-            "traceback": "",
-        }
+        res["error"] = {"type": "ValueError", "message": problem, "traceback": ""}
         if cfg.node_rank == 0:
             write_json_atomic(dp_result_path(cfg, res["mode"]), res)
         return res
@@ -275,6 +307,7 @@ def run_dp_trace(
     device: str = "cpu",
     timeout: float = 600,
     threads: int | None = None,
+    nodes: int = 1,
 ) -> dict:
     """Parity trace on `replicas` replicas (strong scaling: `batch` is the global batch); returns the
     trace JSON (also written to `out`) or raises with the launcher's output."""
@@ -288,6 +321,7 @@ def run_dp_trace(
         batch_size=batch,
         threads=threads,
         replicas=replicas,
+        nodes=nodes,
         sync_bn=sync_bn,
         master_port=free_port(),
         out=str(Path(out).parent),
@@ -318,22 +352,28 @@ def _rank() -> int:
 
 
 def worker(payload: dict) -> int:
+    from backends.dp import load_dp_backend
     from benchmarks.runner import RunConfig
 
     cfg = RunConfig(**payload["cfg"])
+    try:
+        joined = load_dp_backend(cfg.backend).join(cfg.device)
+    except Exception:  # an adapter that does not import: the run below records why
+        joined = None
+    rank = _rank() if joined is None else joined
     if payload["kind"] == "trace":
-        return _trace_worker(cfg, payload)
-    return _run_worker(cfg)
+        return _trace_worker(cfg, payload, rank)
+    return _run_worker(cfg, rank)
 
 
-def _make_backend(cfg, dtype: str = "float32"):
+def _make_backend(cfg, rank: int, dtype: str = "float32"):
     from backends.dp import load_dp_backend
     from benchmarks.plan import resolve_batch
     from common.models import get_model
     from common.state import initial_state
 
     spec = get_model(cfg.model)
-    dp = setup_of(cfg, _rank())
+    dp = setup_of(cfg, rank)
     dp.check(resolve_batch(spec, cfg.batch_size))
     cls = load_dp_backend(cfg.backend).with_dtype(dtype)
     # one process per replica shares the cores; one process driving every replica keeps them all
@@ -343,12 +383,12 @@ def _make_backend(cfg, dtype: str = "float32"):
     return spec, dp, backend
 
 
-def _trace_worker(cfg, payload: dict) -> int:
+def _trace_worker(cfg, payload: dict, rank: int) -> int:
     from common.models import get_model
     from common.parity import parity_inputs
     from common.results import write_json_atomic
 
-    spec, dp, backend = _make_backend(cfg, payload["dtype"])
+    spec, dp, backend = _make_backend(cfg, rank, payload["dtype"])
     inputs = parity_inputs(spec, payload["steps"], cfg.batch_size, cfg.seed)
     stats = [backend.read(backend.step(real, noise)) for real, noise in inputs]
     if dp.rank == 0:
@@ -382,7 +422,7 @@ def _writes_result(cfg, rank: int) -> bool:
     return rank == 0 and cfg.node_rank == 0
 
 
-def _run_worker(cfg) -> int:
+def _run_worker(cfg, rank: int) -> int:
     from benchmarks.memory import peak_rss_bytes, reset_peak_rss
     from benchmarks.plan import resolve_batch, run_mode
     from benchmarks.runner import _base_result, _error, open_source
@@ -395,7 +435,6 @@ def _run_worker(cfg) -> int:
     from common.results import write_json_atomic
     from common.throughput import throughput_stats
 
-    rank = _rank()
     dp = setup_of(cfg, rank)
     res = _base_result(cfg)
     res.update(dp_fields(cfg, dp))
@@ -426,7 +465,7 @@ def _run_worker(cfg) -> int:
         res.update(data_source=source.kind, data_detail=source.description)
         reset_peak_rss()
         t0 = time.perf_counter()
-        spec, dp, backend = _make_backend(cfg)
+        spec, dp, backend = _make_backend(cfg, rank)
         backend.sync()
         res["setup_s"] = time.perf_counter() - t0
         res["env"].update(backend.info())
@@ -485,7 +524,8 @@ def _run_worker(cfg) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 2 and argv[0] == "worker":
-        return worker(json.loads(argv[1]))
+        arg = argv[1]  # JSON, or base64 JSON where a launcher's shell line carries it
+        return worker(json.loads(arg if arg.startswith("{") else base64.urlsafe_b64decode(arg)))
     print("usage: python -m benchmarks.distributed worker PAYLOAD_JSON (started by run_distributed)", file=sys.stderr)
     return 2
 

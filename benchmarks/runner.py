@@ -116,6 +116,7 @@ class RunConfig:
     node_rank: int = 0
     master_addr: str = "127.0.0.1"
     master_port: int = 0
+    hostfile: str | None = None  # MXNet's launcher over ssh: the hosts it starts workers on
 
     @property
     def distributed(self) -> bool:

@@ -31,16 +31,24 @@ def worst(trace: dict, ref: dict) -> float:
 
 
 def check_per_replica_bn(
-    backend: str, tmp_path: Path, transport: str, dtype: str = "float64", tol: float = TOL, far: float = 1e-4
+    backend: str,
+    tmp_path: Path,
+    transport: str,
+    dtype: str = "float64",
+    tol: float = TOL,
+    far: float = 1e-4,
+    nodes: int = 1,
 ) -> dict:
-    """Per-replica BatchNorm on two replicas, ten iterations of `dtype`: within `tol` of the half-batch-BN
-    reference, and more than `far` from the full-batch float64 trace, so it cannot pass by accident (a
-    run that used one process's whole batch, or synchronised statistics, would). Returns the trace for
-    the engine's own checks."""
+    """Per-replica BatchNorm on two replicas (two per node, or one on each of two nodes), ten
+    iterations of `dtype`: within `tol` of the half-batch-BN reference, and more than `far` from the
+    full-batch float64 trace, so it cannot pass by accident (a run that used one process's whole
+    batch, or synchronised statistics, would). Returns the trace for the engine's own checks."""
     from common.parity import load_golden
 
-    t = run_dp_trace(backend, MODEL, 2, tmp_path / "trace.json", dtype=dtype, timeout=TIMEOUT)
-    assert (t["replicas"], t["bn_mode"], t["transport"], t["dtype"]) == (2, "per_replica", transport, dtype)
+    replicas = 2 // nodes
+    t = run_dp_trace(backend, MODEL, replicas, tmp_path / "trace.json", dtype=dtype, timeout=TIMEOUT, nodes=nodes)
+    got = (t["replicas"], t["nodes"], t["bn_mode"], t["transport"], t["dtype"])
+    assert got == (replicas, nodes, "per_replica", transport, dtype)
     assert len(t["losses"]["d"]) == 10
     assert worst(t, load_ghost(MODEL, 2)) < tol
     assert worst(t, load_golden(MODEL, "float64")) > far

@@ -1,0 +1,42 @@
+"""MXNet's own launcher, `tools/launch.py` from the mxnet wheel, run as it ships.
+
+`python -m backends.mxnet_launch -n M -s S --launcher local|ssh [-H HOSTFILE] COMMAND…` is
+`python <site-packages>/mxnet/tools/launch.py …`: it starts the dist KVStore's scheduler, S servers
+and M workers (dmlc_tracker, which the wheel also ships), each running COMMAND with DMLC_ROLE set.
+
+One thing is restored first: dmlc_tracker (mxnet 1.9.1) polls its scheduler thread with
+`Thread.isAlive`, which Python 3.9 removed, so on Python 3.11 the launcher dies with an
+AttributeError after starting the scheduler and before any server or worker (tried here). It is
+`Thread.is_alive` under its old name; nothing else is changed. mxnet is not imported here: in a
+process without DMLC_ROLE importing it would start nothing, but the launcher has no need of it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import runpy
+import sys
+import threading
+from pathlib import Path
+
+
+def launch_script() -> Path:
+    spec = importlib.util.find_spec("mxnet")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("mxnet is not installed here: pip install mxnet==1.9.1 'numpy<1.24' (nox -s bench-mxnet)")
+    script = Path(next(iter(spec.submodule_search_locations))) / "tools" / "launch.py"
+    if not script.is_file():
+        raise SystemExit(f"this mxnet has no launcher at {script}")
+    return script
+
+
+def main(argv: list[str]) -> None:
+    script = launch_script()
+    if not hasattr(threading.Thread, "isAlive"):
+        threading.Thread.isAlive = threading.Thread.is_alive  # type: ignore[attr-defined]
+    sys.argv = [str(script), *argv]
+    runpy.run_path(str(script), run_name="__main__")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
