@@ -13,6 +13,8 @@ kernel `sync_batch_norm` is not registered", seen on this machine with two Gloo 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import paddle
 import paddle.distributed as dist
@@ -48,6 +50,11 @@ class PaddleDPBackend(ReplicaProcess, PaddleBackend):
         paddle.seed(self.seed * 1_000_003 + self.rank)  # native noise: each replica its own stream
         self.transport = "nccl" if device == "cuda" else "gloo"
         self.engine = "paddle.DataParallel via paddle.distributed.launch"
+
+    def gpu_index(self) -> int:
+        # paddle.distributed.launch gives rank i of a node its GPU in FLAGS_selected_gpus (every rank
+        # sees every GPU); ParallelEnv().device_id reads the same but fails in a CPU-only build
+        return int(os.environ.get("FLAGS_selected_gpus", "0").split(",")[0])
 
     def host_values(self, handle) -> np.ndarray:
         # losses averaged over replicas (= the mean over the global batch, slices being equal)

@@ -225,8 +225,8 @@ class PaddleBackend(Backend):
         super().__init__(spec, device, mode, seed, threads)
         self.n_threads = int(threads or usable_cores())
         paddle.base.core.set_num_threads(self.n_threads)  # MKL / OpenMP threads of the CPU kernels
-        self.place = paddle.CUDAPlace(0) if device == "cuda" else paddle.CPUPlace()
-        paddle.set_device("gpu:0" if device == "cuda" else "cpu")
+        self.place = paddle.CUDAPlace(self.gpu_index()) if device == "cuda" else paddle.CPUPlace()
+        paddle.set_device(f"gpu:{self.gpu_index()}" if device == "cuda" else "cpu")
         if device == "cuda":  # cuDNN's algorithm search, as torch's cudnn.benchmark in backends/pytorch.py
             paddle.set_flags({"FLAGS_cudnn_exhaustive_search": True})
         paddle.seed(seed)  # native-mode noise
@@ -275,6 +275,10 @@ class PaddleBackend(Backend):
         self._labels: dict[tuple[int, float], paddle.Tensor] = {}
 
     # --- environment ---------------------------------------------------------------------------
+    def gpu_index(self) -> int:
+        """The GPU this process runs on (a data-parallel rank: the one its launcher selected)."""
+        return 0
+
     @classmethod
     def device_available(cls, device: str) -> bool:
         if device == "cpu":
@@ -307,7 +311,7 @@ class PaddleBackend(Backend):
         return {
             "framework": "paddle",
             "framework_version": paddle.__version__,
-            "device_name": paddle.device.cuda.get_device_name(0) if cuda else cpu_model(),
+            "device_name": paddle.device.cuda.get_device_name(self.gpu_index()) if cuda else cpu_model(),
             "cuda": paddle.version.cuda() if cuda else None,
             "cudnn": paddle.version.cudnn() if cuda else None,
             "threads": self.n_threads,
