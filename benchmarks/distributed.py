@@ -240,6 +240,11 @@ def launch_problem(cfg) -> str | None:
             )
         if not cfg.hostfile and cfg.master_addr not in ("127.0.0.1", "localhost"):
             return "mxnet over several hosts needs --hostfile (the hosts MXNet's launcher reaches over ssh)"
+        if not cfg.hostfile and cfg.device == "cuda":  # each worker drives gpu(0) … gpu(N-1)
+            return (
+                "mxnet --nodes M without --hostfile puts every worker on this host, where they would "
+                "all drive the same GPUs: use --replicas (one worker over this host's GPUs)"
+            )
         return None
     if not cfg.master_port:  # every host must name the same rendezvous
         return (

@@ -75,3 +75,11 @@ def test_several_hosts_need_a_hostfile(tmp_path):
 
     res = run_distributed(RunConfig(backend="mxnet", model=MODEL, nodes=2, master_addr="10.0.0.1", out=str(tmp_path)))
     assert res["status"] == "failed" and "--hostfile" in res["error"]["message"]
+
+
+def test_workers_on_one_host_may_not_share_its_gpus(tmp_path):
+    from benchmarks.distributed import run_distributed
+    from benchmarks.runner import RunConfig
+
+    res = run_distributed(RunConfig(backend="mxnet", model=MODEL, device="cuda", nodes=2, out=str(tmp_path)))
+    assert res["status"] == "failed" and "same GPUs" in res["error"]["message"]
