@@ -104,8 +104,29 @@ def refusals(runs: list[Run]) -> list[dict[str, Any]]:
     return out
 
 
+STYLES = {("strong", False): "-", ("weak", False): "--", ("strong", True): ":", ("weak", True): "-."}
+
+
+def series(rows: list[dict[str, Any]], backend: str) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """One backend's lines: (label, line style, points by replicas), each from its one-replica run;
+    strong and weak apart, and runs over several nodes apart from one node's (two replicas on one
+    node and one on each of two nodes are both world size 2)."""
+    mine = [r for r in rows if r["backend"] == backend]
+    one = [r for r in mine if r["replicas"] == 1]
+    out = []
+    for (scaling, over_nodes), style in STYLES.items():
+        pts = one + [
+            r for r in mine if r["scaling"] == scaling and r["replicas"] > 1 and (r["nodes"] > 1) == over_nodes
+        ]
+        if len(pts) >= 2:
+            label = f"{backend} ({scaling}{', over nodes' if over_nodes else ''})"
+            out.append((label, style, sorted(pts, key=lambda r: r["replicas"])))
+    return out
+
+
 def scaling_chart(rows: list[dict[str, Any]]) -> str | None:
-    """images/s against replicas, one panel per (hardware, model); strong solid, weak dashed."""
+    """images/s against replicas, one panel per (hardware, model); strong solid, weak dashed, runs over
+    several nodes dotted."""
     if not any(r["replicas"] > 1 for r in rows):
         return None
     from matplotlib.figure import Figure
@@ -118,21 +139,14 @@ def scaling_chart(rows: list[dict[str, Any]]) -> str | None:
         ax = fig.add_subplot(1, len(panels), k)
         sel = [r for r in rows if (r["hardware"], r["device"], r["model"]) == (hw, dev, model)]
         for backend in sorted({r["backend"] for r in sel}):
-            one = [r for r in sel if r["backend"] == backend and r["replicas"] == 1]
-            for scaling, style in (("strong", "-"), ("weak", "--")):
-                pts = one + [
-                    r for r in sel if r["backend"] == backend and r["scaling"] == scaling and r["replicas"] > 1
-                ]
-                if len(pts) < 2:
-                    continue
-                pts.sort(key=lambda r: r["replicas"])
+            for label, style, pts in series(sel, backend):
                 ax.plot(
                     [r["replicas"] for r in pts],
                     [r["images_per_s"] for r in pts],
                     style,
                     marker="o",
                     color=colour(backend),
-                    label=f"{backend} ({scaling})",
+                    label=label,
                 )
         ax.set_xlabel("replicas")
         ax.set_ylabel("images/s")
