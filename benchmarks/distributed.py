@@ -92,6 +92,12 @@ def launcher_of(backend: str) -> str:
     return REGISTRY[backend].launcher if backend in REGISTRY else "refuse"
 
 
+def _log_dir(out: str, launcher: str) -> Path:
+    from common.results import LAUNCHER_LOGS
+
+    return Path(out) / LAUNCHER_LOGS / launcher
+
+
 def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
     """The engine's own launcher command and environment for one data-parallel job."""
     cfg = payload["cfg"]
@@ -121,7 +127,7 @@ def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
         return cmd, env
     if launcher == "paddle_launch":
         env["OMP_NUM_THREADS"] = str(max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"]))
-        log_dir = Path(payload.get("log_dir") or Path(cfg["out"]) / "paddle_launch_logs")
+        log_dir = Path(payload.get("log_dir") or _log_dir(cfg["out"], "paddle"))
         cmd = [
             sys.executable,
             "-m",
@@ -146,7 +152,7 @@ def launch_command(payload: dict, launcher: str) -> tuple[list[str], dict]:
     if launcher == "msrun":
         env["OMP_NUM_THREADS"] = str(max(1, (cfg.get("threads") or len(os.sched_getaffinity(0))) // cfg["replicas"]))
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")  # msrun runs `python`
-        log_dir = Path(cfg["out"]) / "msrun_logs"
+        log_dir = _log_dir(cfg["out"], "msrun")
         cmd = [
             sys.executable,
             "-m",
@@ -213,12 +219,12 @@ def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]
         _stop_session(proc)
         raise
     text = out.decode(errors="replace")
-    logs = Path(payload["cfg"]["out"]) / "paddle_launch_logs"
+    logs = _log_dir(payload["cfg"]["out"], "paddle")
     if launcher_of(payload["backend"]) == "paddle_launch" and logs.is_dir():  # the ranks log to files
         text += "".join(
             f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:] for p in sorted(logs.glob("workerlog.*"))
         )
-    logs = Path(payload["cfg"]["out"]) / "msrun_logs"
+    logs = _log_dir(payload["cfg"]["out"], "msrun")
     if launcher_of(payload["backend"]) == "msrun" and logs.is_dir():
         text += "".join(
             f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:] for p in sorted(logs.glob("worker_*.log"))

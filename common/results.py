@@ -75,6 +75,8 @@ RUN_SET_SCHEMA = "ganbench-run-set"
 DOCTOR_SCHEMA = "ganbench-doctor"  # results/doctor.json: what `doctor` found
 TARGETS_SCHEMA = "ganbench-targets"  # results/targets.json: `targets` ratios
 MANIFEST = "manifest.json"
+# where data-parallel launchers (paddle launch, msrun) log, inside a run set: their files are not results
+LAUNCHER_LOGS = "launcher_logs"
 _SET_TIME = "%Y-%m-%dT%H-%M-%S"  # ':' is not allowed in Windows file names
 
 

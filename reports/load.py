@@ -51,6 +51,7 @@ from PIL import Image
 
 from common.results import (
     DOCTOR_SCHEMA,
+    LAUNCHER_LOGS,
     REPRO_SCHEMA,
     RESULT_SCHEMA,
     RUN_SET_SCHEMA,
@@ -612,7 +613,7 @@ def load_results(results_dir: Path) -> Loaded:
     runs: dict[tuple, Run] = {}
     traces: list[Trace] = []
     reproductions: list[Reproduction] = []
-    files = sorted(p for p in root.rglob("*.json") if p.is_file())
+    files = sorted(p for p in root.rglob("*.json") if p.is_file() and LAUNCHER_LOGS not in p.relative_to(root).parts)
     # A folder of run sets: the newest set that has a key gives "the latest" run of it, silently; older
     # sets' runs are history, not duplicates. Files outside any set rank before every set.
     set_folders = run_sets(root)

@@ -95,3 +95,50 @@ def test_report_shows_the_section(tmp_path):
     html = outcome.html.read_text()
     assert 'id="scaling"' in html and "prove that the data-parallel plumbing runs" in html
     assert "SyncBatchNorm runs on GPU only" in html and "ModeRefused" in html
+
+
+def test_a_run_over_two_nodes_is_its_own_line(tmp_path):
+    """Two replicas on one node and one replica on each of two nodes are both world size 2: they are
+    drawn as two lines from the same one-replica run, not joined into one."""
+    from reports.scaling import series
+
+    _write(tmp_path)
+    write_result(
+        tmp_path,
+        backend="torch",
+        model=M,
+        device="cpu",
+        mode="eager",
+        batch_size=128,
+        step_times_s=[0.07] * 10,
+        replicas=1,
+        nodes=2,
+        world_size=2,
+        scaling="strong",
+        bn_mode="per_replica",
+        engine="DDP",
+        transport="gloo",
+        name=f"torch__{M}__cpu__eager__r1n2.json",
+    )
+    rows = scaling_rows(load_results(tmp_path).runs)
+    lines = {label: [(r["replicas"], r["nodes"]) for r in pts] for label, _, pts in series(rows, "torch")}
+    assert lines == {
+        "torch (strong)": [(1, 1), (2, 1)],
+        "torch (weak)": [(1, 1), (2, 1)],
+        "torch (strong, over nodes)": [(1, 1), (2, 2)],
+    }
+
+
+def test_launcher_logs_in_a_run_set_are_not_read_as_results(tmp_path):
+    """paddle launch and msrun log into the run set (launcher_logs/); their JSON files are skipped
+    without a warning, while a stray JSON elsewhere still warns."""
+    from common.results import LAUNCHER_LOGS
+
+    _write(tmp_path)
+    logs = tmp_path / LAUNCHER_LOGS / "paddle"
+    logs.mkdir(parents=True)
+    (logs / "backup_env.0.json").write_text('{"PADDLE_TRAINER_ID": "0"}')
+    (tmp_path / "notes.json").write_text("{}")
+    loaded = load_results(tmp_path)
+    assert len(loaded.runs) == 4
+    assert [w.split(":")[0] for w in loaded.warnings] == ["notes.json"]
