@@ -17,64 +17,31 @@ from reports.scaling import scaling_rows  # noqa: E402
 M = "mindspore-mlp-gan"
 
 
+def _dp(folder, name: str, replicas: int = 2, nodes: int = 1, **kw):
+    """A torch data-parallel result of the MLP GAN on CPU (per-replica BN, DDP over Gloo unless told)."""
+    doc = dict(backend="torch", model=M, device="cpu", mode="eager", batch_size=128, scaling="strong")
+    doc.update(bn_mode="per_replica", engine="DDP", transport="gloo", replicas=replicas, nodes=nodes)
+    doc.update(world_size=replicas * nodes, **kw)
+    return write_result(folder, name=name, **doc)
+
+
 def _write(folder):
     # one replica: 128 images in 0.1 s; two replicas, strong: 128 in 0.08 s (efficiency 0.625);
     # weak: 256 in 0.125 s (0.8)
     write_result(
         folder, None, backend="torch", model=M, device="cpu", mode="eager", batch_size=128, step_times_s=[0.1] * 10
     )
-    write_result(
+    _dp(folder, f"torch__{M}__cpu__eager__r2.json", step_times_s=[0.08] * 10)
+    _dp(folder, f"torch__{M}__cpu__eager__r2-weak.json", batch_size=256, scaling="weak", step_times_s=[0.125] * 10)
+    return _dp(
         folder,
-        backend="torch",
-        model=M,
-        device="cpu",
-        mode="eager",
-        batch_size=128,
-        step_times_s=[0.08] * 10,
-        replicas=2,
-        nodes=1,
-        world_size=2,
-        scaling="strong",
-        bn_mode="per_replica",
-        engine="DDP",
-        transport="gloo",
-        name=f"torch__{M}__cpu__eager__r2.json",
-    )
-    write_result(
-        folder,
-        backend="torch",
-        model=M,
-        device="cpu",
-        mode="eager",
-        batch_size=256,
-        step_times_s=[0.125] * 10,
-        replicas=2,
-        nodes=1,
-        world_size=2,
-        scaling="weak",
-        bn_mode="per_replica",
-        engine="DDP",
-        transport="gloo",
-        name=f"torch__{M}__cpu__eager__r2-weak.json",
-    )
-    return write_result(
-        folder,
-        backend="torch",
-        model=M,
-        device="cpu",
-        mode="eager",
-        batch_size=128,
-        replicas=2,
-        nodes=1,
-        world_size=2,
-        scaling="strong",
+        f"torch__{M}__cpu__eager__r2-syncbn.json",
         bn_mode="sync",
         status="failed",
         images_per_s=None,
         throughput=None,
         step_times_s=[],
         error={"type": "ModeRefused", "message": "SyncBatchNorm runs on GPU only", "traceback": ""},
-        name=f"torch__{M}__cpu__eager__r2-syncbn.json",
     )
 
 
@@ -103,23 +70,7 @@ def test_a_run_over_two_nodes_is_its_own_line(tmp_path):
     from reports.scaling import series
 
     _write(tmp_path)
-    write_result(
-        tmp_path,
-        backend="torch",
-        model=M,
-        device="cpu",
-        mode="eager",
-        batch_size=128,
-        step_times_s=[0.07] * 10,
-        replicas=1,
-        nodes=2,
-        world_size=2,
-        scaling="strong",
-        bn_mode="per_replica",
-        engine="DDP",
-        transport="gloo",
-        name=f"torch__{M}__cpu__eager__r1n2.json",
-    )
+    _dp(tmp_path, f"torch__{M}__cpu__eager__r1n2.json", replicas=1, nodes=2, step_times_s=[0.07] * 10)
     rows = scaling_rows(load_results(tmp_path).runs)
     lines = {label: [(r["replicas"], r["nodes"]) for r in pts] for label, _, pts in series(rows, "torch")}
     assert lines == {
