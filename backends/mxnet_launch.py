@@ -7,16 +7,23 @@ and M workers (dmlc_tracker, which the wheel also ships), each running COMMAND w
 One thing is restored first: dmlc_tracker (mxnet 1.9.1) polls its scheduler thread with
 `Thread.isAlive`, which Python 3.9 removed, so on Python 3.11 the launcher dies with an
 AttributeError after starting the scheduler and before any server or worker (tried here). It is
-`Thread.is_alive` under its old name; nothing else is changed. mxnet is not imported here: in a
-process without DMLC_ROLE importing it would start nothing, but the launcher has no need of it.
+`Thread.is_alive` under its old name. mxnet is not imported here: the launcher has no need of it.
+
+One thing is added: dmlc_tracker starts each worker from a thread that raises when the worker exits
+non-zero, and then goes on waiting for the scheduler, which waits for every worker forever (ps-lite
+detects no failure). A thread that raises here ends the job: SIGTERM to this process group, which
+holds the scheduler, the local servers and workers (the ssh clients, with --launcher ssh).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import runpy
+import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 
@@ -30,10 +37,21 @@ def launch_script() -> Path:
     return script
 
 
+GRACE_S = 5.0  # a refusal fails every worker at once: worker 0 is given time to record it
+
+
+def _end_job(args: threading.ExceptHookArgs) -> None:
+    threading.__excepthook__(args)
+    print(f"mxnet_launch: a worker failed; ending the job in {GRACE_S:.0f} s", file=sys.stderr, flush=True)
+    time.sleep(GRACE_S)
+    os.killpg(os.getpgid(0), signal.SIGTERM)
+
+
 def main(argv: list[str]) -> None:
     script = launch_script()
     if not hasattr(threading.Thread, "isAlive"):
         threading.Thread.isAlive = threading.Thread.is_alive  # type: ignore[attr-defined]
+    threading.excepthook = _end_job
     sys.argv = [str(script), *argv]
     runpy.run_path(str(script), run_name="__main__")
 

@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -372,9 +373,24 @@ def worker(payload: dict) -> int:
     except Exception:  # an adapter that does not import: the run below records why
         joined = None
     rank = _rank() if joined is None else joined
-    if payload["kind"] == "trace":
-        return _trace_worker(cfg, payload, rank)
-    return _run_worker(cfg, rank)
+    try:
+        if payload["kind"] == "trace":
+            code = _trace_worker(cfg, payload, rank)
+        else:
+            code = _run_worker(cfg, rank)
+    except BaseException:
+        if joined is None:
+            raise
+        traceback.print_exc()
+        code = 1
+    if code and joined is not None:
+        # A worker of a joined job (MXNet's dist KVStore) that failed must not leave through the
+        # engine's shutdown, which waits for every worker while the others wait for its gradients:
+        # it exits at once, and MXNet's launcher (backends/mxnet_launch.py) ends the job.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _make_backend(cfg, rank: int, dtype: str = "float32"):
@@ -428,6 +444,14 @@ def _trace_worker(cfg, payload: dict, rank: int) -> int:
     return 0
 
 
+def _maybe_fail_rank(cfg, rank: int) -> None:
+    """Test hook: GANBENCH_FAIL_AT="backend:model:rankR" fails rank R alone, once the job has formed."""
+    from benchmarks.runner import FAIL_HOOK
+
+    if os.environ.get(FAIL_HOOK) == f"{cfg.backend}:{cfg.model}:rank{rank}":
+        raise RuntimeError(f"injected failure of rank {rank} ({FAIL_HOOK})")
+
+
 def _writes_result(cfg, rank: int) -> bool:
     """Global rank 0 writes; it lives on node 0 (one-process engines have rank 0 on every node)."""
     return rank == 0 and cfg.node_rank == 0
@@ -477,6 +501,7 @@ def _run_worker(cfg, rank: int) -> int:
         reset_peak_rss()
         t0 = time.perf_counter()
         spec, dp, backend = _make_backend(cfg, rank)
+        _maybe_fail_rank(cfg, rank)
         backend.sync()
         res["setup_s"] = time.perf_counter() - t0
         res["env"].update(backend.info())

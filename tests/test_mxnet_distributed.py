@@ -83,3 +83,26 @@ def test_workers_on_one_host_may_not_share_its_gpus(tmp_path):
 
     res = run_distributed(RunConfig(backend="mxnet", model=MODEL, device="cuda", nodes=2, out=str(tmp_path)))
     assert res["status"] == "failed" and "same GPUs" in res["error"]["message"]
+
+
+def test_a_worker_failing_mid_job_ends_the_job(tmp_path):
+    """Worker 1 fails once the job has formed, while worker 0 waits in the KVStore for its gradients:
+    the job ends at once (not at --timeout) and the failure is recorded with worker 1's error."""
+    import os
+    import subprocess
+    import time
+
+    from dp_contract import REPO
+
+    from benchmarks.runner import FAIL_HOOK
+
+    cmd = run_command("mxnet", 1, 16, "--nodes", "2", "--threads", "1", "--out", str(tmp_path))
+    env = dict(os.environ, **{FAIL_HOOK: f"mxnet:{MODEL}:rank1"})
+    t0 = time.monotonic()
+    subprocess.run(cmd, cwd=REPO, env=env, timeout=200, capture_output=True)
+    assert time.monotonic() - t0 < 120  # --timeout is 300 s
+    found = list(tmp_path.rglob(f"mxnet__{MODEL}__cpu__imperative__b16__r1n2.json"))
+    assert len(found) == 1
+    r = json.loads(found[0].read_text())
+    assert r["status"] == "failed" and r["error"]["type"] == "WorkerDied"
+    assert "injected failure of rank 1" in r["error"]["traceback"]
