@@ -12,7 +12,8 @@ AttributeError after starting the scheduler and before any server or worker (tri
 One thing is added: dmlc_tracker starts each worker from a thread that raises when the worker exits
 non-zero, and then goes on waiting for the scheduler, which waits for every worker forever (ps-lite
 detects no failure). A thread that raises here ends the job: SIGTERM to this process group, which
-holds the scheduler, the local servers and workers (the ssh clients, with --launcher ssh).
+holds the scheduler, the local servers and workers (the ssh clients, with --launcher ssh). The
+harness starts it in a session of its own (benchmarks/distributed.py), so that group is the job's.
 """
 
 from __future__ import annotations
