@@ -42,8 +42,10 @@ GRACE_S = 5.0  # a refusal fails every worker at once: worker 0 is given time to
 
 
 def _end_job(args: threading.ExceptHookArgs) -> None:
-    threading.__excepthook__(args)
-    print(f"mxnet_launch: a worker failed; ending the job in {GRACE_S:.0f} s", file=sys.stderr, flush=True)
+    # one line, not the thread's traceback: dmlc_tracker's error quotes the worker's whole environment
+    # (credentials included), which would also crowd the worker's own error out of the recorded tail
+    why = f"{type(args.exc_value).__name__}: {str(args.exc_value)[:160]}"
+    print(f"mxnet_launch: a worker failed ({why} …); ending the job in {GRACE_S:.0f} s", file=sys.stderr, flush=True)
     time.sleep(GRACE_S)
     os.killpg(os.getpgid(0), signal.SIGTERM)
 
