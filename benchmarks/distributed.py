@@ -203,7 +203,8 @@ def _stop_session(proc: subprocess.Popen) -> None:
 
 def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]:
     """Run the job; (exit code or None on timeout, why, output tail)."""
-    cmd, env = launch_command(payload, launcher_of(payload["backend"]))
+    launcher = launcher_of(payload["backend"])
+    cmd, env = launch_command(payload, launcher)
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -220,15 +221,12 @@ def _launch(payload: dict, timeout: float | None) -> tuple[int | None, str, str]
         _stop_session(proc)
         raise
     text = out.decode(errors="replace")
-    logs = _log_dir(payload["cfg"]["out"], "paddle")
-    if launcher_of(payload["backend"]) == "paddle_launch" and logs.is_dir():  # the ranks log to files
+    # paddle launch and msrun send their ranks' output to files: each rank's tail joins the launcher's
+    where = {"paddle_launch": ("paddle", "workerlog.*"), "msrun": ("msrun", "worker_*.log")}.get(launcher)
+    logs = _log_dir(payload["cfg"]["out"], where[0]) if where else None
+    if logs is not None and logs.is_dir():
         text += "".join(
-            f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:] for p in sorted(logs.glob("workerlog.*"))
-        )
-    logs = _log_dir(payload["cfg"]["out"], "msrun")
-    if launcher_of(payload["backend"]) == "msrun" and logs.is_dir():
-        text += "".join(
-            f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:] for p in sorted(logs.glob("worker_*.log"))
+            f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:] for p in sorted(logs.glob(where[1]))
         )
     tail = text[-6000:]
     sys.stderr.write(tail[-3000:])
